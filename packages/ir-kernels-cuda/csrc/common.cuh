@@ -1,0 +1,273 @@
+// Shared device helpers for the ir_cuda kernels.
+//
+// The kernel files include only CUDA headers (never torch), so they compile
+// in seconds and hipify cleanly; the torch glue lives in ops.cpp. Everything
+// platform specific (warp size, shuffles, fp8 conversion) sits behind the
+// macros and functions of this file so the ROCm build can swap them.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+#include <cuda_runtime.h>
+
+#include "launch.h"
+
+#ifndef IR_WARP_SIZE
+#define IR_WARP_SIZE 32
+#endif
+
+#define IR_FULL_MASK 0xffffffffu
+#define IR_SHFL_XOR(v, off) __shfl_xor_sync(IR_FULL_MASK, (v), (off))
+
+namespace ir_cuda {
+
+// ------------------------------------------------------------------ dtypes
+
+constexpr float kFp8Max = 448.0f;                       // float8_e4m3fn
+constexpr float kMinDynamicScale = 1.0f / (448.0f * 512.0f);
+constexpr float kGroupEps = 1e-10f;
+
+template <typename T>
+__device__ __forceinline__ float to_float(T v);
+template <>
+__device__ __forceinline__ float to_float<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ float to_float<__half>(__half v) { return __half2float(v); }
+template <>
+__device__ __forceinline__ float to_float<__nv_bfloat16>(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
+
+// Round to nearest even, as torch's .to(dtype) does.
+template <typename T>
+__device__ __forceinline__ T from_float(float v);
+template <>
+__device__ __forceinline__ float from_float<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+
+// x rounded to T and back: the rounding the native chains do between ops.
+template <typename T>
+__device__ __forceinline__ float round_to(float v) { return to_float<T>(from_float<T>(v)); }
+
+// float -> float8_e4m3fn byte. Saturating to +-448 equals torch's
+// clamp(-448, 448) followed by the cast (round to nearest even), and keeps NaN.
+__device__ __forceinline__ uint8_t to_fp8_e4m3(float v) {
+  return static_cast<uint8_t>(__nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3));
+}
+
+// ------------------------------------------------------------------ vectors
+
+// Raw bits of one element, and back.
+template <typename T>
+__device__ __forceinline__ float bits_to_float(uint32_t b);
+template <>
+__device__ __forceinline__ float bits_to_float<float>(uint32_t b) { return __uint_as_float(b); }
+template <>
+__device__ __forceinline__ float bits_to_float<__nv_bfloat16>(uint32_t b) {
+  return __uint_as_float(b << 16);
+}
+template <>
+__device__ __forceinline__ float bits_to_float<__half>(uint32_t b) {
+  return __half2float(__ushort_as_half(static_cast<unsigned short>(b)));
+}
+
+// Two floats rounded to T and packed into one word (one element for float).
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float a, float b);
+template <>
+__device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float a, float b) {
+  const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);  // a in the low half
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+template <>
+__device__ __forceinline__ uint32_t pack2<__half>(float a, float b) {
+  const __half2 h = __floats2half2_rn(a, b);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+
+// One 16-byte chunk of T (8 bf16/fp16 or 4 fp32): the unit of every load.
+// Kept as four raw words so a chunk costs four registers whatever T is.
+template <typename T>
+struct alignas(16) Vec {
+  static constexpr int N = 16 / sizeof(T);
+  uint32_t w[4];
+
+  // Element j as float (j must be a compile-time constant after unrolling).
+  __device__ __forceinline__ float get(int j) const {
+    if constexpr (sizeof(T) == 4) return bits_to_float<T>(w[j]);
+    else return bits_to_float<T>((j & 1) ? (w[j >> 1] >> 16) : (w[j >> 1] & 0xffffu));
+  }
+  // Set every element from f[0..N), rounding to T.
+  __device__ __forceinline__ void set(const float (&f)[N]) {
+    if constexpr (sizeof(T) == 4) {
+#pragma unroll
+      for (int k = 0; k < 4; ++k) w[k] = __float_as_uint(f[k]);
+    } else {
+#pragma unroll
+      for (int k = 0; k < 4; ++k) w[k] = pack2<T>(f[2 * k], f[2 * k + 1]);
+    }
+  }
+  __device__ __forceinline__ uint32_t raw(int j) const {
+    if constexpr (sizeof(T) == 4) return w[j];
+    else return (j & 1) ? (w[j >> 1] >> 16) : (w[j >> 1] & 0xffffu);
+  }
+};
+
+// N fp8 bytes (what one input chunk quantises to), packed in N / 4 words.
+template <int N>
+struct alignas(N) Fp8Vec {
+  uint32_t w[N / 4];
+
+  __device__ __forceinline__ void set(const float (&f)[N]) {
+#pragma unroll
+    for (int k = 0; k < N / 4; ++k) {
+      const uint32_t lo = __nv_cvt_float2_to_fp8x2(make_float2(f[4 * k], f[4 * k + 1]),
+                                                   __NV_SATFINITE, __NV_E4M3);
+      const uint32_t hi = __nv_cvt_float2_to_fp8x2(make_float2(f[4 * k + 2], f[4 * k + 3]),
+                                                   __NV_SATFINITE, __NV_E4M3);
+      w[k] = lo | (hi << 16);
+    }
+  }
+  __device__ __forceinline__ uint8_t byte(int j) const {
+    return static_cast<uint8_t>(w[j >> 2] >> (8 * (j & 3)));
+  }
+};
+
+__device__ __forceinline__ bool aligned16(const void* p) {
+  return (reinterpret_cast<uintptr_t>(p) & 15u) == 0;
+}
+__device__ __forceinline__ bool aligned_to(const void* p, unsigned bytes) {
+  return (reinterpret_cast<uintptr_t>(p) & (bytes - 1u)) == 0;
+}
+
+// Raw element access for the element-wise paths.
+template <typename T>
+using RawOf = typename std::conditional<sizeof(T) == 4, uint32_t, uint16_t>::type;
+
+// Load chunk `c` of a row of `n` elements: one 16-byte load when `vec` and the
+// chunk is whole, else element by element (missing elements read as zero).
+// Both paths fill the same registers, so results do not depend on the path.
+template <typename T>
+__device__ __forceinline__ Vec<T> load_chunk(const T* row, int c, int n, bool vec) {
+  constexpr int N = Vec<T>::N;
+  Vec<T> out;
+  const int base = c * N;
+  if (vec && base + N <= n) {
+    out = *reinterpret_cast<const Vec<T>*>(row + base);
+  } else {
+    const RawOf<T>* r = reinterpret_cast<const RawOf<T>*>(row);
+    if constexpr (sizeof(T) == 4) {
+#pragma unroll
+      for (int k = 0; k < 4; ++k) out.w[k] = base + k < n ? r[base + k] : 0u;
+    } else {
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const uint32_t lo = base + 2 * k < n ? r[base + 2 * k] : 0u;
+        const uint32_t hi = base + 2 * k + 1 < n ? r[base + 2 * k + 1] : 0u;
+        out.w[k] = lo | (hi << 16);
+      }
+    }
+  }
+  return out;
+}
+
+template <typename T>
+__device__ __forceinline__ void store_chunk(T* row, int c, int n, bool vec, const Vec<T>& val) {
+  constexpr int N = Vec<T>::N;
+  const int base = c * N;
+  if (vec && base + N <= n) {
+    *reinterpret_cast<Vec<T>*>(row + base) = val;
+  } else {
+    RawOf<T>* r = reinterpret_cast<RawOf<T>*>(row);
+#pragma unroll
+    for (int j = 0; j < N; ++j)
+      if (base + j < n) r[base + j] = static_cast<RawOf<T>>(val.raw(j));
+  }
+}
+
+template <int N>
+__device__ __forceinline__ void store_fp8_chunk(uint8_t* row, int c, int n, bool vec,
+                                                const Fp8Vec<N>& val) {
+  const int base = c * N;
+  if (vec && base + N <= n) {
+    *reinterpret_cast<Fp8Vec<N>*>(row + base) = val;
+  } else {
+#pragma unroll
+    for (int j = 0; j < N; ++j)
+      if (base + j < n) row[base + j] = val.byte(j);
+  }
+}
+
+// ------------------------------------------------------------------ reductions
+
+struct SumOp {
+  __device__ __forceinline__ float operator()(float a, float b) const { return a + b; }
+  static constexpr float kIdentity = 0.0f;
+};
+struct MaxOp {
+  __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
+  static constexpr float kIdentity = 0.0f;  // used for |x|, so 0 is the identity
+};
+
+// Butterfly over `width` lanes (a power of two <= warp size). The tree is
+// fixed, so the result is deterministic and the same in every lane.
+template <typename Op, int WIDTH = IR_WARP_SIZE>
+__device__ __forceinline__ float warp_reduce(float v, Op op) {
+#pragma unroll
+  for (int off = WIDTH / 2; off > 0; off >>= 1) v = op(v, IR_SHFL_XOR(v, off));
+  return v;
+}
+
+// Reduce over the whole block; every thread gets the result. `smem` holds at
+// least IR_WARP_SIZE + 1 floats. The order depends only on blockDim, which the launchers
+// derive from the hidden size alone: that is what makes rows batch invariant.
+template <typename Op>
+__device__ __forceinline__ float block_reduce(float v, Op op, float* smem) {
+  const int lane = threadIdx.x % IR_WARP_SIZE;
+  const int warp = threadIdx.x / IR_WARP_SIZE;
+  const int nwarps = (blockDim.x + IR_WARP_SIZE - 1) / IR_WARP_SIZE;
+  v = warp_reduce(v, op);
+  if (nwarps == 1) return v;
+  if (lane == 0) smem[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    float w = lane < nwarps ? smem[lane] : Op::kIdentity;
+    w = warp_reduce(w, op);
+    if (lane == 0) smem[IR_WARP_SIZE] = w;
+  }
+  __syncthreads();
+  return smem[IR_WARP_SIZE];
+}
+
+// Instantiate `body` with T bound to the element type of `id`.
+#define IR_DISPATCH_DTYPE(id, T, ...)                     \
+  switch (id) {                                           \
+    case ::ir_cuda::DTypeId::kFloat32: {                  \
+      using T = float;                                    \
+      __VA_ARGS__;                                        \
+      break;                                              \
+    }                                                     \
+    case ::ir_cuda::DTypeId::kFloat16: {                  \
+      using T = __half;                                   \
+      __VA_ARGS__;                                        \
+      break;                                              \
+    }                                                     \
+    case ::ir_cuda::DTypeId::kBFloat16: {                 \
+      using T = __nv_bfloat16;                            \
+      __VA_ARGS__;                                        \
+      break;                                              \
+    }                                                     \
+  }
+
+__host__ __device__ constexpr inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+}  // namespace ir_cuda

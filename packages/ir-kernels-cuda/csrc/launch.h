@@ -1,0 +1,95 @@
+// Host-side launch entry points of the ir_cuda kernels.
+//
+// Plain structs of pointers, strides and sizes: ops.cpp (torch glue, built by
+// the host compiler) fills them from tensors it has already checked, and the
+// .cu files launch on the given stream. No torch type crosses this boundary.
+#pragma once
+
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+namespace ir_cuda {
+
+enum class DTypeId : int { kFloat32 = 0, kFloat16 = 1, kBFloat16 = 2 };
+
+// Row-wise RMS norm family (rms_norm, fused_add_rms_norm and their static
+// fp8 variants). Rows are `rows` x `hidden`, each operand with its own row
+// stride (elements); the last dimension is contiguous.
+struct NormArgs {
+  DTypeId dtype;
+  int64_t rows;
+  int hidden;
+  int variance_size;  // elements entering the mean (== hidden by default)
+  float epsilon;
+  const void* x;
+  int64_t x_stride;
+  const void* residual;  // fused add: the residual input, else nullptr
+  int64_t residual_stride;
+  void* residual_out;  // fused add: receives x + residual (may alias residual)
+  int64_t residual_out_stride;
+  void* out;  // x.dtype, or fp8 bytes when `scale` is set (may alias x)
+  int64_t out_stride;
+  const void* weight;  // [hidden] of dtype, or nullptr
+  const float* scale;  // fp8 output: one-element device scale, else nullptr
+};
+void launch_norm(const NormArgs& a, cudaStream_t stream);
+
+// Gated activations: out[r, :d] = act(x[r, :d]) * x[r, d:2d].
+enum class Activation : int { kSilu = 0, kGelu = 1, kGeluTanh = 2 };
+struct ActArgs {
+  DTypeId dtype;
+  Activation act;
+  int64_t rows;
+  int d;
+  const void* x;
+  int64_t x_stride;
+  void* out;
+  int64_t out_stride;
+};
+void launch_act_and_mul(const ActArgs& a, cudaStream_t stream);
+
+// Rotary embedding, in place on query and (optionally) key.
+struct RotaryArgs {
+  DTypeId dtype;        // query/key
+  DTypeId cache_dtype;  // cos_sin_cache: dtype or float32
+  bool positions_int64;
+  bool is_neox;
+  int64_t tokens;
+  int head_size;
+  int rotary_dim;
+  const void* positions;
+  void* query;
+  int64_t query_stride;  // elements between tokens; heads are contiguous in a token
+  int query_heads;
+  void* key;  // or nullptr
+  int64_t key_stride;
+  int key_heads;
+  const void* cos_sin_cache;  // [max_position, rotary_dim], contiguous
+};
+void launch_rotary(const RotaryArgs& a, cudaStream_t stream);
+
+// fp8 quantisation (float8_e4m3fn bytes out, contiguous rows).
+struct QuantArgs {
+  DTypeId dtype;
+  int64_t rows;
+  int hidden;
+  const void* x;
+  int64_t x_stride;
+  uint8_t* out;
+  float* scales;          // dynamic: [rows]; group: [rows, hidden / group_size]
+  const float* scale;     // static: the one-element scale
+  const float* scale_ub;  // dynamic: optional upper bound on amax
+  int group_size;         // group quant only
+};
+void launch_static_fp8_quant(const QuantArgs& a, cudaStream_t stream);
+void launch_dynamic_per_token_fp8_quant(const QuantArgs& a, cudaStream_t stream);
+void launch_per_token_group_fp8_quant(const QuantArgs& a, cudaStream_t stream);
+
+// Tuning knob for benchmarks: target 16-byte chunks per thread in the
+// row-reduction kernels (0 restores the default). The launch config still
+// depends on the hidden size only, never on the number of rows.
+void set_norm_chunks_per_thread(int chunks);
+int norm_chunks_per_thread();
+
+}  // namespace ir_cuda

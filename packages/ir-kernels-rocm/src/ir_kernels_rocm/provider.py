@@ -1,0 +1,1 @@
+"""Registers this package's implementations (filled in by its issue)."""

@@ -1,0 +1,146 @@
+"""Where the Triton kernels can run, and how they are turned into torch ops.
+
+Two modes, fixed at import (Triton itself decides at ``@triton.jit`` time):
+
+* GPU: ops are ``torch.library.triton_op``s whose bodies launch kernels through
+  ``wrap_triton``, so Inductor traces into the kernels and CUDA graphs capture
+  them; tensors must be on a CUDA (or ROCm) device.
+* Interpreter (``TRITON_INTERPRET=1``): kernels run on the CPU through
+  Triton's interpreter. ``wrap_triton`` cannot trace interpreted kernels, so
+  the ops are plain ``torch.library.custom_op``s whose fake kernel runs the same
+  body with launches skipped; tensors must be on the CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+INTERPRET: bool = os.environ.get("TRITON_INTERPRET") == "1"
+
+try:
+    import triton
+    from torch.library import triton_op, wrap_triton
+
+    TRITON_ERROR: str | None = None
+except Exception as exc:  # a broken or missing Triton makes the provider unsupported
+    triton = None
+    TRITON_ERROR = f"{type(exc).__name__}: {exc}"
+
+#: The activation dtypes every kernel handles.
+FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+FP8_DTYPE = torch.float8_e4m3fn
+NAMESPACE = "ir_triton"
+
+
+def platform_supported() -> bool:
+    """The provider's static check: Triton importable and a GPU present, or
+    the interpreter on. Raises (so ir-core records why) when Triton is missing."""
+    if TRITON_ERROR is not None:
+        raise ImportError(f"triton is not importable: {TRITON_ERROR}")
+    return INTERPRET or torch.cuda.is_available()
+
+
+def on_device(t: torch.Tensor) -> bool:
+    """Whether a tensor lives where this mode's kernels run."""
+    return t.device.type == "cpu" if INTERPRET else t.is_cuda
+
+
+_fp8_ok: dict[int, bool] = {}
+
+
+def fp8_ok(t: torch.Tensor) -> bool:
+    """Whether kernels on ``t``'s device can convert to float8_e4m3fn.
+
+    Triton's e4m3 ("fp8e4nv") type needs compute capability 8.9 on NVIDIA; the
+    interpreter handles it (with the exact pre-rounding of :mod:`._fp8`).
+    """
+    if INTERPRET:
+        return True
+    if torch.version.hip is not None:  # ROCm parts use the fnuz variant: untested here
+        return False
+    idx = t.device.index if t.device.index is not None else torch.cuda.current_device()
+    ok = _fp8_ok.get(idx)
+    if ok is None:
+        ok = _fp8_ok[idx] = torch.cuda.get_device_capability(idx) >= (8, 9)
+    return ok
+
+
+def rows_view(x: torch.Tensor) -> tuple[int, int] | None:
+    """``(rows, row_stride)`` when ``x`` is a stack of rows over its last
+    dimension with unit stride there and one constant stride between rows
+    (contiguous, or row-strided like a slice of a wider buffer); else None."""
+    if x.dim() == 0 or (x.stride(-1) != 1 and x.shape[-1] > 1):
+        return None
+    rows, row_stride = 1, x.shape[-1]
+    inner: tuple[int, int] | None = None  # (size, stride) of the last non-trivial leading dim
+    for size, stride in zip(reversed(x.shape[:-1]), reversed(x.stride()[:-1])):
+        rows *= size
+        if size == 1:
+            continue
+        if inner is None:
+            row_stride = stride
+        elif stride != inner[0] * inner[1]:  # leading dims do not collapse into one
+            return None
+        inner = (size, stride)
+    return rows, row_stride
+
+
+def next_pow2(n: int) -> int:
+    return 1 if n <= 1 else 1 << (int(n) - 1).bit_length()
+
+
+def _is_fake(t: Any) -> bool:
+    return isinstance(t, torch.Tensor) and (
+        t.device.type == "meta" or isinstance(t, torch._subclasses.fake_tensor.FakeTensor)
+    )
+
+
+def launch(kernel: Any, grid: tuple[Any, ...], *args: Any, **kwargs: Any) -> None:
+    """Launch ``kernel[grid](*args, **kwargs)`` in a way tracers can see.
+
+    On a GPU through ``wrap_triton`` (a no-op on fake tensors, a graph node
+    under make_fx/Inductor). Under the interpreter, a launch on fake tensors
+    (the op's fake kernel) is skipped.
+    """
+    if INTERPRET:
+        if any(_is_fake(a) for a in args):
+            return
+        kernel[grid](*args, **kwargs)
+        return
+    wrap_triton(kernel)[grid](*args, **kwargs)
+
+
+def define_op(name: str, *, mutates_args: Sequence[str] = ()) -> Callable[[Callable[..., Any]], Any]:
+    """Decorator turning a launcher function into ``torch.ops.ir_triton.<name>``."""
+    qualname = f"{NAMESPACE}::{name}"
+
+    def deco(fn: Callable[..., Any]) -> Any:
+        if INTERPRET:
+            op = torch.library.custom_op(qualname, fn, mutates_args=tuple(mutates_args))
+            op.register_fake(fn)  # launch() skips kernels on fake tensors
+            return op
+        return triton_op(qualname, fn, mutates_args=tuple(mutates_args))
+
+    return deco
+
+
+_compiling = torch.compiler.is_compiling
+_dispatch_modes = torch._C._len_torch_dispatch_stack
+_function_modes = torch._C._len_torch_function_stack
+_functorch = torch._C._are_functorch_transforms_active
+
+
+def eager(*tensors: torch.Tensor | None) -> bool:
+    """True when nothing traces or transforms this call and every tensor is a
+    plain one: the launcher may then run directly, skipping the torch-op
+    layer (about 10 us of host time per call on a GPU machine)."""
+    if _compiling() or _dispatch_modes() or _function_modes() or _functorch():
+        return False
+    for t in tensors:
+        if t is not None and type(t) is not torch.Tensor and type(t) is not torch.nn.Parameter:
+            return False
+    return True

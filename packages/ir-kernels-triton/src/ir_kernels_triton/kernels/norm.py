@@ -1,0 +1,151 @@
+"""RMS norm kernels: ``rms_norm``, ``fused_add_rms_norm`` and their static fp8
+quant fusions, all from one kernel specialised by constexpr flags.
+
+One program per row; the block and the chunking depend on the hidden size
+only, so a row's reduction order (and its result, bit for bit) does not depend
+on how many rows are in the batch or where the row sits.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from .._runtime import FP8_DTYPE, define_op, launch
+from .common import EXACT_FP8, row_block, row_warps, to_fp8
+
+
+@triton.jit
+def _load_row(x_ptr, r_ptr, res_ptr, x_off, r_off, res_off, cols, mask,
+              HAS_RESIDUAL: tl.constexpr, STORE_RESIDUAL: tl.constexpr):
+    """One chunk of a row in float32; with a residual, ``x + r`` rounded to
+    x's dtype (the new residual stream, stored when asked)."""
+    x = tl.load(x_ptr + x_off + cols, mask=mask, other=0.0)
+    if HAS_RESIDUAL:
+        r = tl.load(r_ptr + r_off + cols, mask=mask, other=0.0)
+        x = (x.to(tl.float32) + r.to(tl.float32)).to(x_ptr.dtype.element_ty)
+        if STORE_RESIDUAL:
+            tl.store(res_ptr + res_off + cols, x, mask=mask)
+    return x.to(tl.float32)
+
+
+@triton.jit
+def _finish(y, cols, mask, w_ptr, scale, out_ptr, out_off,
+            HAS_WEIGHT: tl.constexpr, QUANT: tl.constexpr, EXACT: tl.constexpr,
+            IN_DTYPE: tl.constexpr):
+    """Weight, optional fp8 quantisation, store."""
+    if HAS_WEIGHT:
+        y = y * tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
+    if QUANT:
+        # native rounds the norm to x's dtype, then divides by the scale
+        y = to_fp8(tl.div_rn(y.to(IN_DTYPE).to(tl.float32), scale), EXACT)
+    tl.store(out_ptr + out_off + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def rms_norm_kernel(
+    x_ptr, r_ptr, w_ptr, scale_ptr, out_ptr, res_ptr,
+    x_stride, r_stride, out_stride, res_stride,
+    n_cols, var_cols, eps,
+    HAS_RESIDUAL: tl.constexpr, HAS_WEIGHT: tl.constexpr, QUANT: tl.constexpr,
+    EXACT: tl.constexpr, BLOCK: tl.constexpr, N_CHUNKS: tl.constexpr,
+):
+    row = tl.program_id(0).to(tl.int64)
+    x_off = row * x_stride
+    r_off = row * r_stride
+    out_off = row * out_stride
+    res_off = row * res_stride
+    cols = tl.arange(0, BLOCK)
+    scale = 1.0
+    if QUANT:
+        scale = tl.load(scale_ptr).to(tl.float32)
+    in_dtype = x_ptr.dtype.element_ty
+    if N_CHUNKS == 1:
+        mask = cols < n_cols
+        x = _load_row(x_ptr, r_ptr, res_ptr, x_off, r_off, res_off, cols, mask,
+                      HAS_RESIDUAL, True)
+        sq = tl.where(cols < var_cols, x * x, 0.0)
+        rstd = tl.rsqrt(tl.sum(sq, axis=0) / var_cols + eps)
+        _finish(x * rstd, cols, mask, w_ptr, scale, out_ptr, out_off,
+                HAS_WEIGHT, QUANT, EXACT, in_dtype)
+    else:
+        # Rows too long for registers: per-lane partial sums over fixed chunks
+        # (an order set by the hidden size alone), then a second pass that
+        # recomputes the row from the inputs.
+        acc = tl.zeros([BLOCK], dtype=tl.float32)
+        for c in range(N_CHUNKS):
+            cc = c * BLOCK + cols
+            x = _load_row(x_ptr, r_ptr, res_ptr, x_off, r_off, res_off, cc, cc < n_cols,
+                          HAS_RESIDUAL, True)
+            acc += tl.where(cc < var_cols, x * x, 0.0)
+        rstd = tl.rsqrt(tl.sum(acc, axis=0) / var_cols + eps)
+        for c in range(N_CHUNKS):
+            cc = c * BLOCK + cols
+            mask = cc < n_cols
+            x = _load_row(x_ptr, r_ptr, res_ptr, x_off, r_off, res_off, cc, mask,
+                          HAS_RESIDUAL, False)
+            _finish(x * rstd, cc, mask, w_ptr, scale, out_ptr, out_off,
+                    HAS_WEIGHT, QUANT, EXACT, in_dtype)
+
+
+def _launch_norm(x: torch.Tensor, residual: torch.Tensor | None, weight: torch.Tensor | None,
+                 scale: torch.Tensor | None, out: torch.Tensor, res_out: torch.Tensor | None,
+                 epsilon: float, variance_size: int) -> None:
+    hidden = x.shape[-1]
+    rows = out.numel() // hidden if hidden else 0
+    if isinstance(rows, int) and rows == 0:
+        return
+    x2 = x.reshape(-1, hidden)  # a view: callers pass row-collapsible tensors only
+    r2 = residual.reshape(-1, hidden) if residual is not None else x2
+    out2 = out.view(-1, hidden)
+    res2 = res_out.view(-1, hidden) if res_out is not None else out2
+    block, chunks = row_block(hidden)
+    launch(rms_norm_kernel, (rows,),
+           x2, r2, weight if weight is not None else x2, scale if scale is not None else x2,
+           out2, res2,
+           x2.stride(0), r2.stride(0), out2.stride(0), res2.stride(0),
+           hidden, variance_size, epsilon,
+           HAS_RESIDUAL=residual is not None, HAS_WEIGHT=weight is not None,
+           QUANT=scale is not None, EXACT=EXACT_FP8, BLOCK=block, N_CHUNKS=chunks,
+           num_warps=row_warps(block))
+
+
+@define_op("rms_norm")
+def rms_norm_op(x: torch.Tensor, weight: torch.Tensor | None, epsilon: float,
+                variance_size: int) -> torch.Tensor:
+    """``rms_norm`` with ``variance_size`` resolved (the hidden size when unset)."""
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    _launch_norm(x, None, weight, None, out, None, epsilon, variance_size)
+    return out
+
+
+@define_op("fused_add_rms_norm")
+def fused_add_rms_norm_op(x: torch.Tensor, x_residual: torch.Tensor, weight: torch.Tensor | None,
+                          epsilon: float, variance_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(rms_norm(x + x_residual), x + x_residual)``, the sum rounded to x's dtype."""
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    res = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    _launch_norm(x, x_residual, weight, None, out, res, epsilon, variance_size)
+    return out, res
+
+
+@define_op("rms_norm_static_fp8_quant")
+def rms_norm_static_fp8_quant_op(x: torch.Tensor, weight: torch.Tensor | None, epsilon: float,
+                                 scale: torch.Tensor) -> torch.Tensor:
+    """RMS norm then ``clamp(y / scale)`` as float8_e4m3fn."""
+    out = torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
+    _launch_norm(x, None, weight, scale, out, None, epsilon, x.shape[-1])
+    return out
+
+
+@define_op("fused_add_rms_norm_static_fp8_quant")
+def fused_add_rms_norm_static_fp8_quant_op(
+    x: torch.Tensor, x_residual: torch.Tensor, weight: torch.Tensor | None, epsilon: float,
+    scale: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Residual add, RMS norm, static fp8 quant: ``(fp8 out, new residual)``."""
+    out = torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
+    res = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    _launch_norm(x, x_residual, weight, scale, out, res, epsilon, x.shape[-1])
+    return out, res

@@ -1,0 +1,3 @@
+"""Intel XPU providers for ir ops."""
+
+__version__ = "0.1.0"
