@@ -105,6 +105,13 @@ def docs(session: nox.Session) -> None:
     session.run("mkdocs", "build", "--strict")
 
 
+@nox.session(name="build", venv_backend="none")
+def build(session: nox.Session) -> None:
+    """Build every package's wheel and sdist with ``uv build --package`` into dist/."""
+    for p in PACKAGES:
+        session.run("uv", "build", "--package", p, "--out-dir", "dist", external=True)
+
+
 @nox.session(name="bench")
 def bench(session: nox.Session) -> None:
     """The dispatch-overhead benchmark and `ir bench` on this machine."""
