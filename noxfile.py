@@ -93,9 +93,16 @@ def tests_xpu(session: nox.Session) -> None:
 
 @nox.session(name="tests-e2e")
 def tests_e2e(session: nox.Session) -> None:
-    """End-to-end tests (tiny HF models, out-of-tree provider example)."""
+    """End-to-end tests (tiny HF models, out-of-tree provider example).
+
+    The example provider package (examples/ir-provider-example) is not a
+    workspace member: it is installed into this session only, as a user would.
+    """
     _sync(session, "e2e")
-    _pytest(session, "tests-e2e", env={"TRITON_INTERPRET": "1", "CUDA_VISIBLE_DEVICES": ""})
+    session.run_install("uv", "pip", "install", "--python", session.virtualenv.location, "--no-deps",
+                        "-e", "examples/ir-provider-example")
+    _pytest(session, "tests-e2e", "examples/ir-provider-example/tests",
+            env={"TRITON_INTERPRET": "1", "CUDA_VISIBLE_DEVICES": ""})
 
 
 @nox.session(name="docs")

@@ -45,7 +45,13 @@ from .modules import GeluAndMul, RMSNorm, SiluAndMul
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SUPPORTED_MODEL_TYPES", "IrPatch", "UnsupportedModelError", "patch_model", "unpatch_model"]
+__all__ = [
+    "SUPPORTED_MODEL_TYPES",
+    "IrPatch",
+    "UnsupportedModelError",
+    "patch_model",
+    "unpatch_model",
+]
 
 #: ``config.model_type`` -> class-name prefix of its modules.
 SUPPORTED_MODEL_TYPES: dict[str, str] = {
@@ -79,8 +85,9 @@ class IrGatedMLP(nn.Module):
     """``down_proj(act_and_mul(cat(gate_proj(x), up_proj(x))))``, sharing the
     projections of the Hugging Face MLP it replaces."""
 
-    def __init__(self, gate_proj: nn.Module, up_proj: nn.Module, down_proj: nn.Module,
-                 act: nn.Module) -> None:
+    def __init__(
+        self, gate_proj: nn.Module, up_proj: nn.Module, down_proj: nn.Module, act: nn.Module
+    ) -> None:
         super().__init__()
         self.gate_proj = gate_proj
         self.up_proj = up_proj
@@ -91,8 +98,9 @@ class IrGatedMLP(nn.Module):
         return self.down_proj(self.act(torch.cat((self.gate_proj(x), self.up_proj(x)), dim=-1)))
 
 
-def ir_apply_rotary_pos_emb(q: Tensor, k: Tensor, cos: Tensor, sin: Tensor,
-                            unsqueeze_dim: int = 1) -> tuple[Tensor, Tensor]:
+def ir_apply_rotary_pos_emb(
+    q: Tensor, k: Tensor, cos: Tensor, sin: Tensor, unsqueeze_dim: int = 1
+) -> tuple[Tensor, Tensor]:
     """Drop-in for Hugging Face's ``apply_rotary_pos_emb`` through
     ``ir.ops.rotary_embedding`` (NeoX style).
 
@@ -107,18 +115,29 @@ def ir_apply_rotary_pos_emb(q: Tensor, k: Tensor, cos: Tensor, sin: Tensor,
     elif unsqueeze_dim == 2:
         qt, kt = q, k
     else:
-        raise UnsupportedModelError(f"apply_rotary_pos_emb: unsqueeze_dim={unsqueeze_dim} is not mapped "
-                                    "(expected 1 or 2)")
+        raise UnsupportedModelError(
+            f"apply_rotary_pos_emb: unsqueeze_dim={unsqueeze_dim} is not mapped (expected 1 or 2)"
+        )
     b, s, hq, d = qt.shape
     hk = kt.shape[2]
     if cos.shape[-1] != d:
-        raise UnsupportedModelError(f"apply_rotary_pos_emb: cos/sin have {cos.shape[-1]} features for "
-                                    f"head_dim {d}; partial rotary is not mapped")
+        raise UnsupportedModelError(
+            f"apply_rotary_pos_emb: cos/sin have {cos.shape[-1]} features for "
+            f"head_dim {d}; partial rotary is not mapped"
+        )
     half = d // 2
-    cache = torch.cat((cos[..., :half].expand(b, s, half), sin[..., :half].expand(b, s, half)), dim=-1)
+    cache = torch.cat(
+        (cos[..., :half].expand(b, s, half), sin[..., :half].expand(b, s, half)), dim=-1
+    )
     positions = torch.arange(b * s, device=q.device)
-    qr, kr = ops.rotary_embedding(positions, qt.reshape(b * s, hq, d), kt.reshape(b * s, hk, d), d,
-                                  cache.reshape(b * s, d), True)
+    qr, kr = ops.rotary_embedding(
+        positions,
+        qt.reshape(b * s, hq, d),
+        kt.reshape(b * s, hk, d),
+        d,
+        cache.reshape(b * s, d),
+        True,
+    )
     assert kr is not None
     qr, kr = qr.view(b, s, hq, d), kr.view(b, s, hk, d)
     if unsqueeze_dim == 1:
@@ -176,7 +195,8 @@ def _family(model: nn.Module) -> tuple[Any, str]:
     if model_type not in SUPPORTED_MODEL_TYPES:
         raise UnsupportedModelError(
             f"patch_model: model type {model_type!r} ({type(model).__name__}) is not supported; "
-            f"supported: {', '.join(SUPPORTED_MODEL_TYPES)}")
+            f"supported: {', '.join(SUPPORTED_MODEL_TYPES)}"
+        )
     return config, SUPPORTED_MODEL_TYPES[model_type]
 
 
@@ -184,25 +204,33 @@ def _norm_eps(module: nn.Module, name: str, config: Any) -> float:
     eps = getattr(module, "variance_epsilon", getattr(module, "eps", None))
     weight = getattr(module, "weight", None)
     if eps is None or not isinstance(weight, nn.Parameter) or weight.dim() != 1:
-        raise UnsupportedModelError(f"patch_model: {name} ({type(module).__name__}) has no 1-d weight "
-                                    "and epsilon; it does not look like an RMSNorm")
+        raise UnsupportedModelError(
+            f"patch_model: {name} ({type(module).__name__}) has no 1-d weight "
+            "and epsilon; it does not look like an RMSNorm"
+        )
     expected = getattr(config, "rms_norm_eps", None)
     if expected is not None and float(eps) != float(expected):
-        raise UnsupportedModelError(f"patch_model: {name} has epsilon {eps}, config.rms_norm_eps is "
-                                    f"{expected}; refusing to guess which one is meant")
+        raise UnsupportedModelError(
+            f"patch_model: {name} has epsilon {eps}, config.rms_norm_eps is "
+            f"{expected}; refusing to guess which one is meant"
+        )
     return float(eps)
 
 
 def _activation(config: Any, mlp: nn.Module, name: str) -> nn.Module:
     act = getattr(config, "hidden_act", None)
     if act not in _ACTIVATIONS:
-        raise UnsupportedModelError(f"patch_model: hidden_act {act!r} has no IR gated activation; "
-                                    f"supported: {', '.join(_ACTIVATIONS)}")
+        raise UnsupportedModelError(
+            f"patch_model: hidden_act {act!r} has no IR gated activation; "
+            f"supported: {', '.join(_ACTIVATIONS)}"
+        )
     from transformers.activations import ACT2FN
 
     if type(getattr(mlp, "act_fn", None)) is not type(ACT2FN[act]):
-        raise UnsupportedModelError(f"patch_model: {name}.act_fn is {type(getattr(mlp, 'act_fn', None)).__name__}, "
-                                    f"not the {act!r} activation the config names")
+        raise UnsupportedModelError(
+            f"patch_model: {name}.act_fn is {type(getattr(mlp, 'act_fn', None)).__name__}, "
+            f"not the {act!r} activation the config names"
+        )
     for proj in ("gate_proj", "up_proj", "down_proj"):
         if not isinstance(getattr(mlp, proj, None), nn.Module):
             raise UnsupportedModelError(f"patch_model: {name} has no {proj}; not a gated MLP")
@@ -211,13 +239,19 @@ def _activation(config: Any, mlp: nn.Module, name: str) -> nn.Module:
 
 def _rope_type(model: nn.Module, config: Any) -> str:
     params = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
-    rope_type = params.get("rope_type", params.get("type", "default")) if isinstance(params, dict) else "default"
+    rope_type = (
+        params.get("rope_type", params.get("type", "default"))
+        if isinstance(params, dict)
+        else "default"
+    )
     for _, m in model.named_modules():
         if hasattr(m, "rope_type") and hasattr(m, "inv_freq"):
             rope_type = m.rope_type
     if rope_type not in SUPPORTED_ROPE_TYPES:
-        raise UnsupportedModelError(f"patch_model: RoPE type {rope_type!r} is not mapped onto "
-                                    f"ir.ops.rotary_embedding; supported: {', '.join(SUPPORTED_ROPE_TYPES)}")
+        raise UnsupportedModelError(
+            f"patch_model: RoPE type {rope_type!r} is not mapped onto "
+            f"ir.ops.rotary_embedding; supported: {', '.join(SUPPORTED_ROPE_TYPES)}"
+        )
     return str(rope_type)
 
 
@@ -234,12 +268,15 @@ def _check_rope_layout(model: nn.Module, head_dim: int) -> None:
             probe = torch.zeros(1, dtype=torch.float32, device=inv.device)
             cos, sin = m(probe, torch.arange(4, device=inv.device)[None])
         half = cos.shape[-1] // 2
-        if cos.shape[-1] != head_dim or not (torch.equal(cos[..., :half], cos[..., half:])
-                                             and torch.equal(sin[..., :half], sin[..., half:])):
+        if cos.shape[-1] != head_dim or not (
+            torch.equal(cos[..., :half], cos[..., half:])
+            and torch.equal(sin[..., :half], sin[..., half:])
+        ):
             raise UnsupportedModelError(
                 f"patch_model: {name} ({type(m).__name__}) yields cos/sin rows of {cos.shape[-1]} "
                 f"features for head_dim {head_dim} not in the duplicated-halves (NeoX) layout; "
-                "the rotary embedding cannot be mapped")
+                "the rotary embedding cannot be mapped"
+            )
 
 
 def _ir_forward(forward: Any, cls_name: str, cache: dict[Any, Any]) -> Callable[..., Any]:
@@ -252,7 +289,8 @@ def _ir_forward(forward: Any, cls_name: str, cache: dict[Any, Any]) -> Callable[
     if code is None or hasattr(fn, "__wrapped__") or _ROTARY_NAME not in code.co_names:
         raise UnsupportedModelError(
             f"patch_model: {cls_name}.forward does not call {_ROTARY_NAME} directly (this transformers "
-            "version's attention differs); pass rotary=False to map the rest")
+            "version's attention differs); pass rotary=False to map the rest"
+        )
     glob = dict(fn.__globals__)
     glob[_ROTARY_NAME] = ir_apply_rotary_pos_emb
     new = types.FunctionType(code, glob, fn.__name__, fn.__defaults__, fn.__closure__)
@@ -277,8 +315,9 @@ def _modules(model: nn.Module, suffix: str, prefix: str) -> Iterator[tuple[str, 
 # -------------------------------------------------------------------- API
 
 
-def patch_model(model: nn.Module, *, norms: bool = True, mlp: bool = True,
-                rotary: bool = True) -> IrPatch:
+def patch_model(
+    model: nn.Module, *, norms: bool = True, mlp: bool = True, rotary: bool = True
+) -> IrPatch:
     """Move ``model`` (a Llama, Qwen2, Qwen3 or Mistral ``transformers``
     model) onto IR ops and return the handle that restores it.
 
@@ -287,7 +326,9 @@ def patch_model(model: nn.Module, *, norms: bool = True, mlp: bool = True,
     ``mlp`` and ``rotary`` select what is mapped.
     """
     if getattr(model, _PATCH_ATTR, None) is not None:
-        raise UnsupportedModelError("patch_model: this model is already patched; restore() it first")
+        raise UnsupportedModelError(
+            "patch_model: this model is already patched; restore() it first"
+        )
     config, prefix = _family(model)
     handle = IrPatch(model)
     swaps: list[tuple[str, nn.Module, nn.Module]] = []  # (qualname, original, replacement)
@@ -310,13 +351,16 @@ def patch_model(model: nn.Module, *, norms: bool = True, mlp: bool = True,
         for _, m in attns:
             new = _ir_forward(type(m).forward, type(m).__name__, per_class)
             forwards.append((m, new))
-    counts = {"rms_norm": sum(isinstance(r, RMSNorm) for _, _, r in swaps),
-              "mlp": sum(isinstance(r, IrGatedMLP) for _, _, r in swaps),
-              "rotary": len(forwards)}
+    counts = {
+        "rms_norm": sum(isinstance(r, RMSNorm) for _, _, r in swaps),
+        "mlp": sum(isinstance(r, IrGatedMLP) for _, _, r in swaps),
+        "rotary": len(forwards),
+    }
     for what, enabled in (("rms_norm", norms), ("mlp", mlp), ("rotary", rotary)):
         if enabled and counts[what] == 0:
-            raise UnsupportedModelError(f"patch_model: found no {prefix} module to map for {what} "
-                                        f"in {type(model).__name__}")
+            raise UnsupportedModelError(
+                f"patch_model: found no {prefix} module to map for {what} in {type(model).__name__}"
+            )
 
     # every check passed: apply
     for name, original, replacement in swaps:

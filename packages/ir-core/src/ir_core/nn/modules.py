@@ -35,17 +35,27 @@ class RMSNorm(nn.Module):
             features only (default: all).
     """
 
-    def __init__(self, hidden_size: int, eps: float = 1e-6, *, weight: nn.Parameter | None = None,
-                 has_weight: bool = True, variance_size: int | None = None,
-                 dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> None:
+    def __init__(
+        self,
+        hidden_size: int,
+        eps: float = 1e-6,
+        *,
+        weight: nn.Parameter | None = None,
+        has_weight: bool = True,
+        variance_size: int | None = None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
         super().__init__()
         self.hidden_size = int(hidden_size)
         self.eps = float(eps)
         self.variance_size = variance_size
         if weight is not None:
             if tuple(weight.shape) != (self.hidden_size,):
-                raise ValueError(f"RMSNorm: weight has shape {tuple(weight.shape)}, "
-                                 f"expected ({self.hidden_size},)")
+                raise ValueError(
+                    f"RMSNorm: weight has shape {tuple(weight.shape)}, "
+                    f"expected ({self.hidden_size},)"
+                )
             self.weight: nn.Parameter | None = weight
         elif has_weight:
             self.weight = nn.Parameter(torch.ones(self.hidden_size, dtype=dtype, device=device))
@@ -57,8 +67,9 @@ class RMSNorm(nn.Module):
         x2 = x.reshape(-1, shape[-1])
         if residual is None:
             return ops.rms_norm(x2, self.weight, self.eps, self.variance_size).view(shape)
-        out, res = ops.fused_add_rms_norm(x2, residual.reshape(-1, shape[-1]), self.weight, self.eps,
-                                          self.variance_size)
+        out, res = ops.fused_add_rms_norm(
+            x2, residual.reshape(-1, shape[-1]), self.weight, self.eps, self.variance_size
+        )
         return out.view(shape), res.view(shape)
 
     def extra_repr(self) -> str:
@@ -94,7 +105,9 @@ class GeluAndMul(nn.Module):
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         if approximate not in ("none", "tanh"):
-            raise ValueError(f"GeluAndMul: approximate must be 'none' or 'tanh', got {approximate!r}")
+            raise ValueError(
+                f"GeluAndMul: approximate must be 'none' or 'tanh', got {approximate!r}"
+            )
         self.approximate = approximate
 
     def forward(self, x: Tensor) -> Tensor:
@@ -128,31 +141,53 @@ class RotaryEmbedding(nn.Module):
 
     cos_sin_cache: Tensor
 
-    def __init__(self, head_size: int, rotary_dim: int | None = None, max_position: int = 4096,
-                 base: float = 10000.0, is_neox: bool = True, *, cache: Tensor | None = None,
-                 dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> None:
+    def __init__(
+        self,
+        head_size: int,
+        rotary_dim: int | None = None,
+        max_position: int = 4096,
+        base: float = 10000.0,
+        is_neox: bool = True,
+        *,
+        cache: Tensor | None = None,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> None:
         super().__init__()
         self.head_size = int(head_size)
         self.rotary_dim = int(rotary_dim if rotary_dim is not None else head_size)
         if self.rotary_dim > self.head_size or self.rotary_dim % 2:
-            raise ValueError(f"RotaryEmbedding: rotary_dim {self.rotary_dim} must be even and "
-                             f"<= head_size {self.head_size}")
+            raise ValueError(
+                f"RotaryEmbedding: rotary_dim {self.rotary_dim} must be even and "
+                f"<= head_size {self.head_size}"
+            )
         self.is_neox = bool(is_neox)
         if cache is None:
-            cache = cos_sin_cache(max_position, self.rotary_dim, base, dtype=dtype,
-                                  device=device if device is not None else "cpu")
+            cache = cos_sin_cache(
+                max_position,
+                self.rotary_dim,
+                base,
+                dtype=dtype,
+                device=device if device is not None else "cpu",
+            )
         elif cache.dim() != 2 or cache.shape[-1] != self.rotary_dim:
-            raise ValueError(f"RotaryEmbedding: cache has shape {tuple(cache.shape)}, expected "
-                             f"[max_position, {self.rotary_dim}]")
+            raise ValueError(
+                f"RotaryEmbedding: cache has shape {tuple(cache.shape)}, expected "
+                f"[max_position, {self.rotary_dim}]"
+            )
         self.max_position = int(cache.shape[0])
         self.register_buffer("cos_sin_cache", cache, persistent=False)
 
-    def forward(self, positions: Tensor, query: Tensor,
-                key: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        q, k = ops.rotary_embedding(positions, query, key, self.head_size, self.cos_sin_cache,
-                                    self.is_neox)
+    def forward(
+        self, positions: Tensor, query: Tensor, key: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        q, k = ops.rotary_embedding(
+            positions, query, key, self.head_size, self.cos_sin_cache, self.is_neox
+        )
         return q, k
 
     def extra_repr(self) -> str:
-        return (f"head_size={self.head_size}, rotary_dim={self.rotary_dim}, "
-                f"max_position={self.max_position}, is_neox={self.is_neox}")
+        return (
+            f"head_size={self.head_size}, rotary_dim={self.rotary_dim}, "
+            f"max_position={self.max_position}, is_neox={self.is_neox}"
+        )
