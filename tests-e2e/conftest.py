@@ -21,9 +21,17 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "mistral": ("MistralConfig", "MistralForCausalLM"),
 }
 
-TINY = dict(vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-            rms_norm_eps=1e-5, tie_word_embeddings=False)
+TINY = dict(
+    vocab_size=128,
+    hidden_size=64,
+    intermediate_size=96,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=256,
+    rms_norm_eps=1e-5,
+    tie_word_embeddings=False,
+)
 
 
 def tiny_model(family: str, seed: int = 0, **overrides: Any) -> torch.nn.Module:
@@ -51,7 +59,8 @@ def example_installed() -> bool:
 
 needs_example = pytest.mark.skipif(
     not example_installed(),
-    reason="examples/ir-provider-example is not installed (nox -s tests-e2e installs it)")
+    reason="examples/ir-provider-example is not installed (nox -s tests-e2e installs it)",
+)
 
 
 def ir_backend() -> Callable[..., Any]:

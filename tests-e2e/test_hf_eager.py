@@ -62,7 +62,9 @@ def test_restore_gives_back_the_original_model(ids: torch.Tensor) -> None:
     before, keys, ref = _structure(model), list(model.state_dict()), _logits(model, ids)
     handle = patch_model(model)
     assert list(model.state_dict()) == keys  # parameters are shared, not copied
-    assert isinstance(model.model.norm, RMSNorm) and isinstance(model.model.layers[0].mlp, IrGatedMLP)
+    assert isinstance(model.model.norm, RMSNorm) and isinstance(
+        model.model.layers[0].mlp, IrGatedMLP
+    )
     assert isinstance(model.model.layers[0].self_attn.q_norm, RMSNorm)
     assert "forward" in vars(model.model.layers[0].self_attn)
     handle.restore()
@@ -108,8 +110,14 @@ def test_gelu_tanh_activation_maps_to_gelu_and_mul(ids: torch.Tensor) -> None:
 
 def test_scaled_rope_maps_exactly(ids: torch.Tensor) -> None:
     """llama3 RoPE scaling: the op gets the model's own scaled cos/sin rows."""
-    rope = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-            "original_max_position_embeddings": 32, "rope_theta": 10000.0}
+    rope = {
+        "rope_type": "llama3",
+        "factor": 8.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 32,
+        "rope_theta": 10000.0,
+    }
     try:
         model = tiny_model("llama", rope_parameters=rope)
     except TypeError:  # transformers 4.x spells it rope_scaling
@@ -160,6 +168,5 @@ def test_refuses_a_norm_whose_eps_disagrees_with_the_config() -> None:
 
 def test_refuses_to_patch_twice() -> None:
     model = tiny_model("llama")
-    with patch_model(model):
-        with pytest.raises(UnsupportedModelError, match="already patched"):
-            patch_model(model)
+    with patch_model(model), pytest.raises(UnsupportedModelError, match="already patched"):
+        patch_model(model)
