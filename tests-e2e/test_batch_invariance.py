@@ -50,7 +50,7 @@ def test_each_row_is_bit_identical_whatever_its_batch(dtype: torch.dtype) -> Non
     ):
         with ir.trace() as t:
             full = _chain(x, res, positions, w, cache)
-        assert set(zip((r.op for r in t), t.providers())) == {
+        assert set(zip((r.op for r in t), t.providers(), strict=True)) == {
             ("fused_add_rms_norm", "example"),
             ("silu_and_mul", "native"),
             ("rotary_embedding", "native"),
@@ -60,7 +60,7 @@ def test_each_row_is_bit_identical_whatever_its_batch(dtype: torch.dtype) -> Non
         selections += [torch.arange(0, 5), torch.arange(11, 30), torch.randperm(rows)]
         for sel in selections:
             part = _chain(x[sel], res[sel], positions[sel], w, cache)
-            for got, want in zip(part, full):
+            for got, want in zip(part, full, strict=True):
                 assert torch.equal(got, want[sel]), (
                     f"rows {sel.tolist()[:5]}... differ in batch of {len(sel)}"
                 )
