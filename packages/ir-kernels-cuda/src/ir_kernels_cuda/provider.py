@@ -1,1 +1,257 @@
-"""Registers this package's implementations (filled in by its issue)."""
+"""Registers the ``cuda`` provider: one implementation per IR op, each a thin
+call of ``torch.ops.ir_cuda.<op>`` (bound once, see :mod:`.runtime`).
+
+Importing this module (the ``ir.providers`` entry point) registers only; it
+never builds. ``supported`` is the lazy check of :func:`runtime.ensure_loaded`
+(CUDA GPU of sm_80 or newer, extension built or cached). ``supports_args``
+accepts exactly what the kernels handle, anything else falls through to the
+next provider:
+
+* activations: float32, float16 or bfloat16 CUDA tensors, last dimension
+  contiguous, either contiguous or 2-D with a row stride (any alignment: a
+  misaligned row takes the element-wise path);
+* tensors that go with them (weight, residual, scales, positions, cache) on
+  the same device with the dtypes and layouts listed per op below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+import ir_core as ir
+from ir_core.impl import IrOpImpl
+
+from . import runtime
+
+PROVIDER = "cuda"
+_DTYPES = frozenset((torch.float32, torch.float16, torch.bfloat16))
+_F32 = torch.float32
+_POS_DTYPES = frozenset((torch.int64, torch.int32))
+_MAX_HIDDEN = 2**31 - 1
+#: Group quant: 16-byte chunks per lane the kernel keeps (see launch.h).
+_GROUP_MAX_CHUNKS_PER_LANE = 4
+
+
+# ----------------------------------------------------------------- argument checks
+
+
+def _rows_ok(x: Tensor) -> bool:
+    """A float activation on a CUDA device seen as rows with one row stride."""
+    return (x.dtype in _DTYPES and x.is_cuda and x.dim() >= 1 and x.shape[-1] <= _MAX_HIDDEN
+            and (x.is_contiguous() or (x.dim() == 2 and x.stride(1) == 1)))
+
+
+def _weight_ok(w: Tensor | None, x: Tensor) -> bool:
+    return w is None or (w.dtype == x.dtype and w.dim() == 1 and w.shape[0] == x.shape[-1]
+                         and w.is_contiguous() and w.get_device() == x.get_device())
+
+
+def _scale_ok(s: Tensor, x: Tensor) -> bool:
+    return s.dtype == _F32 and s.numel() == 1 and s.get_device() == x.get_device()
+
+
+def _residual_ok(r: Tensor, x: Tensor) -> bool:
+    return (r.dtype == x.dtype and r.shape == x.shape and _rows_ok(r)
+            and r.get_device() == x.get_device())
+
+
+def _variance_ok(variance_size: int | None, x: Tensor) -> bool:
+    return variance_size is None or 0 < variance_size <= x.shape[-1]
+
+
+def group_lanes(group_size: int, itemsize: int) -> int:
+    """Lanes per group the kernel uses (0: group size unsupported); mirrors
+    ``group_quant_lanes`` in quant.cu."""
+    per_chunk = 16 // itemsize
+    if group_size <= 0 or group_size % per_chunk:
+        return 0
+    chunks = group_size // per_chunk
+    lanes = 1
+    while lanes < 32 and chunks % (2 * lanes) == 0:
+        lanes *= 2
+    return lanes if chunks // lanes <= _GROUP_MAX_CHUNKS_PER_LANE else 0
+
+
+def _qk_ok(t: Tensor, q: Tensor, tokens: int, head_size: int) -> bool:
+    if t.dtype != q.dtype or t.get_device() != q.get_device() or t.shape[0] != tokens:
+        return False
+    if t.dim() == 2:
+        return t.stride(1) == 1 and t.shape[1] % head_size == 0
+    return t.dim() == 3 and t.shape[2] == head_size and t.stride(2) == 1
+
+
+# ----------------------------------------------------------------- registration
+
+
+def _register(op: Any, fn: Callable[..., Any], supports_args: Callable[..., bool], *,
+              inplace: bool = False, batch_invariant: bool | None = None) -> IrOpImpl:
+    """Register ``fn`` for ``op`` with the shared lazy ``supported`` check."""
+    holder: list[IrOpImpl] = []
+
+    def supported() -> bool:
+        ok = runtime.ensure_loaded()
+        if not ok and holder:
+            # ir-core shows this reason in explain() and `ir info` (no public setter yet).
+            holder[0]._unsupported_reason = runtime.unavailable_reason()
+        return ok
+
+    impl: IrOpImpl = op.register_impl(PROVIDER, supported=supported, supports_args=supports_args,
+                                      inplace=inplace, batch_invariant=batch_invariant)(fn)
+    holder.append(impl)
+    return impl
+
+
+# rms_norm ---------------------------------------------------------------------
+
+
+def _rms_norm_ok(x: Tensor, weight: Tensor | None, epsilon: float,
+                 variance_size: int | None = None) -> bool:
+    return _rows_ok(x) and _weight_ok(weight, x) and _variance_ok(variance_size, x)
+
+
+def rms_norm(x: Tensor, weight: Tensor | None, epsilon: float,
+             variance_size: int | None = None) -> Tensor:
+    return runtime.K.rms_norm(x, weight, epsilon, variance_size)
+
+
+def _fused_add_ok(x: Tensor, x_residual: Tensor, weight: Tensor | None, epsilon: float,
+                  variance_size: int | None = None) -> bool:
+    return (_rows_ok(x) and _residual_ok(x_residual, x) and _weight_ok(weight, x)
+            and _variance_ok(variance_size, x))
+
+
+def fused_add_rms_norm(x: Tensor, x_residual: Tensor, weight: Tensor | None, epsilon: float,
+                       variance_size: int | None = None) -> tuple[Tensor, Tensor]:
+    runtime.K.fused_add_rms_norm(x, x_residual, weight, epsilon, variance_size)
+    return x, x_residual
+
+
+def _rms_norm_quant_ok(x: Tensor, weight: Tensor | None, epsilon: float, scale: Tensor) -> bool:
+    return _rows_ok(x) and _weight_ok(weight, x) and _scale_ok(scale, x)
+
+
+def rms_norm_static_fp8_quant(x: Tensor, weight: Tensor | None, epsilon: float,
+                              scale: Tensor) -> Tensor:
+    return runtime.K.rms_norm_static_fp8_quant(x, weight, epsilon, scale)
+
+
+def _fused_add_quant_ok(x: Tensor, x_residual: Tensor, weight: Tensor | None, epsilon: float,
+                        scale: Tensor) -> bool:
+    return (_rows_ok(x) and _residual_ok(x_residual, x) and _weight_ok(weight, x)
+            and _scale_ok(scale, x))
+
+
+def fused_add_rms_norm_static_fp8_quant(x: Tensor, x_residual: Tensor, weight: Tensor | None,
+                                        epsilon: float, scale: Tensor) -> tuple[Tensor, Tensor]:
+    out = runtime.K.fused_add_rms_norm_static_fp8_quant(x, x_residual, weight, epsilon, scale)
+    return out, x_residual
+
+
+# activations --------------------------------------------------------------------
+
+
+def _silu_ok(x: Tensor) -> bool:
+    return _rows_ok(x) and x.shape[-1] % 2 == 0
+
+
+def silu_and_mul(x: Tensor) -> Tensor:
+    return runtime.K.silu_and_mul(x)
+
+
+def _gelu_ok(x: Tensor, approximate: str = "none") -> bool:
+    return approximate in ("none", "tanh") and _rows_ok(x) and x.shape[-1] % 2 == 0
+
+
+def gelu_and_mul(x: Tensor, approximate: str = "none") -> Tensor:
+    return runtime.K.gelu_and_mul(x, approximate)
+
+
+# rotary ---------------------------------------------------------------------------
+
+
+def _rotary_ok(positions: Tensor, query: Tensor, key: Tensor | None, head_size: int,
+               cos_sin_cache: Tensor, is_neox: bool) -> bool:
+    if query.dtype not in _DTYPES or not query.is_cuda or head_size <= 0:
+        return False
+    dev = query.get_device()
+    if (positions.dtype not in _POS_DTYPES or not positions.is_contiguous()
+            or positions.get_device() != dev):
+        return False
+    c = cos_sin_cache
+    if (c.dim() != 2 or not c.is_contiguous() or c.get_device() != dev
+            or (c.dtype != query.dtype and c.dtype != _F32)
+            or c.shape[1] % 2 or c.shape[1] > head_size):
+        return False
+    tokens = positions.numel()
+    return _qk_ok(query, query, tokens, head_size) and (
+        key is None or _qk_ok(key, query, tokens, head_size))
+
+
+def rotary_embedding(positions: Tensor, query: Tensor, key: Tensor | None, head_size: int,
+                     cos_sin_cache: Tensor, is_neox: bool) -> tuple[Tensor, Tensor | None]:
+    runtime.K.rotary_embedding(positions, query, key, head_size, cos_sin_cache, is_neox)
+    return query, key
+
+
+# quant ------------------------------------------------------------------------------
+
+
+def _static_ok(x: Tensor, scale: Tensor) -> bool:
+    return _rows_ok(x) and _scale_ok(scale, x)
+
+
+def static_scaled_fp8_quant(x: Tensor, scale: Tensor) -> Tensor:
+    return runtime.K.static_scaled_fp8_quant(x, scale)
+
+
+def _dynamic_ok(x: Tensor, scale_ub: Tensor | None = None) -> bool:
+    return _rows_ok(x) and (scale_ub is None or _scale_ok(scale_ub, x))
+
+
+def dynamic_per_token_scaled_fp8_quant(x: Tensor,
+                                       scale_ub: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    return runtime.K.dynamic_per_token_scaled_fp8_quant(x, scale_ub)
+
+
+def _group_ok(x: Tensor, group_size: int) -> bool:
+    return (_rows_ok(x) and group_size > 0 and x.shape[-1] % group_size == 0
+            and group_lanes(group_size, x.element_size()) > 0)
+
+
+def per_token_group_quant_fp8(x: Tensor, group_size: int) -> tuple[Tensor, Tensor]:
+    return runtime.K.per_token_group_quant_fp8(x, group_size)
+
+
+def register_all() -> dict[str, IrOpImpl]:
+    """Register every implementation (called once, at import)."""
+    o = ir.ops
+    return {
+        "rms_norm": _register(o.rms_norm, rms_norm, _rms_norm_ok, batch_invariant=True),
+        "fused_add_rms_norm": _register(o.fused_add_rms_norm, fused_add_rms_norm, _fused_add_ok,
+                                        inplace=True, batch_invariant=True),
+        "rms_norm_static_fp8_quant": _register(o.rms_norm_static_fp8_quant,
+                                               rms_norm_static_fp8_quant, _rms_norm_quant_ok,
+                                               batch_invariant=True),
+        "fused_add_rms_norm_static_fp8_quant": _register(
+            o.fused_add_rms_norm_static_fp8_quant, fused_add_rms_norm_static_fp8_quant,
+            _fused_add_quant_ok, inplace=True, batch_invariant=True),
+        "silu_and_mul": _register(o.silu_and_mul, silu_and_mul, _silu_ok),
+        "gelu_and_mul": _register(o.gelu_and_mul, gelu_and_mul, _gelu_ok),
+        "rotary_embedding": _register(o.rotary_embedding, rotary_embedding, _rotary_ok,
+                                      inplace=True),
+        "static_scaled_fp8_quant": _register(o.static_scaled_fp8_quant, static_scaled_fp8_quant,
+                                             _static_ok),
+        "dynamic_per_token_scaled_fp8_quant": _register(
+            o.dynamic_per_token_scaled_fp8_quant, dynamic_per_token_scaled_fp8_quant, _dynamic_ok,
+            batch_invariant=True),
+        "per_token_group_quant_fp8": _register(o.per_token_group_quant_fp8,
+                                               per_token_group_quant_fp8, _group_ok,
+                                               batch_invariant=True),
+    }
+
+
+IMPLS = register_all()

@@ -3,7 +3,9 @@
 // The kernel files include only CUDA headers (never torch), so they compile
 // in seconds and hipify cleanly; the torch glue lives in ops.cpp. Everything
 // platform specific (warp size, shuffles, fp8 conversion) sits behind the
-// macros and functions of this file so the ROCm build can swap them.
+// macros and functions of this file so the ROCm build can swap them: no
+// inline PTX, and every CUDA-only intrinsic has a portable path under
+// USE_ROCM.
 #pragma once
 
 #include <cstdint>
@@ -11,25 +13,40 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-#include <cuda_fp8.h>
 #include <cuda_runtime.h>
+#ifndef USE_ROCM
+#include <cuda_fp8.h>
+#endif
 
 #include "launch.h"
 
 #ifndef IR_WARP_SIZE
+#ifdef USE_ROCM
+#define IR_WARP_SIZE 64
+#else
 #define IR_WARP_SIZE 32
 #endif
+#endif
 
+#ifdef USE_ROCM
+#define IR_SHFL_XOR(v, off) __shfl_xor((v), (off))
+#else
 #define IR_FULL_MASK 0xffffffffu
 #define IR_SHFL_XOR(v, off) __shfl_xor_sync(IR_FULL_MASK, (v), (off))
+#endif
 
 namespace ir_cuda {
 
 // ------------------------------------------------------------------ dtypes
 
-constexpr float kFp8Max = 448.0f;                       // float8_e4m3fn
-constexpr float kMinDynamicScale = 1.0f / (448.0f * 512.0f);
-constexpr float kGroupEps = 1e-10f;
+// The constants of ir_core.ops.quant, rounded to float32 as torch rounds the
+// Python floats (double -> float).
+constexpr float kFp8Max = 448.0f;  // float8_e4m3fn
+constexpr float kMinDynamicScale = static_cast<float>(1.0 / (448.0 * 512.0));
+constexpr float kGroupEps = static_cast<float>(1e-10);
+// torch divides a tensor by a Python scalar as a multiplication by the
+// float32 reciprocal (CUDA TensorIterator), so `amax / 448` is this product.
+constexpr float kInvFp8Max = 1.0f / 448.0f;
 
 template <typename T>
 __device__ __forceinline__ float to_float(T v);
@@ -58,10 +75,42 @@ __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
 template <typename T>
 __device__ __forceinline__ float round_to(float v) { return to_float<T>(from_float<T>(v)); }
 
-// float -> float8_e4m3fn byte. Saturating to +-448 equals torch's
-// clamp(-448, 448) followed by the cast (round to nearest even), and keeps NaN.
+// float -> float8_e4m3fn byte, portable: round to nearest even, saturate to
+// +-448, NaN stays NaN. That equals torch's clamp(-448, 448) then the cast.
+__device__ __forceinline__ uint8_t fp8_e4m3_portable(float v) {
+  const uint32_t u = __float_as_uint(v);
+  const uint8_t sign = static_cast<uint8_t>((u >> 24) & 0x80u);
+  const float a = fabsf(v);
+  if (a != a) return sign | 0x7fu;           // NaN
+  if (a >= 448.0f) return sign | 0x7eu;      // saturate (also +-inf)
+  if (a < 0.015625f) {                       // below 2^-6: subnormal steps of 2^-9
+    return sign | static_cast<uint8_t>(rintf(a * 512.0f));  // 8 rounds up to 2^-6: still right
+  }
+  uint32_t b = __float_as_uint(a);
+  b += 0x7ffffu + ((b >> 20) & 1u);          // round the mantissa to 3 bits, ties to even
+  const uint32_t e = (b >> 23) - 127u + 7u;  // e4m3 exponent (bias 7), 1..15
+  const uint32_t m = (b >> 20) & 7u;
+  const uint32_t code = (e << 3) | m;
+  return sign | static_cast<uint8_t>(code > 0x7eu ? 0x7eu : code);
+}
+
 __device__ __forceinline__ uint8_t to_fp8_e4m3(float v) {
+#ifdef USE_ROCM
+  return fp8_e4m3_portable(v);
+#else
   return static_cast<uint8_t>(__nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3));
+#endif
+}
+
+// Two values to two fp8 bytes (first value in the low byte).
+__device__ __forceinline__ uint32_t to_fp8x2_e4m3(float a, float b) {
+#ifdef USE_ROCM
+  return static_cast<uint32_t>(fp8_e4m3_portable(a)) |
+         (static_cast<uint32_t>(fp8_e4m3_portable(b)) << 8);
+#else
+  return static_cast<uint32_t>(
+      __nv_cvt_float2_to_fp8x2(make_float2(a, b), __NV_SATFINITE, __NV_E4M3));
+#endif
 }
 
 // ------------------------------------------------------------------ vectors
@@ -130,11 +179,7 @@ struct alignas(N) Fp8Vec {
   __device__ __forceinline__ void set(const float (&f)[N]) {
 #pragma unroll
     for (int k = 0; k < N / 4; ++k) {
-      const uint32_t lo = __nv_cvt_float2_to_fp8x2(make_float2(f[4 * k], f[4 * k + 1]),
-                                                   __NV_SATFINITE, __NV_E4M3);
-      const uint32_t hi = __nv_cvt_float2_to_fp8x2(make_float2(f[4 * k + 2], f[4 * k + 3]),
-                                                   __NV_SATFINITE, __NV_E4M3);
-      w[k] = lo | (hi << 16);
+      w[k] = to_fp8x2_e4m3(f[4 * k], f[4 * k + 1]) | (to_fp8x2_e4m3(f[4 * k + 2], f[4 * k + 3]) << 16);
     }
   }
   __device__ __forceinline__ uint8_t byte(int j) const {

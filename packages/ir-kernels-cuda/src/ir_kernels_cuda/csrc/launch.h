@@ -60,16 +60,19 @@ struct RotaryArgs {
   int rotary_dim;
   const void* positions;
   void* query;
-  int64_t query_stride;  // elements between tokens; heads are contiguous in a token
+  int64_t query_stride;       // elements between tokens
+  int64_t query_head_stride;  // elements between heads of a token
   int query_heads;
   void* key;  // or nullptr
   int64_t key_stride;
+  int64_t key_head_stride;
   int key_heads;
   const void* cos_sin_cache;  // [max_position, rotary_dim], contiguous
 };
 void launch_rotary(const RotaryArgs& a, cudaStream_t stream);
 
-// fp8 quantisation (float8_e4m3fn bytes out, contiguous rows).
+// fp8 quantisation (float8_e4m3fn bytes out, contiguous rows: row r starts
+// at out + r * hidden).
 struct QuantArgs {
   DTypeId dtype;
   int64_t rows;
@@ -85,6 +88,12 @@ struct QuantArgs {
 void launch_static_fp8_quant(const QuantArgs& a, cudaStream_t stream);
 void launch_dynamic_per_token_fp8_quant(const QuantArgs& a, cudaStream_t stream);
 void launch_per_token_group_fp8_quant(const QuantArgs& a, cudaStream_t stream);
+
+// Group quant: lanes per group (a power of two <= 32) for this group size and
+// element width, and the 16-byte chunks each lane keeps; 0 lanes = the group
+// size is not supported (not a multiple of 16 bytes, or too large).
+constexpr int kGroupQuantMaxChunksPerLane = 4;
+int group_quant_lanes(int group_size, int elem_bytes, int* chunks_per_lane);
 
 // Tuning knob for benchmarks: target 16-byte chunks per thread in the
 // row-reduction kernels (0 restores the default). The launch config still

@@ -1,0 +1,190 @@
+// fp8 (float8_e4m3fn) quantisation: static scale, dynamic per-token scale,
+// and per-token-group scales.
+//
+// Values are divided by the scale (an IEEE division, as torch does for a
+// tensor divisor), saturated to +-448 and rounded to nearest even. Scales are
+// formed exactly as ir_core.ops.quant forms them on the GPU:
+// `max(amax, eps) * (1 / 448)` where torch divides by a Python scalar.
+#include <algorithm>
+
+#include "common.cuh"
+
+namespace ir_cuda {
+namespace {
+
+template <typename T>
+__device__ __forceinline__ void quantise_chunk(uint8_t* out, int c, int n, bool vec, const Vec<T>& v,
+                                               float scale) {
+  constexpr int N = Vec<T>::N;
+  float y[N];
+#pragma unroll
+  for (int j = 0; j < N; ++j) y[j] = __fdiv_rn(v.get(j), scale);
+  Fp8Vec<N> q;
+  q.set(y);
+  store_fp8_chunk<N>(out, c, n, vec, q);
+}
+
+__device__ __forceinline__ float chunk_absmax(float acc, float v) { return fmaxf(acc, fabsf(v)); }
+
+template <typename T>
+__device__ __forceinline__ float chunk_amax(const Vec<T>& v, float acc) {
+#pragma unroll
+  for (int j = 0; j < Vec<T>::N; ++j) acc = chunk_absmax(acc, v.get(j));
+  return acc;  // chunk padding reads as zero: neutral for |x| max
+}
+
+// ------------------------------------------------------------------ static
+
+template <typename T>
+__global__ void static_quant_kernel(QuantArgs a, int rows_per_block) {
+  constexpr int N = Vec<T>::N;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_block + threadIdx.y;
+  if (row >= a.rows) return;
+  const int n = a.hidden;
+  const T* x = static_cast<const T*>(a.x) + row * a.x_stride;
+  uint8_t* out = a.out + row * n;
+  const bool vec = aligned16(x) && aligned_to(out, N);
+  const float scale = *a.scale;
+  const int nchunks = static_cast<int>(ceil_div(n, N));
+  for (int c = threadIdx.x; c < nchunks; c += blockDim.x)
+    quantise_chunk(out, c, n, vec, load_chunk(x, c, n, vec), scale);
+}
+
+// ------------------------------------------------------------------ dynamic per token
+
+// One block per row; CPT > 0 keeps up to CPT chunks per thread in registers,
+// CPT == 0 reads the row twice.
+template <typename T, int CPT>
+__global__ void __launch_bounds__(1024) dynamic_quant_kernel(QuantArgs a) {
+  constexpr int N = Vec<T>::N;
+  __shared__ float smem[IR_WARP_SIZE + 1];
+  const int64_t row = blockIdx.x;
+  const int n = a.hidden;
+  const T* x = static_cast<const T*>(a.x) + row * a.x_stride;
+  uint8_t* out = a.out + row * n;
+  const bool vec = aligned16(x) && aligned_to(out, N);
+  const int nchunks = static_cast<int>(ceil_div(n, N));
+  float amax = 0.0f;
+  constexpr int KEEP = CPT > 0 ? CPT : 1;
+  Vec<T> xs[KEEP];
+  if constexpr (CPT > 0) {
+#pragma unroll
+    for (int i = 0; i < CPT; ++i) {
+      const int c = threadIdx.x + i * blockDim.x;
+      if (c < nchunks) xs[i] = load_chunk(x, c, n, vec);
+    }
+#pragma unroll
+    for (int i = 0; i < CPT; ++i)
+      if (threadIdx.x + i * blockDim.x < nchunks) amax = chunk_amax(xs[i], amax);
+  } else {
+    for (int c = threadIdx.x; c < nchunks; c += blockDim.x) amax = chunk_amax(load_chunk(x, c, n, vec), amax);
+  }
+  amax = block_reduce(amax, MaxOp{}, smem);
+  if (a.scale_ub != nullptr) amax = fminf(amax, *a.scale_ub);
+  const float scale = fmaxf(amax * kInvFp8Max, kMinDynamicScale);
+  if (threadIdx.x == 0) a.scales[row] = scale;
+  if constexpr (CPT > 0) {
+#pragma unroll
+    for (int i = 0; i < CPT; ++i) {
+      const int c = threadIdx.x + i * blockDim.x;
+      if (c < nchunks) quantise_chunk(out, c, n, vec, xs[i], scale);
+    }
+  } else {
+    for (int c = threadIdx.x; c < nchunks; c += blockDim.x)
+      quantise_chunk(out, c, n, vec, load_chunk(x, c, n, vec), scale);
+  }
+}
+
+// ------------------------------------------------------------------ per token group
+
+// A group of `group_size` features is handled by L lanes of one warp (L a
+// power of two <= 32); lane l owns the group's chunks l, l + L, ... (K of
+// them, K <= KMAX), kept in registers between the max and the stores.
+template <typename T, int KMAX>
+__global__ void group_quant_kernel(QuantArgs a, int lanes, int chunks_per_lane) {
+  constexpr int N = Vec<T>::N;
+  const int64_t gid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int groups_per_row = a.hidden / a.group_size;
+  const int64_t group = gid / lanes;
+  const int lane = static_cast<int>(gid % lanes);
+  const bool valid = group < a.rows * groups_per_row;
+  const int64_t row = valid ? group / groups_per_row : 0;
+  const int g = valid ? static_cast<int>(group % groups_per_row) : 0;
+  const int n = a.hidden;
+  const T* x = static_cast<const T*>(a.x) + row * a.x_stride;
+  uint8_t* out = a.out + row * n;
+  const bool vec = aligned16(x) && aligned_to(out, N);
+  const int first = g * (a.group_size / N) + lane;
+  Vec<T> xs[KMAX];
+  float amax = 0.0f;
+#pragma unroll
+  for (int k = 0; k < KMAX; ++k) {
+    if (valid && k < chunks_per_lane) {
+      xs[k] = load_chunk(x, first + k * lanes, n, vec);
+      amax = chunk_amax(xs[k], amax);
+    }
+  }
+  // Every lane of the warp takes part in the shuffles (valid or not).
+  for (int off = lanes / 2; off > 0; off >>= 1) amax = fmaxf(amax, IR_SHFL_XOR(amax, off));
+  if (!valid) return;
+  const float scale = fmaxf(amax, kGroupEps) * kInvFp8Max;
+  if (lane == 0) a.scales[row * groups_per_row + g] = scale;
+#pragma unroll
+  for (int k = 0; k < KMAX; ++k)
+    if (k < chunks_per_lane) quantise_chunk(out, first + k * lanes, n, vec, xs[k], scale);
+}
+
+}  // namespace
+
+void launch_static_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
+  if (a.rows == 0 || a.hidden == 0) return;
+  IR_DISPATCH_DTYPE(a.dtype, T, {
+    const int nchunks = static_cast<int>(ceil_div(a.hidden, Vec<T>::N));
+    const int tx = static_cast<int>(std::min<int64_t>(
+        512, std::max<int64_t>(IR_WARP_SIZE, ceil_div(nchunks, IR_WARP_SIZE) * IR_WARP_SIZE)));
+    const int ty = std::max(1, 256 / tx);
+    static_quant_kernel<T><<<static_cast<unsigned>(ceil_div(a.rows, ty)), dim3(tx, ty), 0, stream>>>(a, ty);
+  });
+}
+
+void launch_dynamic_per_token_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
+  if (a.rows == 0) return;
+  IR_DISPATCH_DTYPE(a.dtype, T, {
+    // From the hidden size only: about four 16-byte chunks per thread.
+    const int nchunks = static_cast<int>(ceil_div(a.hidden, Vec<T>::N));
+    int threads = static_cast<int>(ceil_div(ceil_div(nchunks, 4), IR_WARP_SIZE) * IR_WARP_SIZE);
+    threads = std::min(std::max(threads, IR_WARP_SIZE), 1024);
+    const int cpt = static_cast<int>(ceil_div(nchunks, threads));
+    const dim3 grid(static_cast<unsigned>(a.rows));
+    if (cpt <= 2) dynamic_quant_kernel<T, 2><<<grid, threads, 0, stream>>>(a);
+    else if (cpt <= 4) dynamic_quant_kernel<T, 4><<<grid, threads, 0, stream>>>(a);
+    else dynamic_quant_kernel<T, 0><<<grid, threads, 0, stream>>>(a);
+  });
+}
+
+int group_quant_lanes(int group_size, int elem_bytes, int* chunks_per_lane) {
+  const int per_chunk = 16 / elem_bytes;
+  if (group_size <= 0 || group_size % per_chunk != 0) return 0;
+  const int chunks = group_size / per_chunk;
+  int lanes = 1;
+  while (lanes < 32 && chunks % (2 * lanes) == 0) lanes *= 2;
+  const int k = chunks / lanes;
+  if (k > kGroupQuantMaxChunksPerLane) return 0;
+  if (chunks_per_lane != nullptr) *chunks_per_lane = k;
+  return lanes;
+}
+
+void launch_per_token_group_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
+  if (a.rows == 0 || a.hidden == 0) return;
+  IR_DISPATCH_DTYPE(a.dtype, T, {
+    int k = 0;
+    const int lanes = group_quant_lanes(a.group_size, sizeof(T), &k);
+    if (lanes == 0) return;  // rejected by the caller's checks
+    const int64_t threads = a.rows * (a.hidden / a.group_size) * lanes;
+    constexpr int kBlock = 256;
+    group_quant_kernel<T, kGroupQuantMaxChunksPerLane>
+        <<<static_cast<unsigned>(ceil_div(threads, kBlock)), kBlock, 0, stream>>>(a, lanes, k);
+  });
+}
+
+}  // namespace ir_cuda

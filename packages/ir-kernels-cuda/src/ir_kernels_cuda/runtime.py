@@ -1,0 +1,141 @@
+"""Process-wide state of the ``ir_cuda`` extension: is it usable here, and the
+bound kernels (``torch.ops.ir_cuda.*`` overloads) once it is loaded.
+
+:func:`ensure_loaded` runs at most one build attempt per process, the first
+time an ``ir`` dispatch evaluates the ``cuda`` provider's ``supported`` check
+(never at import). Without a CUDA GPU of compute capability 8.0 or newer the
+provider is simply unsupported. A failed build logs ONE warning naming the
+compiler log and leaves the provider unsupported; nothing raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+from . import build
+
+logger = logging.getLogger(__name__)
+
+#: Ops of the ``ir_cuda`` library bound as attributes of :data:`K`.
+OP_NAMES = (
+    "rms_norm",
+    "fused_add_rms_norm",
+    "rms_norm_static_fp8_quant",
+    "fused_add_rms_norm_static_fp8_quant",
+    "silu_and_mul",
+    "gelu_and_mul",
+    "rotary_embedding",
+    "static_scaled_fp8_quant",
+    "dynamic_per_token_scaled_fp8_quant",
+    "per_token_group_quant_fp8",
+)
+
+_lock = threading.Lock()
+_status: bool | None = None  # None: not tried yet
+_reason: str | None = None
+_library: str | None = None
+
+
+class _Unloaded:
+    """Stands in for :data:`K` until the extension is loaded: the first
+    attribute access loads it (or raises, naming why it cannot)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if not ensure_loaded():
+            raise RuntimeError(f"ir_cuda.{name}: the cuda provider is unavailable: {_reason}")
+        return getattr(K, name)
+
+
+#: The kernels: ``K.rms_norm(...)`` is ``torch.ops.ir_cuda.rms_norm.default(...)``.
+K: Any = _Unloaded()
+
+
+def gpu_problem() -> str | None:
+    """Why this machine cannot run the kernels at all, or None."""
+    import torch
+
+    if torch.version.cuda is None:
+        return "torch was built without CUDA"
+    if not torch.cuda.is_available():
+        return "no CUDA GPU (torch.cuda.is_available() is False)"
+    cap = torch.cuda.get_device_capability()
+    if cap < build.MIN_CAPABILITY:
+        return (f"GPU {torch.cuda.get_device_name()} is sm_{cap[0]}{cap[1]}; the kernels need "
+                f"sm_{build.MIN_CAPABILITY[0]}{build.MIN_CAPABILITY[1]} or newer")
+    return None
+
+
+def _bind() -> None:
+    global K
+    import torch
+
+    from . import _fake
+
+    _fake.register()
+    ns = torch.ops.ir_cuda
+    K = SimpleNamespace(**{name: getattr(ns, name).default for name in OP_NAMES})
+
+
+def _load() -> tuple[bool, str | None]:
+    problem = gpu_problem()
+    if problem is not None:
+        return False, problem
+    try:
+        import torch
+
+        path = build.build()
+        torch.ops.load_library(str(path))
+        global _library
+        _library = str(path)
+        _bind()
+    except build.BuildError as exc:
+        logger.warning("ir-kernels-cuda: %s. The 'cuda' provider is unsupported in this process; "
+                       "other providers run instead.", exc)
+        return False, f"the ir_cuda extension failed to build; compiler log: {exc.log_path}"
+    except Exception as exc:  # a broken toolchain or library must never crash the process
+        log = _safe_log_path()
+        logger.warning("ir-kernels-cuda: loading the ir_cuda extension failed (%s: %s). The 'cuda' "
+                       "provider is unsupported in this process. Compiler log: %s",
+                       type(exc).__name__, exc, log)
+        return False, f"the ir_cuda extension failed to load ({type(exc).__name__}: {exc}); log: {log}"
+    return True, None
+
+
+def _safe_log_path() -> str:
+    try:
+        return str(build.target(build.current_arch()).log)
+    except Exception:
+        return str(build.cache_root())
+
+
+def ensure_loaded() -> bool:
+    """Build (if not cached) and load the extension once; True when usable."""
+    global _status, _reason
+    if _status is not None:
+        return _status
+    with _lock:
+        if _status is None:
+            ok, reason = _load()
+            _reason = reason
+            _status = ok
+    return _status
+
+
+def unavailable_reason() -> str | None:
+    """Why :func:`ensure_loaded` returned False (None if usable or not tried)."""
+    return _reason
+
+
+def library_path() -> str | None:
+    """Path of the loaded shared library, if loaded."""
+    return _library
+
+
+def _reset_for_tests() -> None:
+    """Forget the outcome so tests can exercise :func:`ensure_loaded` again."""
+    global _status, _reason, K
+    with _lock:
+        _status, _reason, K = None, None, _Unloaded()
