@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 NAMESPACE = "ir"
 _libraries: dict[str, torch.library.Library] = {}
+# torch.library.Library's methods carry no annotations, so strict mypy flags
+# every call to them ("untyped call"); the ignores below are for that only.
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
 
 
@@ -62,17 +64,17 @@ def _unalias(outputs: Any, inputs: Sequence[Any]) -> Any:
 
 def define(op: IrOp) -> None:
     """Define ``torch.ops.ir.<op.name>`` and its kernels; on failure remove all of it."""
-    lib = torch.library.Library(NAMESPACE, "FRAGMENT")
+    lib = torch.library.Library(NAMESPACE, "FRAGMENT")  # type: ignore[no-untyped-call]
     qualname = f"{NAMESPACE}::{op.name}"
     torch_tags = tuple(t for t in op.tags if isinstance(t, torch.Tag))
     try:
-        lib.define(op.name + op.schema, tags=torch_tags)
+        lib.define(op.name + op.schema, tags=torch_tags)  # type: ignore[no-untyped-call]
 
         def kernel(*args: Any) -> Any:
             # Functional overload: never alias an input, even if an impl is sloppy.
             return _unalias(op._select(current_scope(), False)(*args), args)
 
-        lib.impl(op.name, kernel, "CompositeExplicitAutograd")
+        lib.impl(op.name, kernel, "CompositeExplicitAutograd")  # type: ignore[no-untyped-call]
 
         def fake(*args: Any) -> Any:
             return op._fake_fn(*args)
@@ -80,16 +82,16 @@ def define(op: IrOp) -> None:
         torch.library.register_fake(qualname, fake, lib=lib)
         _register_autograd(op, qualname, lib)
         if op.inplace_schema is not None:
-            lib.define(f"{op.name}.maybe_inplace" + op.inplace_schema, tags=torch_tags)
+            lib.define(f"{op.name}.maybe_inplace" + op.inplace_schema, tags=torch_tags)  # type: ignore[no-untyped-call]
 
             def inplace_kernel(*args: Any) -> Any:
                 return _unalias(op._select(current_scope(), True)(*args), args)
 
-            lib.impl(f"{op.name}.maybe_inplace", inplace_kernel, "CompositeExplicitAutograd")
-            lib.impl(f"{op.name}.maybe_inplace", fake, "Meta")
+            lib.impl(f"{op.name}.maybe_inplace", inplace_kernel, "CompositeExplicitAutograd")  # type: ignore[no-untyped-call]
+            lib.impl(f"{op.name}.maybe_inplace", fake, "Meta")  # type: ignore[no-untyped-call]
         op.torch_op = getattr(torch.ops.ir, op.name)
     except Exception as exc:
-        lib._destroy()
+        lib._destroy()  # type: ignore[no-untyped-call]
         raise RegistrationError(f"op {op.name!r}: torch registration failed: {exc}") from exc
     _libraries[op.name] = lib
 
@@ -98,7 +100,7 @@ def undefine(name: str) -> None:
     """Remove ``torch.ops.ir.<name>`` (used by tests and failed registrations)."""
     lib = _libraries.pop(name, None)
     if lib is not None:
-        lib._destroy()
+        lib._destroy()  # type: ignore[no-untyped-call]
 
 
 def _register_autograd(op: IrOp, qualname: str, lib: torch.library.Library) -> None:
@@ -112,7 +114,7 @@ def _register_autograd(op: IrOp, qualname: str, lib: torch.library.Library) -> N
 
     def backward(ctx: Any, *grads: Any) -> tuple[Any, ...]:
         args = list(ctx.others)
-        for i, t in zip(ctx.tensor_idx, ctx.saved_tensors):
+        for i, t in zip(ctx.tensor_idx, ctx.saved_tensors, strict=False):
             args[i] = t
         wanted = [i for i in ctx.tensor_idx if ctx.needs_input_grad[i]]
         result: list[Any] = [None] * n
@@ -123,13 +125,13 @@ def _register_autograd(op: IrOp, qualname: str, lib: torch.library.Library) -> N
                 args[i] = args[i].detach().requires_grad_(True)
             outs = op.native(*args)
         outs_t = outs if isinstance(outs, tuple) else (outs,)
-        pairs = [(o, g) for o, g in zip(outs_t, grads)
+        pairs = [(o, g) for o, g in zip(outs_t, grads, strict=False)
                  if isinstance(o, torch.Tensor) and o.requires_grad and g is not None]
         if not pairs:
             return tuple(result)
         got = torch.autograd.grad([o for o, _ in pairs], [args[i] for i in wanted],
                                   [g for _, g in pairs], allow_unused=True)
-        for i, g in zip(wanted, got):
+        for i, g in zip(wanted, got, strict=False):
             result[i] = g
         return tuple(result)
 

@@ -19,7 +19,8 @@ from .quant import static_scaled_fp8_quant, unit_scale
 @register_op(has_reduction=True, tags=("norm", "quant", "fused"))
 def rms_norm_static_fp8_quant(x: Tensor, weight: Tensor | None, epsilon: float, scale: Tensor) -> Tensor:
     """``static_scaled_fp8_quant(rms_norm(x, weight, epsilon), scale)``."""
-    return static_scaled_fp8_quant.native(rms_norm.native(x, weight, epsilon), scale)
+    out: Tensor = static_scaled_fp8_quant.native(rms_norm.native(x, weight, epsilon), scale)
+    return out
 
 
 @register_op(has_reduction=True, allow_inplace=True, tags=("norm", "quant", "fused"))
