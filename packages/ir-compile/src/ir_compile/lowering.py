@@ -1,0 +1,273 @@
+"""``IrLoweringPass``: replace every ``torch.ops.ir`` node by the implementation
+that eager dispatch would choose, traced into the graph.
+
+How a node is lowered:
+
+* ``torch.ops.ir.<op>.default``: dispatch on the node's fake values (effective
+  priority, batch-invariant mode, ``supports_args``), then trace the chosen
+  implementation's functional form (an ``inplace`` implementation gets clones
+  of its activations) and inline it. Native code becomes ATen ops that
+  Inductor fuses; a kernel behind a custom op stays one call.
+* ``auto_functionalized(torch.ops.ir.<op>.maybe_inplace, ...)`` (how AOTAutograd
+  functionalizes a ``maybe_inplace`` call): expanded to clones of the mutated
+  bases and a direct ``maybe_inplace`` call on them, which the next round
+  lowers with the implementation itself (inplace ones write into the clones).
+* Rounds repeat until no IR node is left (an implementation may call other
+  IR ops); a node still left after that is an error naming the op.
+
+Dynamic shapes: see :func:`choose_impl`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+import torch
+import torch.fx
+from torch._inductor.custom_graph_pass import CustomGraphPass
+
+from ir_core import registry
+from ir_core.errors import NoImplementationError
+from ir_core.impl import IrOpImpl
+from ir_core.providers import load_providers
+
+from . import _graph
+from .cache_key import cache_key
+from .fusion import FUSIONS, run_fusions
+
+logger = logging.getLogger(__name__)
+
+MAX_ROUNDS = 8
+
+
+class Decision(NamedTuple):
+    """One lowering decision: graph node name, op name, chosen provider."""
+
+    node: str
+    op: str
+    provider: str
+
+
+class IrLoweringError(RuntimeError):
+    """A ``torch.ops.ir`` node could not be lowered."""
+
+
+# ---------------------------------------------------------------- dispatch
+
+
+def _symbolic(x: Any) -> bool:
+    if isinstance(x, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+        return not x.node.is_constant() if hasattr(x.node, "is_constant") else True
+    if isinstance(x, torch.Tensor):
+        return any(isinstance(s, torch.SymInt) for s in (*x.shape, *x.stride(), x.storage_offset()))
+    return False
+
+
+def _shape_env(values: Iterable[Any]) -> Any:
+    for v in values:
+        syms: list[Any] = []
+        if isinstance(v, torch.Tensor):
+            syms = [s for s in (*v.shape, *v.stride()) if isinstance(s, torch.SymInt)]
+        elif isinstance(v, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+            syms = [v]
+        for s in syms:
+            env = getattr(s.node, "shape_env", None)
+            if env is not None:
+                return env
+    return None
+
+
+def accepts_for_every_size(impl: IrOpImpl, args: Sequence[Any]) -> tuple[bool, bool]:
+    """Evaluate ``impl.supports_args`` on symbolic-size fake values without
+    adding guards. Returns ``(accepted at the size hints, depends on a symbolic size)``."""
+    flat = [t for a in args for t in (a if isinstance(a, (list, tuple)) else (a,))]
+    env = _shape_env(flat)
+    if env is None or not hasattr(env, "evaluate_sym_node"):
+        return impl.accepts(*args), env is not None
+    dependent = False
+    original = env.evaluate_sym_node
+
+    def watch(sym_node: Any, *a: Any, **k: Any) -> Any:
+        nonlocal dependent
+        try:
+            static = env._maybe_evaluate_static(sym_node.expr)
+        except Exception:
+            static = None
+        if static is None:
+            dependent = True
+        return original(sym_node, *a, **k)
+
+    env.evaluate_sym_node = watch
+    try:
+        with env.suppress_guards():
+            ok = impl.accepts(*args)
+    finally:
+        del env.evaluate_sym_node  # back to the class's method
+    return ok, dependent
+
+
+def choose_impl(op: Any, args: Sequence[Any], *, inplace: bool) -> tuple[IrOpImpl, list[str]]:
+    """The implementation eager dispatch would choose for fake ``args``, and
+    notes on candidates skipped for dynamic shapes.
+
+    Rule for symbolic sizes: a candidate whose ``supports_args`` reads a
+    symbolic size (its answer could differ between sizes the compiled code
+    will see) is skipped, without adding a guard. The chosen code then holds
+    for every size, and a dynamic dimension never causes a recompile. A
+    ``supports_args`` that reads only static sizes, dtypes, strides known to
+    be static and so on is evaluated as in eager mode.
+    """
+    resolution = op.resolution(inplace=inplace)
+    symbolic = any(
+        _symbolic(t) for a in args for t in (a if isinstance(a, (list, tuple)) else (a,))
+    )
+    notes: list[str] = []
+    for impl in resolution.candidates:
+        if impl.supports_args is None:
+            return impl, notes
+        if not symbolic:
+            if impl.accepts(*args):
+                return impl, notes
+            continue
+        ok, dependent = accepts_for_every_size(impl, args)
+        if dependent:
+            notes.append(
+                f"{impl.provider}: supports_args depends on a symbolic size; skipped "
+                "(conservative rule for dynamic shapes)"
+            )
+            continue
+        if ok:
+            return impl, notes
+    raise NoImplementationError(
+        resolution.fallback_error or f"ir.ops.{op.name}: no implementation accepts the call"
+    )
+
+
+# ---------------------------------------------------------------- the pass
+
+
+class IrLoweringPass(CustomGraphPass):
+    """Inductor post-grad pass: (optional) fusions on IR ops, then lowering of
+    every ``torch.ops.ir`` node to the implementation dispatch chooses.
+
+    Install it as ``torch._inductor.config.post_grad_custom_post_pass`` or use
+    :func:`ir_compile.backend`, which also composes it with a pass already set.
+
+    Args:
+        fusions: names from :data:`ir_compile.fusion.FUSIONS` to run before
+            lowering (default: none; :func:`ir_compile.backend` turns all on).
+
+    Attributes:
+        decisions: one :class:`Decision` per lowered node, over all graphs this
+            instance has processed.
+        fusion_counts: rewrites done per fusion name.
+    """
+
+    def __init__(self, *, fusions: Iterable[str] = ()) -> None:
+        self.fusions = tuple(fusions)
+        unknown = [f for f in self.fusions if f not in FUSIONS]
+        if unknown:
+            raise ValueError(f"ir-compile: unknown fusion(s) {unknown}; known: {list(FUSIONS)}")
+        self.decisions: list[Decision] = []
+        self.notes: list[str] = []
+        self.fusion_counts: dict[str, int] = dict.fromkeys(self.fusions, 0)
+
+    def __repr__(self) -> str:
+        return f"IrLoweringPass(fusions={list(self.fusions)})"
+
+    def uuid(self) -> str:
+        """Cache key over priorities, batch-invariant mode, provider packages,
+        implementation sources and this pass's options (see :mod:`ir_compile.cache_key`)."""
+        return cache_key({"pass": "IrLoweringPass", "fusions": sorted(self.fusions)})
+
+    def __call__(self, graph: torch.fx.Graph) -> None:
+        load_providers()
+        if self.fusions:
+            for name, count in run_fusions(graph, self.fusions).items():
+                self.fusion_counts[name] = self.fusion_counts.get(name, 0) + count
+        for _ in range(MAX_ROUNDS):
+            nodes = [n for n in graph.nodes if _graph.ir_overload(n) is not None]
+            if not nodes:
+                break
+            for node in nodes:
+                self._lower(graph, node)
+        left = [n for n in graph.nodes if _graph.ir_overload(n) is not None]
+        if left:
+            names = sorted({_graph.op_name(_graph.ir_overload(n)) for n in left})  # type: ignore[arg-type]
+            raise IrLoweringError(
+                f"ir-compile: torch.ops.ir node(s) left after lowering: ops {names} "
+                f"(nodes {[n.name for n in left]}); an implementation keeps calling "
+                "IR ops"
+            )
+        graph.lint()
+
+    # ------------------------------------------------------------ lowering
+
+    def _lower(self, graph: torch.fx.Graph, node: torch.fx.Node) -> None:
+        overload = _graph.ir_overload(node)
+        assert overload is not None
+        name = _graph.op_name(overload)
+        if node.target is not overload:
+            self._expand_auto_functionalized(graph, node, overload)
+            return
+        try:
+            op = registry.get(name)
+        except Exception as exc:
+            raise IrLoweringError(
+                f"ir-compile: node {node.name} calls torch.ops.ir.{name}, which "
+                f"is not a registered IR op"
+            ) from exc
+        inplace = overload._overloadname == "maybe_inplace"
+        args, kwargs = torch.fx.map_arg((tuple(node.args), dict(node.kwargs)), _graph.val)
+        full = op._bind(args, kwargs)
+        try:
+            impl, notes = choose_impl(op, full, inplace=inplace)
+        except NoImplementationError as exc:
+            raise IrLoweringError(
+                f"ir-compile: cannot lower node {node.name} (torch.ops.ir.{name}): {exc}"
+            ) from exc
+        fn = impl.fn if inplace else impl.functional_fn()
+        inputs, rebuild = _graph.flat_node_inputs(tuple(node.args), dict(node.kwargs))
+
+        def replacement(*values: Any) -> Any:
+            a, k = rebuild(values)
+            return fn(*op._bind(a, k))
+
+        replacement.__name__ = f"ir_{name}_{impl.provider}"
+        node_name = node.name
+        _graph.replace_node_with_traced(graph, node, replacement, inputs)
+        self.decisions.append(Decision(node_name, name, impl.provider))
+        for note in notes:
+            self.notes.append(f"{node_name} ({name}): {note}")
+            logger.info("ir-compile: %s (%s): %s", node_name, name, note)
+        logger.info(
+            "ir-compile: lowered %s: ir.%s.%s -> %s",
+            node_name,
+            name,
+            overload._overloadname,
+            impl.provider,
+        )
+
+    def _expand_auto_functionalized(
+        self, graph: torch.fx.Graph, node: torch.fx.Node, overload: torch._ops.OpOverload
+    ) -> None:
+        from torch._higher_order_ops import auto_functionalize as af
+
+        v2 = getattr(torch.ops.higher_order, "auto_functionalized_v2", None)
+        dense = (
+            af.auto_functionalized_v2_dense if node.target is v2 else af.auto_functionalized_dense
+        )
+        inputs, rebuild = _graph.flat_node_inputs(tuple(node.args[1:]), dict(node.kwargs))
+
+        def expanded(*values: Any) -> Any:
+            a, k = rebuild(values)
+            return dense(overload, *a, **k)
+
+        _graph.replace_node_with_traced(graph, node, expanded, inputs)
+        logger.debug(
+            "ir-compile: expanded %s(%s) into clones and a direct call",
+            getattr(node.target, "__name__", node.target),
+            overload,
+        )
