@@ -56,7 +56,8 @@ def fp8_ok(t: torch.Tensor) -> bool:
     """Whether kernels on ``t``'s device can convert to float8_e4m3fn.
 
     Triton's e4m3 ("fp8e4nv") type needs compute capability 8.9 on NVIDIA; the
-    interpreter handles it (with the exact pre-rounding of :mod:`._fp8`).
+    interpreter handles it (with the exact pre-rounding of
+    :func:`ir_kernels_triton.kernels.common.round_to_e4m3`).
     """
     if INTERPRET:
         return True
@@ -77,7 +78,7 @@ def rows_view(x: torch.Tensor) -> tuple[int, int] | None:
         return None
     rows, row_stride = 1, x.shape[-1]
     inner: tuple[int, int] | None = None  # (size, stride) of the last non-trivial leading dim
-    for size, stride in zip(reversed(x.shape[:-1]), reversed(x.stride()[:-1])):
+    for size, stride in zip(reversed(x.shape[:-1]), reversed(x.stride()[:-1]), strict=True):
         rows *= size
         if size == 1:
             continue
@@ -89,32 +90,33 @@ def rows_view(x: torch.Tensor) -> tuple[int, int] | None:
     return rows, row_stride
 
 
-def next_pow2(n: int) -> int:
-    return 1 if n <= 1 else 1 << (int(n) - 1).bit_length()
-
-
 def _is_fake(t: Any) -> bool:
     return isinstance(t, torch.Tensor) and (
         t.device.type == "meta" or isinstance(t, torch._subclasses.fake_tensor.FakeTensor)
     )
 
 
-def launch(kernel: Any, grid: tuple[Any, ...], *args: Any, **kwargs: Any) -> None:
-    """Launch ``kernel[grid](*args, **kwargs)`` in a way tracers can see.
+def launch(kernel: Any, grid: tuple[Any, ...], direct: bool, *args: Any, **kwargs: Any) -> None:
+    """Launch ``kernel[grid](*args, **kwargs)``.
 
-    On a GPU through ``wrap_triton`` (a no-op on fake tensors, a graph node
-    under make_fx/Inductor). Under the interpreter, a launch on fake tensors
-    (the op's fake kernel) is skipped.
+    ``direct``: the caller is the eager fast path (nothing traces the call),
+    so the kernel is launched as is. Otherwise, on a GPU, through
+    ``wrap_triton`` (a graph node under make_fx/Inductor, a plain launch in
+    eager); under the interpreter, a launch on fake tensors (the op's fake
+    kernel) is skipped.
     """
-    if INTERPRET:
-        if any(_is_fake(a) for a in args):
-            return
+    if direct:
         kernel[grid](*args, **kwargs)
-        return
-    wrap_triton(kernel)[grid](*args, **kwargs)
+    elif INTERPRET:
+        if not any(_is_fake(a) for a in args):
+            kernel[grid](*args, **kwargs)
+    else:
+        wrap_triton(kernel)[grid](*args, **kwargs)
 
 
-def define_op(name: str, *, mutates_args: Sequence[str] = ()) -> Callable[[Callable[..., Any]], Any]:
+def define_op(
+    name: str, *, mutates_args: Sequence[str] = ()
+) -> Callable[[Callable[..., Any]], Any]:
     """Decorator turning a launcher function into ``torch.ops.ir_triton.<name>``."""
     qualname = f"{NAMESPACE}::{name}"
 

@@ -37,8 +37,9 @@ def _gate(a, ACT: tl.constexpr):
 
 
 @triton.jit
-def gated_act_kernel(x_ptr, out_ptr, x_stride, out_stride, d,
-                     ACT: tl.constexpr, BLOCK: tl.constexpr):
+def gated_act_kernel(
+    x_ptr, out_ptr, x_stride, out_stride, d, ACT: tl.constexpr, BLOCK: tl.constexpr
+):
     row = tl.program_id(0).to(tl.int64)
     cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = cols < d
@@ -49,28 +50,61 @@ def gated_act_kernel(x_ptr, out_ptr, x_stride, out_stride, d,
     tl.store(out_ptr + row * out_stride + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
 
 
-def _launch_act(x: torch.Tensor, act: int) -> torch.Tensor:
+_act_meta: dict[int, tuple[int, int, int]] = {}
+
+
+def _meta(d: int) -> tuple[int, int, int]:
+    """``(BLOCK, column blocks, num_warps)`` for ``d`` output columns, cached."""
+    if not isinstance(d, int):  # a SymInt under dynamic-shape tracing: specialise
+        d = int(d)
+    meta = _act_meta.get(d)
+    if meta is None:
+        block = min(_COL_BLOCK, triton.next_power_of_2(max(d, 1)))
+        # 16 elements a thread: two 16-byte accesses of 16-bit data per operand
+        meta = _act_meta[d] = (block, triton.cdiv(d, block), max(1, min(8, block // 512)))
+    return meta
+
+
+def _launch_act(x: torch.Tensor, act: int, direct: bool) -> torch.Tensor:
     d = x.shape[-1] // 2
     out = torch.empty((*x.shape[:-1], d), dtype=x.dtype, device=x.device)
     rows = out.numel() // d if d else 0
     if isinstance(rows, int) and rows == 0:
         return out
-    x2 = x.reshape(-1, x.shape[-1])  # a view: callers pass row-collapsible tensors only
+    x2 = x.reshape(-1, x.shape[-1])  # a view: supports_args admits row-collapsible tensors only
     out2 = out.view(-1, d)
-    block = min(_COL_BLOCK, triton.next_power_of_2(int(d)))
-    launch(gated_act_kernel, (rows, triton.cdiv(int(d), block)),
-           x2, out2, x2.stride(0), out2.stride(0), d,
-           ACT=act, BLOCK=block, num_warps=max(1, min(8, block // 256)))
+    block, col_blocks, warps = _meta(d)
+    launch(
+        gated_act_kernel,
+        (rows, col_blocks),
+        direct,
+        x2,
+        out2,
+        x2.stride(0),
+        out2.stride(0),
+        d,
+        ACT=act,
+        BLOCK=block,
+        num_warps=warps,
+    )
     return out
+
+
+def silu_and_mul(x: torch.Tensor, direct: bool = False) -> torch.Tensor:
+    """``silu(x[..., :d]) * x[..., d:]``."""
+    return _launch_act(x, ACT_SILU, direct)
+
+
+def gelu_and_mul(x: torch.Tensor, tanh: bool, direct: bool = False) -> torch.Tensor:
+    """``gelu(x[..., :d]) * x[..., d:]``, tanh approximation when ``tanh``."""
+    return _launch_act(x, ACT_GELU_TANH if tanh else ACT_GELU, direct)
 
 
 @define_op("silu_and_mul")
 def silu_and_mul_op(x: torch.Tensor) -> torch.Tensor:
-    """``silu(x[..., :d]) * x[..., d:]``."""
-    return _launch_act(x, ACT_SILU)
+    return silu_and_mul(x)
 
 
 @define_op("gelu_and_mul")
 def gelu_and_mul_op(x: torch.Tensor, tanh: bool) -> torch.Tensor:
-    """``gelu(x[..., :d]) * x[..., d:]``, tanh approximation when ``tanh``."""
-    return _launch_act(x, ACT_GELU_TANH if tanh else ACT_GELU)
+    return gelu_and_mul(x, tanh)

@@ -35,6 +35,21 @@ def row_warps(block: int) -> int:
     return max(1, min(16, block // 512))
 
 
+_row_meta: dict[int, tuple[int, int, int]] = {}
+
+
+def row_meta(n_cols: int) -> tuple[int, int, int]:
+    """``(BLOCK, N_CHUNKS, num_warps)`` for a row of ``n_cols``, cached per size
+    (the launch path stays lean). A function of the row length alone."""
+    if not isinstance(n_cols, int):  # a SymInt under dynamic-shape tracing: specialise
+        n_cols = int(n_cols)
+    meta = _row_meta.get(n_cols)
+    if meta is None:
+        block, chunks = row_block(n_cols)
+        meta = _row_meta[n_cols] = (block, chunks, row_warps(block))
+    return meta
+
+
 @triton.jit
 def round_to_e4m3(v):
     """Round float32 ``v`` (already within +-448) to the nearest e4m3

@@ -13,12 +13,22 @@ import triton
 import triton.language as tl
 
 from .._runtime import FP8_DTYPE, define_op, launch
-from .common import EXACT_FP8, row_block, row_warps, to_fp8
+from .common import EXACT_FP8, row_meta, to_fp8
 
 
 @triton.jit
-def _load_row(x_ptr, r_ptr, res_ptr, x_off, r_off, res_off, cols, mask,
-              HAS_RESIDUAL: tl.constexpr, STORE_RESIDUAL: tl.constexpr):
+def _load_row(
+    x_ptr,
+    r_ptr,
+    res_ptr,
+    x_off,
+    r_off,
+    res_off,
+    cols,
+    mask,
+    HAS_RESIDUAL: tl.constexpr,
+    STORE_RESIDUAL: tl.constexpr,
+):
     """One chunk of a row in float32; with a residual, ``x + r`` rounded to
     x's dtype (the new residual stream, stored when asked)."""
     x = tl.load(x_ptr + x_off + cols, mask=mask, other=0.0)
@@ -31,9 +41,19 @@ def _load_row(x_ptr, r_ptr, res_ptr, x_off, r_off, res_off, cols, mask,
 
 
 @triton.jit
-def _finish(y, cols, mask, w_ptr, scale, out_ptr, out_off,
-            HAS_WEIGHT: tl.constexpr, QUANT: tl.constexpr, EXACT: tl.constexpr,
-            IN_DTYPE: tl.constexpr):
+def _finish(
+    y,
+    cols,
+    mask,
+    w_ptr,
+    scale,
+    out_ptr,
+    out_off,
+    HAS_WEIGHT: tl.constexpr,
+    QUANT: tl.constexpr,
+    EXACT: tl.constexpr,
+    IN_DTYPE: tl.constexpr,
+):
     """Weight, optional fp8 quantisation, store."""
     if HAS_WEIGHT:
         y = y * tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
@@ -45,11 +65,25 @@ def _finish(y, cols, mask, w_ptr, scale, out_ptr, out_off,
 
 @triton.jit
 def rms_norm_kernel(
-    x_ptr, r_ptr, w_ptr, scale_ptr, out_ptr, res_ptr,
-    x_stride, r_stride, out_stride, res_stride,
-    n_cols, var_cols, eps,
-    HAS_RESIDUAL: tl.constexpr, HAS_WEIGHT: tl.constexpr, QUANT: tl.constexpr,
-    EXACT: tl.constexpr, BLOCK: tl.constexpr, N_CHUNKS: tl.constexpr,
+    x_ptr,
+    r_ptr,
+    w_ptr,
+    scale_ptr,
+    out_ptr,
+    res_ptr,
+    x_stride,
+    r_stride,
+    out_stride,
+    res_stride,
+    n_cols,
+    var_cols,
+    eps,
+    HAS_RESIDUAL: tl.constexpr,
+    HAS_WEIGHT: tl.constexpr,
+    QUANT: tl.constexpr,
+    EXACT: tl.constexpr,
+    BLOCK: tl.constexpr,
+    N_CHUNKS: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
     x_off = row * x_stride
@@ -63,12 +97,12 @@ def rms_norm_kernel(
     in_dtype = x_ptr.dtype.element_ty
     if N_CHUNKS == 1:
         mask = cols < n_cols
-        x = _load_row(x_ptr, r_ptr, res_ptr, x_off, r_off, res_off, cols, mask,
-                      HAS_RESIDUAL, True)
+        x = _load_row(x_ptr, r_ptr, res_ptr, x_off, r_off, res_off, cols, mask, HAS_RESIDUAL, True)
         sq = tl.where(cols < var_cols, x * x, 0.0)
         rstd = tl.rsqrt(tl.sum(sq, axis=0) / var_cols + eps)
-        _finish(x * rstd, cols, mask, w_ptr, scale, out_ptr, out_off,
-                HAS_WEIGHT, QUANT, EXACT, in_dtype)
+        _finish(
+            x * rstd, cols, mask, w_ptr, scale, out_ptr, out_off, HAS_WEIGHT, QUANT, EXACT, in_dtype
+        )
     else:
         # Rows too long for registers: per-lane partial sums over fixed chunks
         # (an order set by the hidden size alone), then a second pass that
@@ -76,76 +110,170 @@ def rms_norm_kernel(
         acc = tl.zeros([BLOCK], dtype=tl.float32)
         for c in range(N_CHUNKS):
             cc = c * BLOCK + cols
-            x = _load_row(x_ptr, r_ptr, res_ptr, x_off, r_off, res_off, cc, cc < n_cols,
-                          HAS_RESIDUAL, True)
+            x = _load_row(
+                x_ptr, r_ptr, res_ptr, x_off, r_off, res_off, cc, cc < n_cols, HAS_RESIDUAL, True
+            )
             acc += tl.where(cc < var_cols, x * x, 0.0)
         rstd = tl.rsqrt(tl.sum(acc, axis=0) / var_cols + eps)
         for c in range(N_CHUNKS):
             cc = c * BLOCK + cols
             mask = cc < n_cols
-            x = _load_row(x_ptr, r_ptr, res_ptr, x_off, r_off, res_off, cc, mask,
-                          HAS_RESIDUAL, False)
-            _finish(x * rstd, cc, mask, w_ptr, scale, out_ptr, out_off,
-                    HAS_WEIGHT, QUANT, EXACT, in_dtype)
+            x = _load_row(
+                x_ptr, r_ptr, res_ptr, x_off, r_off, res_off, cc, mask, HAS_RESIDUAL, False
+            )
+            _finish(
+                x * rstd,
+                cc,
+                mask,
+                w_ptr,
+                scale,
+                out_ptr,
+                out_off,
+                HAS_WEIGHT,
+                QUANT,
+                EXACT,
+                in_dtype,
+            )
 
 
-def _launch_norm(x: torch.Tensor, residual: torch.Tensor | None, weight: torch.Tensor | None,
-                 scale: torch.Tensor | None, out: torch.Tensor, res_out: torch.Tensor | None,
-                 epsilon: float, variance_size: int) -> None:
+def _launch_norm(
+    x: torch.Tensor,
+    residual: torch.Tensor | None,
+    weight: torch.Tensor | None,
+    scale: torch.Tensor | None,
+    out: torch.Tensor,
+    res_out: torch.Tensor | None,
+    epsilon: float,
+    variance_size: int,
+    direct: bool,
+) -> None:
     hidden = x.shape[-1]
     rows = out.numel() // hidden if hidden else 0
     if isinstance(rows, int) and rows == 0:
         return
-    x2 = x.reshape(-1, hidden)  # a view: callers pass row-collapsible tensors only
+    x2 = x.reshape(-1, hidden)  # a view: supports_args admits row-collapsible tensors only
     r2 = residual.reshape(-1, hidden) if residual is not None else x2
     out2 = out.view(-1, hidden)
     res2 = res_out.view(-1, hidden) if res_out is not None else out2
-    block, chunks = row_block(hidden)
-    launch(rms_norm_kernel, (rows,),
-           x2, r2, weight if weight is not None else x2, scale if scale is not None else x2,
-           out2, res2,
-           x2.stride(0), r2.stride(0), out2.stride(0), res2.stride(0),
-           hidden, variance_size, epsilon,
-           HAS_RESIDUAL=residual is not None, HAS_WEIGHT=weight is not None,
-           QUANT=scale is not None, EXACT=EXACT_FP8, BLOCK=block, N_CHUNKS=chunks,
-           num_warps=row_warps(block))
+    block, chunks, warps = row_meta(hidden)
+    launch(
+        rms_norm_kernel,
+        (rows,),
+        direct,
+        x2,
+        r2,
+        weight if weight is not None else x2,
+        scale if scale is not None else x2,
+        out2,
+        res2,
+        x2.stride(0),
+        r2.stride(0),
+        out2.stride(0),
+        res2.stride(0),
+        hidden,
+        variance_size,
+        epsilon,
+        HAS_RESIDUAL=residual is not None,
+        HAS_WEIGHT=weight is not None,
+        QUANT=scale is not None,
+        EXACT=EXACT_FP8,
+        BLOCK=block,
+        N_CHUNKS=chunks,
+        num_warps=warps,
+    )
 
 
-@define_op("rms_norm")
-def rms_norm_op(x: torch.Tensor, weight: torch.Tensor | None, epsilon: float,
-                variance_size: int) -> torch.Tensor:
+def rms_norm(
+    x: torch.Tensor,
+    weight: torch.Tensor | None,
+    epsilon: float,
+    variance_size: int,
+    direct: bool = False,
+) -> torch.Tensor:
     """``rms_norm`` with ``variance_size`` resolved (the hidden size when unset)."""
     out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-    _launch_norm(x, None, weight, None, out, None, epsilon, variance_size)
+    _launch_norm(x, None, weight, None, out, None, epsilon, variance_size, direct)
     return out
 
 
-@define_op("fused_add_rms_norm")
-def fused_add_rms_norm_op(x: torch.Tensor, x_residual: torch.Tensor, weight: torch.Tensor | None,
-                          epsilon: float, variance_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def fused_add_rms_norm(
+    x: torch.Tensor,
+    x_residual: torch.Tensor,
+    weight: torch.Tensor | None,
+    epsilon: float,
+    variance_size: int,
+    direct: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(rms_norm(x + x_residual), x + x_residual)``, the sum rounded to x's dtype."""
     out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     res = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-    _launch_norm(x, x_residual, weight, None, out, res, epsilon, variance_size)
+    _launch_norm(x, x_residual, weight, None, out, res, epsilon, variance_size, direct)
     return out, res
 
 
-@define_op("rms_norm_static_fp8_quant")
-def rms_norm_static_fp8_quant_op(x: torch.Tensor, weight: torch.Tensor | None, epsilon: float,
-                                 scale: torch.Tensor) -> torch.Tensor:
-    """RMS norm then ``clamp(y / scale)`` as float8_e4m3fn."""
+def rms_norm_static_fp8_quant(
+    x: torch.Tensor,
+    weight: torch.Tensor | None,
+    epsilon: float,
+    scale: torch.Tensor,
+    direct: bool = False,
+) -> torch.Tensor:
+    """RMS norm (rounded to x's dtype, as native) then ``clamp(y / scale)`` as float8_e4m3fn."""
     out = torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
-    _launch_norm(x, None, weight, scale, out, None, epsilon, x.shape[-1])
+    _launch_norm(x, None, weight, scale, out, None, epsilon, x.shape[-1], direct)
     return out
 
 
-@define_op("fused_add_rms_norm_static_fp8_quant")
-def fused_add_rms_norm_static_fp8_quant_op(
-    x: torch.Tensor, x_residual: torch.Tensor, weight: torch.Tensor | None, epsilon: float,
+def fused_add_rms_norm_static_fp8_quant(
+    x: torch.Tensor,
+    x_residual: torch.Tensor,
+    weight: torch.Tensor | None,
+    epsilon: float,
     scale: torch.Tensor,
+    direct: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Residual add, RMS norm, static fp8 quant: ``(fp8 out, new residual)``."""
     out = torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
     res = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-    _launch_norm(x, x_residual, weight, scale, out, res, epsilon, x.shape[-1])
+    _launch_norm(x, x_residual, weight, scale, out, res, epsilon, x.shape[-1], direct)
     return out, res
+
+
+# The torch ops (traced and compiled calls): the same launchers behind
+# ``torch.ops.ir_triton.*``.
+
+
+@define_op("rms_norm")
+def rms_norm_op(
+    x: torch.Tensor, weight: torch.Tensor | None, epsilon: float, variance_size: int
+) -> torch.Tensor:
+    return rms_norm(x, weight, epsilon, variance_size)
+
+
+@define_op("fused_add_rms_norm")
+def fused_add_rms_norm_op(
+    x: torch.Tensor,
+    x_residual: torch.Tensor,
+    weight: torch.Tensor | None,
+    epsilon: float,
+    variance_size: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return fused_add_rms_norm(x, x_residual, weight, epsilon, variance_size)
+
+
+@define_op("rms_norm_static_fp8_quant")
+def rms_norm_static_fp8_quant_op(
+    x: torch.Tensor, weight: torch.Tensor | None, epsilon: float, scale: torch.Tensor
+) -> torch.Tensor:
+    return rms_norm_static_fp8_quant(x, weight, epsilon, scale)
+
+
+@define_op("fused_add_rms_norm_static_fp8_quant")
+def fused_add_rms_norm_static_fp8_quant_op(
+    x: torch.Tensor,
+    x_residual: torch.Tensor,
+    weight: torch.Tensor | None,
+    epsilon: float,
+    scale: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return fused_add_rms_norm_static_fp8_quant(x, x_residual, weight, epsilon, scale)

@@ -1,0 +1,263 @@
+"""FP8 (e4m3fn) quantisation: static (one scale), dynamic per token and per
+token group.
+
+* static: elementwise, a 2D grid of (row, column block) like the activations.
+* dynamic per token: one program per row (amax, then quantise), the block and
+  chunking set by the row length alone, like the norms.
+* per token group: a 2D grid of (row, block of groups); each program holds a
+  ``[groups, group_size]`` tile and reduces along the group axis.
+
+Divisions are round-to-nearest (``div_rn``), as torch's, so scales and
+quantised values match native bit for bit up to the e4m3 conversion.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from .._runtime import FP8_DTYPE, define_op, launch
+from .common import EXACT_FP8, FP8_MAX, row_meta, to_fp8
+
+#: Columns per program of the static quant (one 2D tile row).
+_COL_BLOCK = 2048
+#: Elements per program of the group quant tile.
+_GROUP_TILE = 2048
+#: Smallest per-token scale (ir_core.ops.quant.MIN_SCALE).
+MIN_SCALE = 1.0 / (FP8_MAX * 512.0)
+#: Floor of a group's absolute maximum (ir_core.ops.quant.GROUP_EPS).
+GROUP_EPS = 1e-10
+
+
+@triton.jit
+def static_quant_kernel(
+    x_ptr,
+    scale_ptr,
+    out_ptr,
+    x_stride,
+    out_stride,
+    n_cols,
+    EXACT: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    mask = cols < n_cols
+    scale = tl.load(scale_ptr).to(tl.float32)
+    x = tl.load(x_ptr + row * x_stride + cols, mask=mask, other=0.0).to(tl.float32)
+    y = to_fp8(tl.div_rn(x, scale), EXACT)
+    tl.store(out_ptr + row * out_stride + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def dynamic_quant_kernel(
+    x_ptr,
+    ub_ptr,
+    out_ptr,
+    scales_ptr,
+    x_stride,
+    out_stride,
+    n_cols,
+    min_scale,
+    HAS_UB: tl.constexpr,
+    EXACT: tl.constexpr,
+    BLOCK: tl.constexpr,
+    N_CHUNKS: tl.constexpr,
+):
+    row = tl.program_id(0).to(tl.int64)
+    x_row = x_ptr + row * x_stride
+    out_row = out_ptr + row * out_stride
+    cols = tl.arange(0, BLOCK)
+    if N_CHUNKS == 1:
+        mask = cols < n_cols
+        x = tl.load(x_row + cols, mask=mask, other=0.0).to(tl.float32)
+        amax = tl.max(tl.abs(x), axis=0)
+    else:
+        acc = tl.zeros([BLOCK], dtype=tl.float32)
+        for c in range(N_CHUNKS):
+            cc = c * BLOCK + cols
+            xc = tl.load(x_row + cc, mask=cc < n_cols, other=0.0).to(tl.float32)
+            acc = tl.maximum(acc, tl.abs(xc))
+        amax = tl.max(acc, axis=0)
+    if HAS_UB:
+        amax = tl.minimum(amax, tl.load(ub_ptr).to(tl.float32))
+    scale = tl.maximum(tl.div_rn(amax, 448.0), min_scale)
+    tl.store(scales_ptr + row, scale)
+    if N_CHUNKS == 1:
+        y = to_fp8(tl.div_rn(x, scale), EXACT)
+        tl.store(out_row + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+    else:
+        for c in range(N_CHUNKS):
+            cc = c * BLOCK + cols
+            m = cc < n_cols
+            xc = tl.load(x_row + cc, mask=m, other=0.0).to(tl.float32)
+            y = to_fp8(tl.div_rn(xc, scale), EXACT)
+            tl.store(out_row + cc, y.to(out_ptr.dtype.element_ty), mask=m)
+
+
+@triton.jit
+def group_quant_kernel(
+    x_ptr,
+    out_ptr,
+    scales_ptr,
+    x_stride,
+    out_stride,
+    scales_stride,
+    n_groups,
+    group_size,
+    eps,
+    EXACT: tl.constexpr,
+    GROUPS: tl.constexpr,
+    GROUP_BLOCK: tl.constexpr,
+):
+    row = tl.program_id(0).to(tl.int64)
+    groups = tl.program_id(1) * GROUPS + tl.arange(0, GROUPS)
+    inner = tl.arange(0, GROUP_BLOCK)
+    cols = groups[:, None] * group_size + inner[None, :]
+    mask = (groups[:, None] < n_groups) & (inner[None, :] < group_size)
+    x = tl.load(x_ptr + row * x_stride + cols, mask=mask, other=0.0).to(tl.float32)
+    amax = tl.max(tl.abs(x), axis=1)
+    scale = tl.div_rn(tl.maximum(amax, eps), 448.0)
+    tl.store(scales_ptr + row * scales_stride + groups, scale, mask=groups < n_groups)
+    y = to_fp8(tl.div_rn(x, scale[:, None]), EXACT)
+    tl.store(out_ptr + row * out_stride + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+_static_meta: dict[int, tuple[int, int, int]] = {}
+_group_meta: dict[tuple[int, int], tuple[int, int, int, int]] = {}
+
+
+def static_scaled_fp8_quant(
+    x: torch.Tensor, scale: torch.Tensor, direct: bool = False
+) -> torch.Tensor:
+    """``clamp(x / scale, -448, 448)`` as float8_e4m3fn."""
+    out = torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
+    n = x.shape[-1]
+    rows = out.numel() // n if n else 0
+    if isinstance(rows, int) and rows == 0:
+        return out
+    if not isinstance(n, int):  # a SymInt under dynamic-shape tracing: specialise
+        n = int(n)
+    meta = _static_meta.get(n)
+    if meta is None:
+        block = min(_COL_BLOCK, triton.next_power_of_2(max(n, 1)))
+        meta = _static_meta[n] = (block, triton.cdiv(n, block), max(1, min(8, block // 512)))
+    block, col_blocks, warps = meta
+    x2 = x.reshape(-1, n)
+    out2 = out.view(-1, n)
+    launch(
+        static_quant_kernel,
+        (rows, col_blocks),
+        direct,
+        x2,
+        scale,
+        out2,
+        x2.stride(0),
+        out2.stride(0),
+        n,
+        EXACT=EXACT_FP8,
+        BLOCK=block,
+        num_warps=warps,
+    )
+    return out
+
+
+def dynamic_per_token_scaled_fp8_quant(
+    x: torch.Tensor, scale_ub: torch.Tensor | None, direct: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row scales ``max(min(amax, ub) / 448, MIN_SCALE)``; ``(fp8, scales [..., 1])``."""
+    out = torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
+    scales = torch.empty((*x.shape[:-1], 1), dtype=torch.float32, device=x.device)
+    n = x.shape[-1]
+    rows = out.numel() // n if n else 0
+    if isinstance(rows, int) and rows == 0:
+        return out, scales
+    x2 = x.reshape(-1, n)
+    out2 = out.view(-1, n)
+    block, chunks, warps = row_meta(n)
+    launch(
+        dynamic_quant_kernel,
+        (rows,),
+        direct,
+        x2,
+        scale_ub if scale_ub is not None else scales,
+        out2,
+        scales,
+        x2.stride(0),
+        out2.stride(0),
+        n,
+        MIN_SCALE,
+        HAS_UB=scale_ub is not None,
+        EXACT=EXACT_FP8,
+        BLOCK=block,
+        N_CHUNKS=chunks,
+        num_warps=warps,
+    )
+    return out, scales
+
+
+def per_token_group_quant_fp8(
+    x: torch.Tensor, group_size: int, direct: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scales per ``group_size`` features ``max(amax, 1e-10) / 448``; ``(fp8, scales)``."""
+    n = x.shape[-1]
+    if not isinstance(n, int):  # a SymInt under dynamic-shape tracing: specialise
+        n = int(n)
+    n_groups = n // group_size
+    out = torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
+    scales = torch.empty((*x.shape[:-1], n_groups), dtype=torch.float32, device=x.device)
+    rows = out.numel() // n if n else 0
+    if isinstance(rows, int) and rows == 0:
+        return out, scales
+    key = (n, group_size)
+    meta = _group_meta.get(key)
+    if meta is None:
+        ng, gs = n_groups, group_size
+        gblock = triton.next_power_of_2(gs)
+        groups = max(1, min(triton.next_power_of_2(ng), _GROUP_TILE // gblock))
+        warps = max(1, min(8, groups * gblock // 512))
+        meta = _group_meta[key] = (groups, gblock, triton.cdiv(ng, groups), warps)
+    groups, gblock, blocks, warps = meta
+    x2 = x.reshape(-1, n)
+    out2 = out.view(-1, n)
+    s2 = scales.view(-1, n_groups)
+    launch(
+        group_quant_kernel,
+        (rows, blocks),
+        direct,
+        x2,
+        out2,
+        s2,
+        x2.stride(0),
+        out2.stride(0),
+        s2.stride(0),
+        n_groups,
+        group_size,
+        GROUP_EPS,
+        EXACT=EXACT_FP8,
+        GROUPS=groups,
+        GROUP_BLOCK=gblock,
+        num_warps=warps,
+    )
+    return out, scales
+
+
+@define_op("static_scaled_fp8_quant")
+def static_scaled_fp8_quant_op(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return static_scaled_fp8_quant(x, scale)
+
+
+@define_op("dynamic_per_token_scaled_fp8_quant")
+def dynamic_per_token_scaled_fp8_quant_op(
+    x: torch.Tensor,
+    scale_ub: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return dynamic_per_token_scaled_fp8_quant(x, scale_ub)
+
+
+@define_op("per_token_group_quant_fp8")
+def per_token_group_quant_fp8_op(
+    x: torch.Tensor, group_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return per_token_group_quant_fp8(x, group_size)
