@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import time
@@ -32,10 +33,8 @@ def _build(arch: str | None, verbose: bool, force: bool) -> int:
         path = build.build(arch, verbose=verbose, force=force)
     except build.BuildError as exc:
         print(f"ir-kernels-cuda: {exc}", file=sys.stderr)
-        try:
+        with contextlib.suppress(OSError):
             print(exc.log_path.read_text()[-8000:], file=sys.stderr)
-        except OSError:
-            pass
         return 1
     except RuntimeError as exc:
         print(exc, file=sys.stderr)
@@ -45,8 +44,10 @@ def _build(arch: str | None, verbose: bool, force: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ir_kernels_cuda",
-                                     description="Build and inspect the ir_cuda torch extension.")
+    parser = argparse.ArgumentParser(
+        prog="python -m ir_kernels_cuda",
+        description="Build and inspect the ir_cuda torch extension.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="compile the extension into the cache (MAX_JOBS limits ninja)")
     b.add_argument("--arch", help="compute capability, e.g. 9.0 (default: the current GPU)")

@@ -27,13 +27,19 @@ def register() -> None:
     fake = torch.library.register_fake
 
     @fake("ir_cuda::rms_norm")
-    def _rms_norm(x: Tensor, weight: Tensor | None, epsilon: float,
-                  variance_size: int | None) -> Tensor:
+    def _rms_norm(
+        x: Tensor, weight: Tensor | None, epsilon: float, variance_size: int | None
+    ) -> Tensor:
         return x.new_empty(x.shape)
 
     @fake("ir_cuda::fused_add_rms_norm")
-    def _fused_add_rms_norm(x: Tensor, residual: Tensor, weight: Tensor | None, epsilon: float,
-                            variance_size: int | None) -> None:
+    def _fused_add_rms_norm(
+        x: Tensor,
+        residual: Tensor,
+        weight: Tensor | None,
+        epsilon: float,
+        variance_size: int | None,
+    ) -> None:
         return None
 
     @fake("ir_cuda::rms_norm_static_fp8_quant")
@@ -41,8 +47,9 @@ def register() -> None:
         return _fp8_like(x)
 
     @fake("ir_cuda::fused_add_rms_norm_static_fp8_quant")
-    def _fused_add_quant(x: Tensor, residual: Tensor, weight: Tensor | None, epsilon: float,
-                         scale: Tensor) -> Tensor:
+    def _fused_add_quant(
+        x: Tensor, residual: Tensor, weight: Tensor | None, epsilon: float, scale: Tensor
+    ) -> Tensor:
         return _fp8_like(x)
 
     @fake("ir_cuda::silu_and_mul")
@@ -54,8 +61,14 @@ def register() -> None:
         return x.new_empty(_last(x, x.shape[-1] // 2))
 
     @fake("ir_cuda::rotary_embedding")
-    def _rotary(positions: Tensor, query: Tensor, key: Tensor | None, head_size: int,
-                cos_sin_cache: Tensor, is_neox: bool) -> None:
+    def _rotary(
+        positions: Tensor,
+        query: Tensor,
+        key: Tensor | None,
+        head_size: int,
+        cos_sin_cache: Tensor,
+        is_neox: bool,
+    ) -> None:
         return None
 
     @fake("ir_cuda::static_scaled_fp8_quant")

@@ -88,8 +88,13 @@ def _toolchain() -> tuple[str, str]:
     return torch.__version__, str(torch.version.cuda)
 
 
-def cache_key(arch: str, *, torch_version: str | None = None, cuda_version: str | None = None,
-              sources: list[Path] | None = None) -> str:
+def cache_key(
+    arch: str,
+    *,
+    torch_version: str | None = None,
+    cuda_version: str | None = None,
+    sources: list[Path] | None = None,
+) -> str:
     """sha256 over the sources (names and bytes), ``arch``, torch and CUDA
     versions, the Python ABI tag and the compiler flags."""
     if torch_version is None or cuda_version is None:
@@ -101,8 +106,14 @@ def cache_key(arch: str, *, torch_version: str | None = None, cuda_version: str 
         h.update(b"\0")
         h.update(p.read_bytes())
         h.update(b"\0")
-    for part in (arch, torch_version, cuda_version, sys.implementation.cache_tag,
-                 " ".join(CXX_FLAGS), " ".join(cuda_flags(arch))):
+    for part in (
+        arch,
+        torch_version,
+        cuda_version,
+        sys.implementation.cache_tag,
+        " ".join(CXX_FLAGS),
+        " ".join(cuda_flags(arch)),
+    ):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
@@ -135,7 +146,9 @@ def target(arch: str) -> BuildTarget:
     key = cache_key(arch)
     tv, _ = _toolchain()
     safe_tv = "".join(c if c.isalnum() or c in ".-" else "_" for c in tv)
-    return BuildTarget(arch, key, cache_root() / f"sm{arch.replace('.', '')}-torch{safe_tv}-{key[:16]}")
+    return BuildTarget(
+        arch, key, cache_root() / f"sm{arch.replace('.', '')}-torch{safe_tv}-{key[:16]}"
+    )
 
 
 def current_arch() -> str:
@@ -151,9 +164,15 @@ def _compile(t: BuildTarget, verbose: bool) -> None:
     """Run the torch extension build (ninja) into ``t.directory``; loads the library."""
     from torch.utils.cpp_extension import load
 
-    load(name=t.name, sources=[str(p) for p in compiled_sources()], extra_cflags=list(CXX_FLAGS),
-         extra_cuda_cflags=cuda_flags(t.arch), build_directory=str(t.directory), verbose=verbose,
-         is_python_module=False)
+    load(
+        name=t.name,
+        sources=[str(p) for p in compiled_sources()],
+        extra_cflags=list(CXX_FLAGS),
+        extra_cuda_cflags=cuda_flags(t.arch),
+        build_directory=str(t.directory),
+        verbose=verbose,
+        is_python_module=False,
+    )
 
 
 def build(arch: str | None = None, *, verbose: bool = False, force: bool = False) -> Path:
@@ -166,20 +185,30 @@ def build(arch: str | None = None, *, verbose: bool = False, force: bool = False
     if t.library.exists() and not force:
         return t.library
     t.directory.mkdir(parents=True, exist_ok=True)
-    logger.info("ir-kernels-cuda: building the ir_cuda extension for sm_%s in %s (first use; "
-                "this takes a minute)", t.arch.replace(".", ""), t.directory)
+    logger.info(
+        "ir-kernels-cuda: building the ir_cuda extension for sm_%s in %s (first use; "
+        "this takes a minute)",
+        t.arch.replace(".", ""),
+        t.directory,
+    )
     start = time.perf_counter()
     try:
         _compile(t, verbose)
     except BaseException as exc:
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
-        t.log.write_text(f"ir-kernels-cuda build of {t.name} for sm_{t.arch} failed\n"
-                         f"sources: {source_dir()}\n\n{type(exc).__name__}: {exc}\n")
-        raise BuildError(f"building the ir_cuda extension failed ({type(exc).__name__}); "
-                         f"compiler log: {t.log}", t.log) from exc
+        t.log.write_text(
+            f"ir-kernels-cuda build of {t.name} for sm_{t.arch} failed\n"
+            f"sources: {source_dir()}\n\n{type(exc).__name__}: {exc}\n"
+        )
+        raise BuildError(
+            f"building the ir_cuda extension failed ({type(exc).__name__}); compiler log: {t.log}",
+            t.log,
+        ) from exc
     took = time.perf_counter() - start
-    t.log.write_text(f"ir-kernels-cuda build of {t.name} for sm_{t.arch}: ok in {took:.1f} s\n"
-                     f"sources: {source_dir()}\n")
+    t.log.write_text(
+        f"ir-kernels-cuda build of {t.name} for sm_{t.arch}: ok in {took:.1f} s\n"
+        f"sources: {source_dir()}\n"
+    )
     logger.info("ir-kernels-cuda: built %s in %.1f s", t.library, took)
     return t.library

@@ -41,13 +41,23 @@ _GROUP_MAX_CHUNKS_PER_LANE = 4
 
 def _rows_ok(x: Tensor) -> bool:
     """A float activation on a CUDA device seen as rows with one row stride."""
-    return (x.dtype in _DTYPES and x.is_cuda and x.dim() >= 1 and x.shape[-1] <= _MAX_HIDDEN
-            and (x.is_contiguous() or (x.dim() == 2 and x.stride(1) == 1)))
+    return (
+        x.dtype in _DTYPES
+        and x.is_cuda
+        and x.dim() >= 1
+        and x.shape[-1] <= _MAX_HIDDEN
+        and (x.is_contiguous() or (x.dim() == 2 and x.stride(1) == 1))
+    )
 
 
 def _weight_ok(w: Tensor | None, x: Tensor) -> bool:
-    return w is None or (w.dtype == x.dtype and w.dim() == 1 and w.shape[0] == x.shape[-1]
-                         and w.is_contiguous() and w.get_device() == x.get_device())
+    return w is None or (
+        w.dtype == x.dtype
+        and w.dim() == 1
+        and w.shape[0] == x.shape[-1]
+        and w.is_contiguous()
+        and w.get_device() == x.get_device()
+    )
 
 
 def _scale_ok(s: Tensor, x: Tensor) -> bool:
@@ -55,8 +65,12 @@ def _scale_ok(s: Tensor, x: Tensor) -> bool:
 
 
 def _residual_ok(r: Tensor, x: Tensor) -> bool:
-    return (r.dtype == x.dtype and r.shape == x.shape and _rows_ok(r)
-            and r.get_device() == x.get_device())
+    return (
+        r.dtype == x.dtype
+        and r.shape == x.shape
+        and _rows_ok(r)
+        and r.get_device() == x.get_device()
+    )
 
 
 def _variance_ok(variance_size: int | None, x: Tensor) -> bool:
@@ -87,10 +101,9 @@ def _qk_ok(t: Tensor, q: Tensor, tokens: int, head_size: int) -> bool:
 # ----------------------------------------------------------------- registration
 
 
-def _register(op: Any, fn: Callable[..., Any], supports_args: Callable[..., bool], *,
-              inplace: bool = False, batch_invariant: bool | None = None) -> IrOpImpl:
-    """Register ``fn`` for ``op`` with the shared lazy ``supported`` check."""
-    holder: list[IrOpImpl] = []
+def make_supported(holder: list[IrOpImpl]) -> Callable[[], bool]:
+    """The lazy ``supported`` check of one implementation (``holder`` receives
+    it after registration, so the check can record why it is unsupported)."""
 
     def supported() -> bool:
         ok = runtime.ensure_loaded()
@@ -99,8 +112,26 @@ def _register(op: Any, fn: Callable[..., Any], supports_args: Callable[..., bool
             holder[0]._unsupported_reason = runtime.unavailable_reason()
         return ok
 
-    impl: IrOpImpl = op.register_impl(PROVIDER, supported=supported, supports_args=supports_args,
-                                      inplace=inplace, batch_invariant=batch_invariant)(fn)
+    return supported
+
+
+def _register(
+    op: Any,
+    fn: Callable[..., Any],
+    supports_args: Callable[..., bool],
+    *,
+    inplace: bool = False,
+    batch_invariant: bool | None = None,
+) -> IrOpImpl:
+    """Register ``fn`` for ``op`` with the shared lazy ``supported`` check."""
+    holder: list[IrOpImpl] = []
+    impl: IrOpImpl = op.register_impl(
+        PROVIDER,
+        supported=make_supported(holder),
+        supports_args=supports_args,
+        inplace=inplace,
+        batch_invariant=batch_invariant,
+    )(fn)
     holder.append(impl)
     return impl
 
@@ -108,24 +139,40 @@ def _register(op: Any, fn: Callable[..., Any], supports_args: Callable[..., bool
 # rms_norm ---------------------------------------------------------------------
 
 
-def _rms_norm_ok(x: Tensor, weight: Tensor | None, epsilon: float,
-                 variance_size: int | None = None) -> bool:
+def _rms_norm_ok(
+    x: Tensor, weight: Tensor | None, epsilon: float, variance_size: int | None = None
+) -> bool:
     return _rows_ok(x) and _weight_ok(weight, x) and _variance_ok(variance_size, x)
 
 
-def rms_norm(x: Tensor, weight: Tensor | None, epsilon: float,
-             variance_size: int | None = None) -> Tensor:
+def rms_norm(
+    x: Tensor, weight: Tensor | None, epsilon: float, variance_size: int | None = None
+) -> Tensor:
     return runtime.K.rms_norm(x, weight, epsilon, variance_size)
 
 
-def _fused_add_ok(x: Tensor, x_residual: Tensor, weight: Tensor | None, epsilon: float,
-                  variance_size: int | None = None) -> bool:
-    return (_rows_ok(x) and _residual_ok(x_residual, x) and _weight_ok(weight, x)
-            and _variance_ok(variance_size, x))
+def _fused_add_ok(
+    x: Tensor,
+    x_residual: Tensor,
+    weight: Tensor | None,
+    epsilon: float,
+    variance_size: int | None = None,
+) -> bool:
+    return (
+        _rows_ok(x)
+        and _residual_ok(x_residual, x)
+        and _weight_ok(weight, x)
+        and _variance_ok(variance_size, x)
+    )
 
 
-def fused_add_rms_norm(x: Tensor, x_residual: Tensor, weight: Tensor | None, epsilon: float,
-                       variance_size: int | None = None) -> tuple[Tensor, Tensor]:
+def fused_add_rms_norm(
+    x: Tensor,
+    x_residual: Tensor,
+    weight: Tensor | None,
+    epsilon: float,
+    variance_size: int | None = None,
+) -> tuple[Tensor, Tensor]:
     runtime.K.fused_add_rms_norm(x, x_residual, weight, epsilon, variance_size)
     return x, x_residual
 
@@ -134,19 +181,26 @@ def _rms_norm_quant_ok(x: Tensor, weight: Tensor | None, epsilon: float, scale: 
     return _rows_ok(x) and _weight_ok(weight, x) and _scale_ok(scale, x)
 
 
-def rms_norm_static_fp8_quant(x: Tensor, weight: Tensor | None, epsilon: float,
-                              scale: Tensor) -> Tensor:
+def rms_norm_static_fp8_quant(
+    x: Tensor, weight: Tensor | None, epsilon: float, scale: Tensor
+) -> Tensor:
     return runtime.K.rms_norm_static_fp8_quant(x, weight, epsilon, scale)
 
 
-def _fused_add_quant_ok(x: Tensor, x_residual: Tensor, weight: Tensor | None, epsilon: float,
-                        scale: Tensor) -> bool:
-    return (_rows_ok(x) and _residual_ok(x_residual, x) and _weight_ok(weight, x)
-            and _scale_ok(scale, x))
+def _fused_add_quant_ok(
+    x: Tensor, x_residual: Tensor, weight: Tensor | None, epsilon: float, scale: Tensor
+) -> bool:
+    return (
+        _rows_ok(x)
+        and _residual_ok(x_residual, x)
+        and _weight_ok(weight, x)
+        and _scale_ok(scale, x)
+    )
 
 
-def fused_add_rms_norm_static_fp8_quant(x: Tensor, x_residual: Tensor, weight: Tensor | None,
-                                        epsilon: float, scale: Tensor) -> tuple[Tensor, Tensor]:
+def fused_add_rms_norm_static_fp8_quant(
+    x: Tensor, x_residual: Tensor, weight: Tensor | None, epsilon: float, scale: Tensor
+) -> tuple[Tensor, Tensor]:
     out = runtime.K.fused_add_rms_norm_static_fp8_quant(x, x_residual, weight, epsilon, scale)
     return out, x_residual
 
@@ -173,26 +227,47 @@ def gelu_and_mul(x: Tensor, approximate: str = "none") -> Tensor:
 # rotary ---------------------------------------------------------------------------
 
 
-def _rotary_ok(positions: Tensor, query: Tensor, key: Tensor | None, head_size: int,
-               cos_sin_cache: Tensor, is_neox: bool) -> bool:
+def _rotary_ok(
+    positions: Tensor,
+    query: Tensor,
+    key: Tensor | None,
+    head_size: int,
+    cos_sin_cache: Tensor,
+    is_neox: bool,
+) -> bool:
     if query.dtype not in _DTYPES or not query.is_cuda or head_size <= 0:
         return False
     dev = query.get_device()
-    if (positions.dtype not in _POS_DTYPES or not positions.is_contiguous()
-            or positions.get_device() != dev):
+    if (
+        positions.dtype not in _POS_DTYPES
+        or not positions.is_contiguous()
+        or positions.get_device() != dev
+    ):
         return False
     c = cos_sin_cache
-    if (c.dim() != 2 or not c.is_contiguous() or c.get_device() != dev
-            or (c.dtype != query.dtype and c.dtype != _F32)
-            or c.shape[1] % 2 or c.shape[1] > head_size):
+    if (
+        c.dim() != 2
+        or not c.is_contiguous()
+        or c.get_device() != dev
+        or (c.dtype != query.dtype and c.dtype != _F32)
+        or c.shape[1] % 2
+        or c.shape[1] > head_size
+    ):
         return False
     tokens = positions.numel()
     return _qk_ok(query, query, tokens, head_size) and (
-        key is None or _qk_ok(key, query, tokens, head_size))
+        key is None or _qk_ok(key, query, tokens, head_size)
+    )
 
 
-def rotary_embedding(positions: Tensor, query: Tensor, key: Tensor | None, head_size: int,
-                     cos_sin_cache: Tensor, is_neox: bool) -> tuple[Tensor, Tensor | None]:
+def rotary_embedding(
+    positions: Tensor,
+    query: Tensor,
+    key: Tensor | None,
+    head_size: int,
+    cos_sin_cache: Tensor,
+    is_neox: bool,
+) -> tuple[Tensor, Tensor | None]:
     runtime.K.rotary_embedding(positions, query, key, head_size, cos_sin_cache, is_neox)
     return query, key
 
@@ -212,14 +287,19 @@ def _dynamic_ok(x: Tensor, scale_ub: Tensor | None = None) -> bool:
     return _rows_ok(x) and (scale_ub is None or _scale_ok(scale_ub, x))
 
 
-def dynamic_per_token_scaled_fp8_quant(x: Tensor,
-                                       scale_ub: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def dynamic_per_token_scaled_fp8_quant(
+    x: Tensor, scale_ub: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     return runtime.K.dynamic_per_token_scaled_fp8_quant(x, scale_ub)
 
 
 def _group_ok(x: Tensor, group_size: int) -> bool:
-    return (_rows_ok(x) and group_size > 0 and x.shape[-1] % group_size == 0
-            and group_lanes(group_size, x.element_size()) > 0)
+    return (
+        _rows_ok(x)
+        and group_size > 0
+        and x.shape[-1] % group_size == 0
+        and group_lanes(group_size, x.element_size()) > 0
+    )
 
 
 def per_token_group_quant_fp8(x: Tensor, group_size: int) -> tuple[Tensor, Tensor]:
@@ -231,26 +311,43 @@ def register_all() -> dict[str, IrOpImpl]:
     o = ir.ops
     return {
         "rms_norm": _register(o.rms_norm, rms_norm, _rms_norm_ok, batch_invariant=True),
-        "fused_add_rms_norm": _register(o.fused_add_rms_norm, fused_add_rms_norm, _fused_add_ok,
-                                        inplace=True, batch_invariant=True),
-        "rms_norm_static_fp8_quant": _register(o.rms_norm_static_fp8_quant,
-                                               rms_norm_static_fp8_quant, _rms_norm_quant_ok,
-                                               batch_invariant=True),
+        "fused_add_rms_norm": _register(
+            o.fused_add_rms_norm,
+            fused_add_rms_norm,
+            _fused_add_ok,
+            inplace=True,
+            batch_invariant=True,
+        ),
+        "rms_norm_static_fp8_quant": _register(
+            o.rms_norm_static_fp8_quant,
+            rms_norm_static_fp8_quant,
+            _rms_norm_quant_ok,
+            batch_invariant=True,
+        ),
         "fused_add_rms_norm_static_fp8_quant": _register(
-            o.fused_add_rms_norm_static_fp8_quant, fused_add_rms_norm_static_fp8_quant,
-            _fused_add_quant_ok, inplace=True, batch_invariant=True),
+            o.fused_add_rms_norm_static_fp8_quant,
+            fused_add_rms_norm_static_fp8_quant,
+            _fused_add_quant_ok,
+            inplace=True,
+            batch_invariant=True,
+        ),
         "silu_and_mul": _register(o.silu_and_mul, silu_and_mul, _silu_ok),
         "gelu_and_mul": _register(o.gelu_and_mul, gelu_and_mul, _gelu_ok),
-        "rotary_embedding": _register(o.rotary_embedding, rotary_embedding, _rotary_ok,
-                                      inplace=True),
-        "static_scaled_fp8_quant": _register(o.static_scaled_fp8_quant, static_scaled_fp8_quant,
-                                             _static_ok),
+        "rotary_embedding": _register(
+            o.rotary_embedding, rotary_embedding, _rotary_ok, inplace=True
+        ),
+        "static_scaled_fp8_quant": _register(
+            o.static_scaled_fp8_quant, static_scaled_fp8_quant, _static_ok
+        ),
         "dynamic_per_token_scaled_fp8_quant": _register(
-            o.dynamic_per_token_scaled_fp8_quant, dynamic_per_token_scaled_fp8_quant, _dynamic_ok,
-            batch_invariant=True),
-        "per_token_group_quant_fp8": _register(o.per_token_group_quant_fp8,
-                                               per_token_group_quant_fp8, _group_ok,
-                                               batch_invariant=True),
+            o.dynamic_per_token_scaled_fp8_quant,
+            dynamic_per_token_scaled_fp8_quant,
+            _dynamic_ok,
+            batch_invariant=True,
+        ),
+        "per_token_group_quant_fp8": _register(
+            o.per_token_group_quant_fp8, per_token_group_quant_fp8, _group_ok, batch_invariant=True
+        ),
     }
 
 

@@ -63,8 +63,10 @@ def gpu_problem() -> str | None:
         return "no CUDA GPU (torch.cuda.is_available() is False)"
     cap = torch.cuda.get_device_capability()
     if cap < build.MIN_CAPABILITY:
-        return (f"GPU {torch.cuda.get_device_name()} is sm_{cap[0]}{cap[1]}; the kernels need "
-                f"sm_{build.MIN_CAPABILITY[0]}{build.MIN_CAPABILITY[1]} or newer")
+        return (
+            f"GPU {torch.cuda.get_device_name()} is sm_{cap[0]}{cap[1]}; the kernels need "
+            f"sm_{build.MIN_CAPABILITY[0]}{build.MIN_CAPABILITY[1]} or newer"
+        )
     return None
 
 
@@ -92,15 +94,25 @@ def _load() -> tuple[bool, str | None]:
         _library = str(path)
         _bind()
     except build.BuildError as exc:
-        logger.warning("ir-kernels-cuda: %s. The 'cuda' provider is unsupported in this process; "
-                       "other providers run instead.", exc)
+        logger.warning(
+            "ir-kernels-cuda: %s. The 'cuda' provider is unsupported in this process; "
+            "other providers run instead.",
+            exc,
+        )
         return False, f"the ir_cuda extension failed to build; compiler log: {exc.log_path}"
     except Exception as exc:  # a broken toolchain or library must never crash the process
         log = _safe_log_path()
-        logger.warning("ir-kernels-cuda: loading the ir_cuda extension failed (%s: %s). The 'cuda' "
-                       "provider is unsupported in this process. Compiler log: %s",
-                       type(exc).__name__, exc, log)
-        return False, f"the ir_cuda extension failed to load ({type(exc).__name__}: {exc}); log: {log}"
+        logger.warning(
+            "ir-kernels-cuda: loading the ir_cuda extension failed (%s: %s). The 'cuda' "
+            "provider is unsupported in this process. Compiler log: %s",
+            type(exc).__name__,
+            exc,
+            log,
+        )
+        return (
+            False,
+            f"the ir_cuda extension failed to load ({type(exc).__name__}: {exc}); log: {log}",
+        )
     return True, None
 
 
