@@ -37,6 +37,7 @@ from .priorities import (
 )
 from .providers import load_providers, provider_packages
 from .tracing import Trace, trace
+from .tuning import TuningFileError, load_priority
 
 __all__ = [
     "IrError",
@@ -49,6 +50,7 @@ __all__ = [
     "RegistrationError",
     "Resolution",
     "Trace",
+    "TuningFileError",
     "UnknownOpError",
     "__version__",
     "add_priority_arguments",
@@ -59,6 +61,7 @@ __all__ = [
     "effective_priority",
     "get_priority",
     "is_batch_invariant",
+    "load_priority",
     "load_providers",
     "ops",
     "parse_priority_string",

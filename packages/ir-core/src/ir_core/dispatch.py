@@ -2,6 +2,13 @@
 
 Resolution runs once per (op, scope) and is cached by the op; the hot path
 only runs the generated selector it produces.
+
+Where a tuned table (:mod:`ir_core.tuning`) applies to an op, its resolution
+carries it: :meth:`Resolution.for_call` gives the per-bucket resolution of one
+call, :meth:`Resolution.choose` uses it (so the lowering pass, which calls
+``choose`` on fake tensors, decides as eager dispatch does), and the selector
+looks the bucket up per call (one dict and one tuple index). Ops without a
+tuned table get exactly the plain selector.
 """
 
 from __future__ import annotations
@@ -10,6 +17,8 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import torch
 
 from . import _codegen
 from .errors import NoImplementationError
@@ -43,9 +52,37 @@ class Resolution:
     native_appended: bool = False
     fallback_error: str | None = None
     tracer: Any = None
+    #: the op's tuned table (``ir_core.tuning.TunedOp``) when it applies in this scope
+    tuned: Any = None
+    _subs: dict[tuple[str, ...], Resolution] = field(default_factory=dict, repr=False)
+
+    def _sub(self, names: tuple[str, ...]) -> Resolution:
+        """The plain resolution of one tuned priority list (cached)."""
+        sub = self._subs.get(names)
+        if sub is None:
+            sub = self._subs[names] = _resolve_names(
+                self.op, names, self.tuned.source, self.batch_invariant, self.inplace, self.tracer)
+        return sub
+
+    def for_call(self, args: Sequence[Any]) -> Resolution:
+        """The resolution that decides the call with positional ``args``: this one,
+        or, where a tuned table applies, the one of the call's bucket."""
+        if self.tuned is None:
+            return self
+        from .tuning.buckets import bucket_for
+
+        bucket = bucket_for(self.op, tuple(args))
+        names = self.tuned.priority_for_bucket(bucket)
+        if names is None:
+            return self
+        sub = _resolve_names(self.op, names, self.tuned.describe(bucket), self.batch_invariant,
+                             self.inplace, self.tracer)
+        return sub
 
     def choose(self, args: Sequence[Any]) -> IrOpImpl:
         """The implementation that would run for positional ``args``."""
+        if self.tuned is not None:
+            return self.for_call(args).choose(args)
         for impl in self.candidates:
             if impl.accepts(*args):
                 return impl
@@ -66,6 +103,12 @@ class Resolution:
 
     def selector(self) -> Callable[..., Any]:
         """A function of the op's positional parameters that runs the chosen impl."""
+        plain = self._plain_selector()
+        if self.tuned is None:
+            return plain
+        return _tuned_selector(self, plain)
+
+    def _plain_selector(self) -> Callable[..., Any]:
         pairs: list[tuple[Callable[..., Any], Callable[..., bool] | None]] = [
             (self._callable(impl), impl.supports_args) for impl in self.candidates]
         if self.fallback_error is not None:
@@ -84,7 +127,17 @@ def resolve(op: IrOp, scope: Scope, *, inplace: bool = False) -> Resolution:
     stop at the first one without ``supports_args``; append native if needed."""
     names, source = effective_priority(op.name, scope)
     invariant = is_batch_invariant(scope)
-    res = Resolution(op, names, source, invariant, inplace, [], tracer=scope.tracer)
+    res = _resolve_names(op, names, source, invariant, inplace, scope.tracer)
+    if source not in ("scoped", "process"):  # an explicit priority beats a measured one
+        from .tuning.table import tuned_op
+
+        res.tuned = tuned_op(op.name)
+    return res
+
+
+def _resolve_names(op: IrOp, names: tuple[str, ...], source: str, invariant: bool, inplace: bool,
+                   tracer: Any) -> Resolution:
+    res = Resolution(op, names, source, invariant, inplace, [], tracer=tracer)
     for name in names:
         impl = op.impls.get(name)
         if impl is None:
@@ -117,3 +170,48 @@ def resolve(op: IrOp, scope: Scope, *, inplace: bool = False) -> Resolution:
                 logger.info("ir: %s: no provider in %s accepts every call; native appended as the "
                             "last candidate", op.name, list(names))
     return res
+
+
+def _tuned_selector(res: Resolution, plain: Callable[..., Any]) -> Callable[..., Any]:
+    """Per-call bucket dispatch: ``rows[(dtype, hidden)][tokens.bit_length()]``
+    is the selector of that bucket's tuned priority; a (dtype, hidden) seen for
+    the first time is filled in by ``miss`` (nearest measured hidden size, or
+    the untuned ``plain`` selector), so it has exactly the answer of
+    :meth:`Resolution.for_call`."""
+    from .tuning.buckets import bucket_param
+
+    op, tuned = res.op, res.tuned
+    pos = bucket_param(op)
+    if pos is None:
+        return plain
+    by_names: dict[tuple[str, ...], Callable[..., Any]] = {}
+
+    def selector_of(names: tuple[str, ...] | None) -> Callable[..., Any]:
+        if names is None:
+            return plain
+        sel = by_names.get(names)
+        if sel is None:
+            sel = by_names[names] = res._sub(names)._plain_selector()
+        return sel
+
+    rows: dict[tuple[Any, int], tuple[Callable[..., Any], ...]] = {}
+    plain_row = (plain,) * 64
+
+    def row_of(dtype: Any, hidden: int) -> tuple[Callable[..., Any], ...]:
+        names_row = tuned.row(dtype, hidden)
+        return plain_row if names_row is None else tuple(selector_of(n) for n in names_row)
+
+    for dtype, hidden in list(tuned.rows):
+        rows[(dtype, hidden)] = row_of(dtype, hidden)
+
+    def miss(*args: Any) -> Any:
+        t = args[pos]
+        if not isinstance(t, torch.Tensor) or t.dim() == 0 or t.shape[-1] <= 0:
+            return plain(*args)
+        key = (t.dtype, t.shape[-1])
+        row = row_of(*key)
+        if len(rows) < 4096:  # bounded: a process sees few hidden sizes
+            rows[key] = row
+        return row[min((t.numel() // key[1]).bit_length(), 63)](*args)
+
+    return _codegen.make_bucket_selector(op.param_names, pos, rows, miss, op.name)

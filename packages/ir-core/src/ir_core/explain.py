@@ -63,7 +63,7 @@ def describe_args(args: tuple[Any, ...], names: list[str]) -> str:
 
 
 def explain_call(op: IrOp, args: tuple[Any, ...], scope: Scope) -> Explanation:
-    res = resolve(op, scope)
+    res = resolve(op, scope).for_call(args)  # a tuned table decides per bucket
     entries: list[CandidateStatus] = []
     chosen: str | None = None
     for provider, reason in res.skipped:

@@ -6,8 +6,11 @@ Effective priority of an op, first match wins:
    per thread and per asyncio task);
 2. the process-wide setting (:func:`set_priority`, initialised from the
    environment variable ``IR_OP_PRIORITY``);
-3. the current platform's default priority;
-4. ``["native"]``.
+3. a tuned table (:func:`ir_core.load_priority`, ``IR_OP_PRIORITY_FILE``),
+   which picks per call by shape bucket (see :mod:`ir_core.tuning`; it is
+   applied in :mod:`ir_core.dispatch`, not by :func:`effective_priority`);
+4. the current platform's default priority;
+5. ``["native"]``.
 
 Within one level an entry for the op beats the wildcard ``"*"``.
 Batch-invariant mode follows the same layering (:func:`batch_invariant`,
@@ -221,7 +224,11 @@ def is_batch_invariant(scope: Scope | None = None) -> bool:
 
 def effective_priority(op: str, scope: Scope | None = None) -> tuple[PriorityList, str]:
     """The provider list ``op`` uses in ``scope`` and where it came from
-    (``"scoped"``, ``"process"``, ``"platform <name>"`` or ``"fallback"``)."""
+    (``"scoped"``, ``"process"``, ``"platform <name>"`` or ``"fallback"``).
+
+    A tuned table (level 3) is not reflected here: where the source is the
+    platform or the fallback and the op has a tuned table, dispatch refines
+    this list per call (:meth:`ir_core.dispatch.Resolution.for_call`)."""
     from .platforms import current_platform
 
     scope = current_scope() if scope is None else scope

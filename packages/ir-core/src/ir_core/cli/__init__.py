@@ -1,4 +1,4 @@
-"""The ``ir`` command line: ``ir info``, ``ir explain``, ``ir check``, ``ir bench``.
+"""The ``ir`` command line: ``ir info``, ``ir explain``, ``ir check``, ``ir bench``, ``ir tune``.
 
 Each subcommand lives in its own module exposing ``add_parser(subparsers)``,
 which registers the subcommand and sets ``func`` (``Namespace -> int``).
@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-SUBCOMMANDS = ("info", "explain", "check", "bench")
+SUBCOMMANDS = ("info", "explain", "check", "bench", "tune")
 
 
 def build_parser() -> argparse.ArgumentParser:

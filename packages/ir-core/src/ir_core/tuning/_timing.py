@@ -1,0 +1,67 @@
+"""A small timing helper for ``ir tune``.
+
+Private on purpose: ``ir bench`` has (or will have) its own timing functions;
+once both exist, one should use the other (see the report of issue 10).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+
+def _sync(device: torch.device) -> Callable[[], None]:
+    if device.type == "cuda":
+        return torch.cuda.synchronize
+    if device.type == "xpu":
+        return torch.xpu.synchronize
+    return lambda: None
+
+
+def time_us(
+    fn: Callable[[], Any],
+    device: torch.device | str,
+    *,
+    budget_s: float = 0.02,
+    repeats: int = 5,
+    warmup: int = 2,
+) -> float:
+    """Median time of one call of ``fn`` in microseconds.
+
+    ``warmup`` calls first (JIT compilation, autotuning, allocator), then
+    ``repeats`` samples of back-to-back calls, each sample about
+    ``budget_s / repeats`` long. On CUDA a sample is timed with events around
+    the calls, so it measures what a stream of eager calls costs: launch
+    overhead for small kernels, GPU time for large ones.
+    """
+    device = torch.device(device)
+    sync = _sync(device)
+    for _ in range(max(1, warmup)):
+        fn()
+    sync()
+    t0 = time.perf_counter()
+    fn()
+    sync()
+    one = max(time.perf_counter() - t0, 1e-7)
+    inner = int(max(1, min(100_000, budget_s / repeats / one)))
+    samples: list[float] = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(inner):
+                fn()
+            end.record()
+            end.synchronize()
+            samples.append(start.elapsed_time(end) * 1e3 / inner)
+        else:
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            sync()
+            samples.append((time.perf_counter() - t0) * 1e6 / inner)
+    return statistics.median(samples)
