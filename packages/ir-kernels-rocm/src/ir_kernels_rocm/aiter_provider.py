@@ -56,7 +56,9 @@ def aiter_module() -> Any:
                         _Aiter.module = importlib.import_module("aiter")
                     except Exception as exc:
                         _Aiter.error = f"import aiter failed: {type(exc).__name__}: {exc}"
-                        logger.warning("ir-kernels-rocm: %s; the aiter provider is unsupported", _Aiter.error)
+                        logger.warning(
+                            "ir-kernels-rocm: %s; the aiter provider is unsupported", _Aiter.error
+                        )
                 _Aiter.tried = True
     return _Aiter.module
 
@@ -76,8 +78,10 @@ def aiter_reason(*names: str, fp8: bool = False) -> str | None:
     if fp8:
         fp8_type = getattr(getattr(mod, "dtypes", None), "fp8", None)
         if fp8_type is not FP8:
-            return (f"AITER's fp8 type on this GPU is {fp8_type}, not torch.float8_e4m3fn "
-                    "(the ops' output type)")
+            return (
+                f"AITER's fp8 type on this GPU is {fp8_type}, not torch.float8_e4m3fn "
+                "(the ops' output type)"
+            )
     return None
 
 
@@ -87,6 +91,15 @@ def _fn(name: str) -> Callable[..., Any]:
 
 def _gate(*names: str, fp8: bool = False) -> Gate:
     return Gate(lambda: aiter_reason(*names, fp8=fp8))
+
+
+#: The ``supported`` gate of each registered implementation, by op name.
+GATES: dict[str, Gate] = {}
+
+
+def _register(gate: Gate, impl: Any) -> None:
+    gate.attach(impl)
+    GATES[impl.op.name] = gate
 
 
 def _half_2d_ok(x: Tensor) -> bool:
@@ -100,38 +113,71 @@ def _rows(x: Tensor) -> Tensor:
 # ------------------------------------------------------------ norms
 
 
-def _norm_args(x: Tensor, weight: Tensor | None, epsilon: float, variance_size: int | None = None) -> bool:
-    return (_half_2d_ok(x) and weight is not None and weight.is_cuda and weight.dtype == x.dtype
-            and weight.dim() == 1 and weight.numel() == x.shape[-1] and weight.is_contiguous()
-            and (variance_size is None or variance_size == x.shape[-1]))
+def _norm_args(
+    x: Tensor, weight: Tensor | None, epsilon: float, variance_size: int | None = None
+) -> bool:
+    return (
+        _half_2d_ok(x)
+        and weight is not None
+        and weight.is_cuda
+        and weight.dtype == x.dtype
+        and weight.dim() == 1
+        and weight.numel() == x.shape[-1]
+        and weight.is_contiguous()
+        and (variance_size is None or variance_size == x.shape[-1])
+    )
 
 
-def rms_norm_aiter(x: Tensor, weight: Tensor | None, epsilon: float,
-                   variance_size: int | None = None) -> Tensor:
+def rms_norm_aiter(
+    x: Tensor, weight: Tensor | None, epsilon: float, variance_size: int | None = None
+) -> Tensor:
     out = _fn("rmsnorm2d_fwd")(_rows(x), weight, epsilon)
     return out.view(x.shape)  # type: ignore[no-any-return]
 
 
 _g = _gate("rmsnorm2d_fwd")
-_g.attach(ops.rms_norm.register_impl(PROVIDER, supported=_g, supports_args=_norm_args)(rms_norm_aiter))
+_register(
+    _g, ops.rms_norm.register_impl(PROVIDER, supported=_g, supports_args=_norm_args)(rms_norm_aiter)
+)
 
 
-def _add_norm_args(x: Tensor, x_residual: Tensor, weight: Tensor | None, epsilon: float,
-                   variance_size: int | None = None) -> bool:
-    return (_norm_args(x, weight, epsilon, variance_size) and x_residual.dtype == x.dtype
-            and x_residual.shape == x.shape and x_residual.is_contiguous() and x_residual.is_cuda)
+def _add_norm_args(
+    x: Tensor,
+    x_residual: Tensor,
+    weight: Tensor | None,
+    epsilon: float,
+    variance_size: int | None = None,
+) -> bool:
+    return (
+        _norm_args(x, weight, epsilon, variance_size)
+        and x_residual.dtype == x.dtype
+        and x_residual.shape == x.shape
+        and x_residual.is_contiguous()
+        and x_residual.is_cuda
+    )
 
 
-def fused_add_rms_norm_aiter(x: Tensor, x_residual: Tensor, weight: Tensor | None, epsilon: float,
-                             variance_size: int | None = None) -> tuple[Tensor, Tensor]:
+def fused_add_rms_norm_aiter(
+    x: Tensor,
+    x_residual: Tensor,
+    weight: Tensor | None,
+    epsilon: float,
+    variance_size: int | None = None,
+) -> tuple[Tensor, Tensor]:
     out, residual = torch.empty_like(x), torch.empty_like(x)
-    _fn("rmsnorm2d_fwd_with_add")(_rows(out), _rows(x), _rows(x_residual), _rows(residual), weight, epsilon)
+    _fn("rmsnorm2d_fwd_with_add")(
+        _rows(out), _rows(x), _rows(x_residual), _rows(residual), weight, epsilon
+    )
     return out, residual
 
 
 _g = _gate("rmsnorm2d_fwd_with_add")
-_g.attach(ops.fused_add_rms_norm.register_impl(PROVIDER, supported=_g, supports_args=_add_norm_args)(
-    fused_add_rms_norm_aiter))
+_register(
+    _g,
+    ops.fused_add_rms_norm.register_impl(PROVIDER, supported=_g, supports_args=_add_norm_args)(
+        fused_add_rms_norm_aiter
+    ),
+)
 
 # ------------------------------------------------------------ activations
 
@@ -151,7 +197,12 @@ def silu_and_mul_aiter(x: Tensor) -> Tensor:
 
 
 _g = _gate("silu_and_mul")
-_g.attach(ops.silu_and_mul.register_impl(PROVIDER, supported=_g, supports_args=_silu_args)(silu_and_mul_aiter))
+_register(
+    _g,
+    ops.silu_and_mul.register_impl(PROVIDER, supported=_g, supports_args=_silu_args)(
+        silu_and_mul_aiter
+    ),
+)
 
 
 def _gelu_args(x: Tensor, approximate: str = "none") -> bool:
@@ -163,7 +214,12 @@ def gelu_and_mul_aiter(x: Tensor, approximate: str = "none") -> Tensor:
 
 
 _g = _gate("gelu_and_mul", "gelu_tanh_and_mul")
-_g.attach(ops.gelu_and_mul.register_impl(PROVIDER, supported=_g, supports_args=_gelu_args)(gelu_and_mul_aiter))
+_register(
+    _g,
+    ops.gelu_and_mul.register_impl(PROVIDER, supported=_g, supports_args=_gelu_args)(
+        gelu_and_mul_aiter
+    ),
+)
 
 # ------------------------------------------------------------ fp8 quantisation
 
@@ -183,15 +239,21 @@ def static_scaled_fp8_quant_aiter(x: Tensor, scale: Tensor) -> Tensor:
 
 
 _g = _gate("static_per_tensor_quant", fp8=True)
-_g.attach(ops.static_scaled_fp8_quant.register_impl(PROVIDER, supported=_g, supports_args=_static_args)(
-    static_scaled_fp8_quant_aiter))
+_register(
+    _g,
+    ops.static_scaled_fp8_quant.register_impl(PROVIDER, supported=_g, supports_args=_static_args)(
+        static_scaled_fp8_quant_aiter
+    ),
+)
 
 
 def _dynamic_args(x: Tensor, scale_ub: Tensor | None = None) -> bool:
     return _half_2d_ok(x) and _scale_ok(scale_ub)
 
 
-def dynamic_per_token_scaled_fp8_quant_aiter(x: Tensor, scale_ub: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def dynamic_per_token_scaled_fp8_quant_aiter(
+    x: Tensor, scale_ub: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     out = torch.empty(x.shape, dtype=FP8, device=x.device)
     scales = torch.empty((*x.shape[:-1], 1), dtype=torch.float32, device=x.device)
     _fn("dynamic_per_token_scaled_quant")(_rows(out), _rows(x), scales.view(-1, 1), scale_ub)
@@ -199,8 +261,12 @@ def dynamic_per_token_scaled_fp8_quant_aiter(x: Tensor, scale_ub: Tensor | None 
 
 
 _g = _gate("dynamic_per_token_scaled_quant", fp8=True)
-_g.attach(ops.dynamic_per_token_scaled_fp8_quant.register_impl(
-    PROVIDER, supported=_g, supports_args=_dynamic_args)(dynamic_per_token_scaled_fp8_quant_aiter))
+_register(
+    _g,
+    ops.dynamic_per_token_scaled_fp8_quant.register_impl(
+        PROVIDER, supported=_g, supports_args=_dynamic_args
+    )(dynamic_per_token_scaled_fp8_quant_aiter),
+)
 
 
 def _group_args(x: Tensor, group_size: int) -> bool:
@@ -213,6 +279,10 @@ def per_token_group_quant_fp8_aiter(x: Tensor, group_size: int) -> tuple[Tensor,
 
 
 _g = _gate("per_group_quant_hip", fp8=True)
-_g.attach(ops.per_token_group_quant_fp8.register_impl(PROVIDER, supported=_g, supports_args=_group_args)(
-    per_token_group_quant_fp8_aiter))
+_register(
+    _g,
+    ops.per_token_group_quant_fp8.register_impl(PROVIDER, supported=_g, supports_args=_group_args)(
+        per_token_group_quant_fp8_aiter
+    ),
+)
 del _g

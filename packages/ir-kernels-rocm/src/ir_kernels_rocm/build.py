@@ -67,8 +67,9 @@ def cache_root() -> Path:
     return Path(base) / "ir" / "rocm"
 
 
-def plan(gfx: str, wavefront: int, *, source_dir: Path | None = None,
-         root: Path | None = None) -> BuildPlan:
+def plan(
+    gfx: str, wavefront: int, *, source_dir: Path | None = None, root: Path | None = None
+) -> BuildPlan:
     """The build for target ``gfx`` (pure: reads sources, builds nothing)."""
     src = source_dir or sources.cuda_source_dir()
     kernels = tuple(sources.kernel_files(src))
@@ -78,8 +79,9 @@ def plan(gfx: str, wavefront: int, *, source_dir: Path | None = None,
     glue = (own / GLUE, own / hip_sources.COMPAT_HEADER)
     feats = frozenset(sources.features(list(kernels)))
     hip = getattr(torch.version, "hip", None) or "none"
-    key = sources.content_hash([*kernels, *glue], gfx, str(wavefront), torch.__version__, hip,
-                               hip_sources.REWRITE_VERSION)
+    key = sources.content_hash(
+        [*kernels, *glue], gfx, str(wavefront), torch.__version__, hip, hip_sources.REWRITE_VERSION
+    )
     safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", gfx)
     directory = (root or cache_root()) / f"{safe}-torch{torch.__version__}-hip{hip}-{key[:16]}"
     return BuildPlan(gfx, wavefront, kernels, glue, feats, key, directory)
@@ -93,11 +95,14 @@ def prepare(p: BuildPlan) -> hip_sources.HipSources:
     if manifest.is_file():
         names = manifest.read_text(encoding="utf-8").split()
         hip = final / "hip"
-        return hip_sources.HipSources(hip, tuple(hip / n for n in names), tuple(sorted(hip.iterdir())))
+        return hip_sources.HipSources(
+            hip, tuple(hip / n for n in names), tuple(sorted(hip.iterdir()))
+        )
     p.directory.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="src-", dir=p.directory))
-    result = hip_sources.hipify_sources([*p.kernel_files, p.glue_files[0]], tmp,
-                                        compat_header=p.glue_files[1])
+    result = hip_sources.hipify_sources(
+        [*p.kernel_files, p.glue_files[0]], tmp, compat_header=p.glue_files[1]
+    )
     (tmp / MANIFEST).write_text("\n".join(u.name for u in result.compile) + "\n", encoding="utf-8")
     try:
         os.replace(tmp, final)
@@ -114,8 +119,14 @@ def compile_extension(p: BuildPlan) -> object:
     build_dir = p.directory / "build"
     build_dir.mkdir(parents=True, exist_ok=True)
     flags = p.defines()
-    logger.info("ir-kernels-rocm: building %s for %s (wavefront %d, features %s) in %s",
-                p.name, p.arch, p.wavefront, ", ".join(sorted(p.features)), p.directory)
+    logger.info(
+        "ir-kernels-rocm: building %s for %s (wavefront %d, features %s) in %s",
+        p.name,
+        p.arch,
+        p.wavefront,
+        ", ".join(sorted(p.features)),
+        p.directory,
+    )
     return cpp_extension.load(
         name=p.name,
         sources=[str(s) for s in hip.compile],
@@ -160,10 +171,16 @@ def ensure_loaded() -> frozenset[str]:
             compile_extension(p)
             _State.features = p.features
         except Exception as exc:
-            _State.error = f"the ir_rocm extension failed to build: {type(exc).__name__}: {exc}".strip()
+            _State.error = (
+                f"the ir_rocm extension failed to build: {type(exc).__name__}: {exc}".strip()
+            )
             first = _State.error.splitlines()[0][:500]
-            logger.warning("ir-kernels-rocm: %s; the rocm provider is unsupported in this process "
-                           "(set %s=1 to see the compiler output)", first, ENV_VERBOSE)
+            logger.warning(
+                "ir-kernels-rocm: %s; the rocm provider is unsupported in this process "
+                "(set %s=1 to see the compiler output)",
+                first,
+                ENV_VERBOSE,
+            )
         _State.done = True
     return _State.features
 
@@ -174,6 +191,8 @@ def feature_reason(feature: str) -> str | None:
     if why is not None:
         return why
     if feature not in _State.features:
-        return (f"the CUDA sources of ir-kernels-cuda define no launcher for {feature!r} "
-                f"(built: {', '.join(sorted(_State.features)) or 'none'})")
+        return (
+            f"the CUDA sources of ir-kernels-cuda define no launcher for {feature!r} "
+            f"(built: {', '.join(sorted(_State.features)) or 'none'})"
+        )
     return None

@@ -59,9 +59,18 @@ ROCM_REWRITES: tuple[tuple[str, str], ...] = (
 _COMPILED = tuple((re.compile(p), r) for p, r in ROCM_REWRITES)
 
 #: Identifiers that must not survive translation (checked by :func:`leftover_cuda_names`).
-CUDA_ONLY_NAMES = ("cudaStream_t", "cuda_runtime", "cuda_bf16.h", "cuda_fp16.h", "cuda_fp8.h",
-                   "__nv_bfloat16", "__nv_bfloat162", "__shfl_xor_sync", "__nv_cvt_float",
-                   "__NV_SATFINITE")
+CUDA_ONLY_NAMES = (
+    "cudaStream_t",
+    "cuda_runtime",
+    "cuda_bf16.h",
+    "cuda_fp16.h",
+    "cuda_fp8.h",
+    "__nv_bfloat16",
+    "__nv_bfloat162",
+    "__shfl_xor_sync",
+    "__nv_cvt_float",
+    "__NV_SATFINITE",
+)
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,9 @@ def leftover_cuda_names(text: str) -> list[str]:
     return [n for n in CUDA_ONLY_NAMES if n in text]
 
 
-def hipify_sources(files: list[Path], dest: Path, *, compat_header: Path | None = None) -> HipSources:
+def hipify_sources(
+    files: list[Path], dest: Path, *, compat_header: Path | None = None
+) -> HipSources:
     """Translate ``files`` (CUDA kernels, headers and glue ``.cpp``) into
     ``dest/hip`` and return what to compile.
 
@@ -107,16 +118,25 @@ def hipify_sources(files: list[Path], dest: Path, *, compat_header: Path | None 
     log = io.StringIO()
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         result = hipify_python.hipify(
-            project_directory=str(cuda_dir), output_directory=str(hip_dir),
-            includes=["*"], show_detailed=False, show_progress=False,
-            is_pytorch_extension=True, hip_clang_launch=True)
+            project_directory=str(cuda_dir),
+            output_directory=str(hip_dir),
+            includes=["*"],
+            show_detailed=False,
+            show_progress=False,
+            is_pytorch_extension=True,
+            hip_clang_launch=True,
+        )
     logger.debug("ir-kernels-rocm: hipify output:\n%s", log.getvalue())
     translated: list[Path] = []
     compile_units: list[Path] = []
     for f in files:
         src = str((hip_dir / f.name).resolve())
         entry = result.get(src)
-        path = Path(entry.hipified_path) if entry is not None and entry.hipified_path else hip_dir / f.name
+        path = (
+            Path(entry.hipified_path)
+            if entry is not None and entry.hipified_path
+            else hip_dir / f.name
+        )
         text = path.read_text(encoding="utf-8")
         new = apply_rewrites(text)
         if new != text:
@@ -132,5 +152,7 @@ def hipify_sources(files: list[Path], dest: Path, *, compat_header: Path | None 
             leftover.unlink()
     if compat_header is not None:
         text = compat_header.read_text(encoding="utf-8")
-        (hip_dir / compat_header.name).write_text(hipify_python.HIPIFY_C_BREADCRUMB + text, encoding="utf-8")
+        (hip_dir / compat_header.name).write_text(
+            hipify_python.HIPIFY_C_BREADCRUMB + text, encoding="utf-8"
+        )
     return HipSources(hip_dir, tuple(compile_units), tuple(translated))

@@ -10,6 +10,7 @@ dispatch considers it; on a machine without ROCm it is simply unsupported and
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -31,6 +32,15 @@ def _gate(feature: str) -> Gate:
     return Gate(lambda: build.feature_reason(feature))
 
 
+#: The ``supported`` gate of each registered implementation, by op name.
+GATES: dict[str, Gate] = {}
+
+
+def _register(gate: Gate, impl: Any) -> None:
+    gate.attach(impl)
+    GATES[impl.op.name] = gate
+
+
 def _lib() -> object:
     return torch.ops.ir_rocm
 
@@ -43,23 +53,41 @@ def _gpu_float(x: Tensor) -> bool:
 
 
 def _weight_ok(weight: Tensor | None, x: Tensor) -> bool:
-    return weight is None or (weight.is_cuda and weight.dtype == x.dtype and weight.dim() == 1
-                              and weight.numel() == x.shape[-1])
+    return weight is None or (
+        weight.is_cuda
+        and weight.dtype == x.dtype
+        and weight.dim() == 1
+        and weight.numel() == x.shape[-1]
+    )
 
 
 def _scale_ok(scale: Tensor | None) -> bool:
     return scale is None or (scale.is_cuda and scale.dtype == torch.float32 and scale.numel() == 1)
 
 
-def _norm_args(x: Tensor, weight: Tensor | None, epsilon: float, variance_size: int | None = None) -> bool:
-    return (_gpu_float(x) and _weight_ok(weight, x)
-            and (variance_size is None or 0 < variance_size <= x.shape[-1]))
+def _norm_args(
+    x: Tensor, weight: Tensor | None, epsilon: float, variance_size: int | None = None
+) -> bool:
+    return (
+        _gpu_float(x)
+        and _weight_ok(weight, x)
+        and (variance_size is None or 0 < variance_size <= x.shape[-1])
+    )
 
 
-def _add_norm_args(x: Tensor, x_residual: Tensor, weight: Tensor | None, epsilon: float,
-                   variance_size: int | None = None) -> bool:
-    return (_norm_args(x, weight, epsilon, variance_size) and x_residual.is_cuda
-            and x_residual.dtype == x.dtype and x_residual.shape == x.shape)
+def _add_norm_args(
+    x: Tensor,
+    x_residual: Tensor,
+    weight: Tensor | None,
+    epsilon: float,
+    variance_size: int | None = None,
+) -> bool:
+    return (
+        _norm_args(x, weight, epsilon, variance_size)
+        and x_residual.is_cuda
+        and x_residual.dtype == x.dtype
+        and x_residual.shape == x.shape
+    )
 
 
 def _empty(x: Tensor, dtype: torch.dtype | None = None) -> Tensor:
@@ -71,28 +99,49 @@ def _empty(x: Tensor, dtype: torch.dtype | None = None) -> Tensor:
 _g = _gate("norm")
 
 
-def rms_norm_rocm(x: Tensor, weight: Tensor | None, epsilon: float,
-                  variance_size: int | None = None) -> Tensor:
+def rms_norm_rocm(
+    x: Tensor, weight: Tensor | None, epsilon: float, variance_size: int | None = None
+) -> Tensor:
     out = _empty(x)
     _lib().rms_norm(out, x, weight, epsilon, variance_size or 0)  # type: ignore[attr-defined]
     return out
 
 
-_g.attach(ops.rms_norm.register_impl(PROVIDER, supported=_g, supports_args=_norm_args,
-                                     batch_invariant=True)(rms_norm_rocm))
+_register(
+    _g,
+    ops.rms_norm.register_impl(
+        PROVIDER, supported=_g, supports_args=_norm_args, batch_invariant=True
+    )(rms_norm_rocm),
+)
 _g = _gate("norm")
 
 
-def fused_add_rms_norm_rocm(x: Tensor, x_residual: Tensor, weight: Tensor | None, epsilon: float,
-                            variance_size: int | None = None) -> tuple[Tensor, Tensor]:
+def fused_add_rms_norm_rocm(
+    x: Tensor,
+    x_residual: Tensor,
+    weight: Tensor | None,
+    epsilon: float,
+    variance_size: int | None = None,
+) -> tuple[Tensor, Tensor]:
     out, residual = _empty(x), _empty(x)
-    _lib().fused_add_rms_norm(out, residual, x, x_residual, weight, epsilon,  # type: ignore[attr-defined]
-                              variance_size or 0)
+    _lib().fused_add_rms_norm(
+        out,
+        residual,
+        x,
+        x_residual,
+        weight,
+        epsilon,  # type: ignore[attr-defined]
+        variance_size or 0,
+    )
     return out, residual
 
 
-_g.attach(ops.fused_add_rms_norm.register_impl(PROVIDER, supported=_g, supports_args=_add_norm_args,
-                                               batch_invariant=True)(fused_add_rms_norm_rocm))
+_register(
+    _g,
+    ops.fused_add_rms_norm.register_impl(
+        PROVIDER, supported=_g, supports_args=_add_norm_args, batch_invariant=True
+    )(fused_add_rms_norm_rocm),
+)
 _g = _gate("norm")
 
 
@@ -100,35 +149,45 @@ def _norm_quant_args(x: Tensor, weight: Tensor | None, epsilon: float, scale: Te
     return _norm_args(x, weight, epsilon) and _scale_ok(scale)
 
 
-def rms_norm_static_fp8_quant_rocm(x: Tensor, weight: Tensor | None, epsilon: float,
-                                   scale: Tensor) -> Tensor:
+def rms_norm_static_fp8_quant_rocm(
+    x: Tensor, weight: Tensor | None, epsilon: float, scale: Tensor
+) -> Tensor:
     out = _empty(x, FP8)
     _lib().rms_norm_static_fp8_quant(out, x, weight, epsilon, scale)  # type: ignore[attr-defined]
     return out
 
 
-_g.attach(ops.rms_norm_static_fp8_quant.register_impl(
-    PROVIDER, supported=_g, supports_args=_norm_quant_args,
-    batch_invariant=True)(rms_norm_static_fp8_quant_rocm))
+_register(
+    _g,
+    ops.rms_norm_static_fp8_quant.register_impl(
+        PROVIDER, supported=_g, supports_args=_norm_quant_args, batch_invariant=True
+    )(rms_norm_static_fp8_quant_rocm),
+)
 _g = _gate("norm")
 
 
-def _add_norm_quant_args(x: Tensor, x_residual: Tensor, weight: Tensor | None, epsilon: float,
-                         scale: Tensor) -> bool:
+def _add_norm_quant_args(
+    x: Tensor, x_residual: Tensor, weight: Tensor | None, epsilon: float, scale: Tensor
+) -> bool:
     return _add_norm_args(x, x_residual, weight, epsilon) and _scale_ok(scale)
 
 
-def fused_add_rms_norm_static_fp8_quant_rocm(x: Tensor, x_residual: Tensor, weight: Tensor | None,
-                                             epsilon: float, scale: Tensor) -> tuple[Tensor, Tensor]:
+def fused_add_rms_norm_static_fp8_quant_rocm(
+    x: Tensor, x_residual: Tensor, weight: Tensor | None, epsilon: float, scale: Tensor
+) -> tuple[Tensor, Tensor]:
     out, residual = _empty(x, FP8), _empty(x)
     _lib().fused_add_rms_norm_static_fp8_quant(  # type: ignore[attr-defined]
-        out, residual, x, x_residual, weight, epsilon, scale)
+        out, residual, x, x_residual, weight, epsilon, scale
+    )
     return out, residual
 
 
-_g.attach(ops.fused_add_rms_norm_static_fp8_quant.register_impl(
-    PROVIDER, supported=_g, supports_args=_add_norm_quant_args,
-    batch_invariant=True)(fused_add_rms_norm_static_fp8_quant_rocm))
+_register(
+    _g,
+    ops.fused_add_rms_norm_static_fp8_quant.register_impl(
+        PROVIDER, supported=_g, supports_args=_add_norm_quant_args, batch_invariant=True
+    )(fused_add_rms_norm_static_fp8_quant_rocm),
+)
 
 # ------------------------------------------------------------ activations
 
@@ -148,7 +207,12 @@ def silu_and_mul_rocm(x: Tensor) -> Tensor:
 
 
 _g = _gate("act")
-_g.attach(ops.silu_and_mul.register_impl(PROVIDER, supported=_g, supports_args=_silu_args)(silu_and_mul_rocm))
+_register(
+    _g,
+    ops.silu_and_mul.register_impl(PROVIDER, supported=_g, supports_args=_silu_args)(
+        silu_and_mul_rocm
+    ),
+)
 
 
 def _gelu_args(x: Tensor, approximate: str = "none") -> bool:
@@ -162,32 +226,64 @@ def gelu_and_mul_rocm(x: Tensor, approximate: str = "none") -> Tensor:
 
 
 _g = _gate("act")
-_g.attach(ops.gelu_and_mul.register_impl(PROVIDER, supported=_g, supports_args=_gelu_args)(gelu_and_mul_rocm))
+_register(
+    _g,
+    ops.gelu_and_mul.register_impl(PROVIDER, supported=_g, supports_args=_gelu_args)(
+        gelu_and_mul_rocm
+    ),
+)
 
 # ------------------------------------------------------------ rotary
 
 
-def _rotary_args(positions: Tensor, query: Tensor, key: Tensor | None, head_size: int,
-                 cos_sin_cache: Tensor, is_neox: bool) -> bool:
+def _rotary_args(
+    positions: Tensor,
+    query: Tensor,
+    key: Tensor | None,
+    head_size: int,
+    cos_sin_cache: Tensor,
+    is_neox: bool,
+) -> bool:
     rotary_dim = cos_sin_cache.shape[-1]
-    tensors_ok = (query.is_cuda and query.dtype in FLOATS and query.stride(-1) == 1
-                  and positions.is_cuda and positions.dtype in (torch.int32, torch.int64)
-                  and cos_sin_cache.is_cuda and cos_sin_cache.dim() == 2
-                  and cos_sin_cache.dtype in (query.dtype, torch.float32))
+    tensors_ok = (
+        query.is_cuda
+        and query.dtype in FLOATS
+        and query.stride(-1) == 1
+        and positions.is_cuda
+        and positions.dtype in (torch.int32, torch.int64)
+        and cos_sin_cache.is_cuda
+        and cos_sin_cache.dim() == 2
+        and cos_sin_cache.dtype in (query.dtype, torch.float32)
+    )
     key_ok = key is None or (key.is_cuda and key.dtype == query.dtype and key.stride(-1) == 1)
-    return (tensors_ok and key_ok and head_size > 0 and rotary_dim % 2 == 0
-            and 0 < rotary_dim <= head_size)
+    return (
+        tensors_ok
+        and key_ok
+        and head_size > 0
+        and rotary_dim % 2 == 0
+        and 0 < rotary_dim <= head_size
+    )
 
 
-def rotary_embedding_rocm(positions: Tensor, query: Tensor, key: Tensor | None, head_size: int,
-                          cos_sin_cache: Tensor, is_neox: bool) -> tuple[Tensor, Tensor | None]:
+def rotary_embedding_rocm(
+    positions: Tensor,
+    query: Tensor,
+    key: Tensor | None,
+    head_size: int,
+    cos_sin_cache: Tensor,
+    is_neox: bool,
+) -> tuple[Tensor, Tensor | None]:
     _lib().rotary_embedding(positions, query, key, head_size, cos_sin_cache, is_neox)  # type: ignore[attr-defined]
     return query, key
 
 
 _g = _gate("rotary")
-_g.attach(ops.rotary_embedding.register_impl(PROVIDER, supported=_g, supports_args=_rotary_args,
-                                             inplace=True)(rotary_embedding_rocm))
+_register(
+    _g,
+    ops.rotary_embedding.register_impl(
+        PROVIDER, supported=_g, supports_args=_rotary_args, inplace=True
+    )(rotary_embedding_rocm),
+)
 
 # ------------------------------------------------------------ fp8 quantisation
 
@@ -203,15 +299,21 @@ def static_scaled_fp8_quant_rocm(x: Tensor, scale: Tensor) -> Tensor:
 
 
 _g = _gate("static_quant")
-_g.attach(ops.static_scaled_fp8_quant.register_impl(PROVIDER, supported=_g, supports_args=_static_args)(
-    static_scaled_fp8_quant_rocm))
+_register(
+    _g,
+    ops.static_scaled_fp8_quant.register_impl(PROVIDER, supported=_g, supports_args=_static_args)(
+        static_scaled_fp8_quant_rocm
+    ),
+)
 
 
 def _dynamic_args(x: Tensor, scale_ub: Tensor | None = None) -> bool:
     return _gpu_float(x) and _scale_ok(scale_ub)
 
 
-def dynamic_per_token_scaled_fp8_quant_rocm(x: Tensor, scale_ub: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def dynamic_per_token_scaled_fp8_quant_rocm(
+    x: Tensor, scale_ub: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     out = _empty(x, FP8)
     scales = torch.empty((*x.shape[:-1], 1), dtype=torch.float32, device=x.device)
     _lib().dynamic_per_token_fp8_quant(out, scales, x, scale_ub)  # type: ignore[attr-defined]
@@ -219,9 +321,12 @@ def dynamic_per_token_scaled_fp8_quant_rocm(x: Tensor, scale_ub: Tensor | None =
 
 
 _g = _gate("dynamic_quant")
-_g.attach(ops.dynamic_per_token_scaled_fp8_quant.register_impl(
-    PROVIDER, supported=_g, supports_args=_dynamic_args,
-    batch_invariant=True)(dynamic_per_token_scaled_fp8_quant_rocm))
+_register(
+    _g,
+    ops.dynamic_per_token_scaled_fp8_quant.register_impl(
+        PROVIDER, supported=_g, supports_args=_dynamic_args, batch_invariant=True
+    )(dynamic_per_token_scaled_fp8_quant_rocm),
+)
 
 
 def _group_args(x: Tensor, group_size: int) -> bool:
@@ -230,13 +335,18 @@ def _group_args(x: Tensor, group_size: int) -> bool:
 
 def per_token_group_quant_fp8_rocm(x: Tensor, group_size: int) -> tuple[Tensor, Tensor]:
     out = _empty(x, FP8)
-    scales = torch.empty((*x.shape[:-1], x.shape[-1] // group_size), dtype=torch.float32, device=x.device)
+    scales = torch.empty(
+        (*x.shape[:-1], x.shape[-1] // group_size), dtype=torch.float32, device=x.device
+    )
     _lib().per_token_group_fp8_quant(out, scales, x, group_size)  # type: ignore[attr-defined]
     return out, scales
 
 
 _g = _gate("group_quant")
-_g.attach(ops.per_token_group_quant_fp8.register_impl(
-    PROVIDER, supported=_g, supports_args=_group_args,
-    batch_invariant=True)(per_token_group_quant_fp8_rocm))
+_register(
+    _g,
+    ops.per_token_group_quant_fp8.register_impl(
+        PROVIDER, supported=_g, supports_args=_group_args, batch_invariant=True
+    )(per_token_group_quant_fp8_rocm),
+)
 del _g

@@ -56,7 +56,9 @@ def cuda_source_dir() -> Path:
             return found
         tried.append(f"ir_kernels_cuda.build.source_dir() = {found}")
     except Exception as exc:  # not written yet, or the package is absent
-        tried.append(f"ir_kernels_cuda.build.source_dir() unavailable ({type(exc).__name__}: {exc})")
+        tried.append(
+            f"ir_kernels_cuda.build.source_dir() unavailable ({type(exc).__name__}: {exc})"
+        )
     try:
         pkg = importlib.import_module("ir_kernels_cuda")
         pkg_dir = Path(str(importlib.resources.files(pkg)))
@@ -66,8 +68,10 @@ def cuda_source_dir() -> Path:
             tried.append(str(candidate))
     except Exception as exc:
         tried.append(f"import ir_kernels_cuda failed ({type(exc).__name__}: {exc})")
-    raise FileNotFoundError("ir-kernels-rocm: the CUDA sources of ir-kernels-cuda were not found; tried: "
-                            + "; ".join(tried))
+    raise FileNotFoundError(
+        "ir-kernels-rocm: the CUDA sources of ir-kernels-cuda were not found; tried: "
+        + "; ".join(tried)
+    )
 
 
 def kernel_files(src: Path) -> list[Path]:

@@ -36,7 +36,7 @@ __host__ __device__ inline uint8_t ir_rocm_cvt_float_to_fp8(float v, IrRocmSatur
   return sign | static_cast<uint8_t>(code > 0x7eu ? 0x7eu : code);
 }
 
-// Two values, the first in the low byte (as __nv_cvt_float2_to_fp8x2).
+// Two values, the first in the low byte (as CUDA's fp8x2 conversion).
 __host__ __device__ inline uint16_t ir_rocm_cvt_float2_to_fp8x2(float2 v, IrRocmSaturation sat,
                                                                 IrRocmFp8Kind kind) {
   return static_cast<uint16_t>(ir_rocm_cvt_float_to_fp8(v.x, sat, kind)) |

@@ -5,7 +5,7 @@
 // kernels only so that its include of launch.h follows the renamed header).
 // Ops write into outputs the Python wrappers allocate; each is compiled only
 // when the kernel sources define its launcher (IR_HAS_* from the build).
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 #include <c10/core/DeviceGuard.h>
 #include <c10/hip/HIPStream.h>
 #include <torch/library.h>
