@@ -1,0 +1,232 @@
+"""GPU tests of the cuda provider (NVIDIA GPU, sm_80+): the testing kit on
+every op and dtype, batch invariance, opcheck of the ir_cuda ops (fake
+kernels, mutation annotations), layouts the kit does not generate (partial
+16-byte chunks, misaligned rows, long rows), and bitwise equality with native
+where the arithmetic is the same."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+import ir_core as ir
+from ir_core import testing
+from ir_core.ops.rotary import cos_sin_cache
+from ir_kernels_cuda import runtime
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU"),
+]
+
+DEV = "cuda"
+DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def extension() -> None:
+    ir.load_providers()
+    assert runtime.ensure_loaded(), (
+        f"the ir_cuda extension is unavailable: {runtime.unavailable_reason()}"
+    )
+
+
+def _cases(**kw: Any) -> list[tuple[str, str]]:
+    return testing.conformance_cases(provider="cuda", **kw) if torch.cuda.is_available() else []
+
+
+# ------------------------------------------------------------------ the kit
+
+
+@pytest.mark.parametrize("op, provider", _cases())
+def test_conformance(op: str, provider: str) -> None:
+    testing.check_impl(op, provider, device=DEV)
+
+
+@pytest.mark.parametrize("op, provider", _cases())
+def test_conformance_odd_sizes(op: str, provider: str) -> None:
+    """Partial 16-byte chunks and rows that are not 16-byte aligned."""
+    testing.check_impl(op, provider, device=DEV, tokens=(1, 3, 37), hidden=(3, 77, 1001, 2050))
+
+
+@pytest.mark.parametrize("op, provider", _cases(batch_invariant_only=True))
+def test_batch_invariance(op: str, provider: str) -> None:
+    for dtype in DTYPES:
+        testing.check_batch_invariance(op, provider, device=DEV, dtype=dtype)
+    testing.check_batch_invariance(
+        op, provider, device=DEV, hidden=40000, rows=64, batch_sizes=(1, 3, 64)
+    )
+
+
+@pytest.mark.parametrize("name", runtime.OP_NAMES)
+def test_opcheck_ir_cuda_ops(name: str) -> None:
+    """Schemas, fake kernels and declared mutations agree with the CUDA kernels
+    (the ir_cuda ops take the IR op's arguments in the same order)."""
+    op = getattr(ir.ops, name)
+    kernel = getattr(torch.ops.ir_cuda, name).default
+    for dtype in (torch.float32, torch.bfloat16):
+        for variant in op.test_variants:
+            torch.manual_seed(0)
+            args = op.input_generator(4, 256, dtype, DEV, **variant)
+            torch.library.opcheck(kernel, args)
+
+
+# ------------------------------------------------------------------ dispatch
+
+
+def test_dispatch_prefers_cuda_and_falls_through() -> None:
+    x = torch.randn(8, 256, device=DEV, dtype=torch.bfloat16)
+    w = torch.ones(256, device=DEV, dtype=torch.bfloat16)
+    with ir.priority(rms_norm=["cuda", "native"]):
+        assert ir.ops.rms_norm.dispatch(x, w, 1e-6).provider == "cuda"
+        assert ir.ops.rms_norm.dispatch(x.double(), None, 1e-6).provider == "native"
+        assert ir.ops.rms_norm.dispatch(x.cpu(), None, 1e-6).provider == "native"
+        assert ir.ops.rms_norm.dispatch(x, w.float(), 1e-6).provider == "native"
+        assert ir.ops.rms_norm.dispatch(x.t(), None, 1e-6).provider == "native"
+        assert ir.ops.rms_norm.dispatch(x, w, 1e-6, 300).provider == "native"
+        with ir.batch_invariant():
+            assert ir.ops.rms_norm.dispatch(x, w, 1e-6).provider == "cuda"
+
+
+def test_maybe_inplace_writes_into_the_activations() -> None:
+    x = torch.randn(5, 512, device=DEV, dtype=torch.bfloat16)
+    r = torch.randn_like(x)
+    w = torch.randn(512, device=DEV, dtype=torch.bfloat16)
+    exp_out, exp_res = ir.ops.fused_add_rms_norm.native(x.clone(), r.clone(), w, 1e-6)
+    with ir.priority(fused_add_rms_norm=["cuda", "native"]):
+        out, res = ir.ops.fused_add_rms_norm.maybe_inplace(x, r, w, 1e-6)
+    assert out.data_ptr() == x.data_ptr() and res.data_ptr() == r.data_ptr()
+    torch.testing.assert_close(res, exp_res, rtol=0, atol=0)
+    torch.testing.assert_close(out, exp_out, rtol=1.6e-2, atol=1e-3)
+
+
+# ------------------------------------------------------------------ layouts and paths
+
+
+def _misaligned(t: torch.Tensor) -> torch.Tensor:
+    """A copy of 2-D ``t`` whose rows start one element past a 16-byte boundary
+    (and, with an odd row stride, alternate alignment): the element-wise path."""
+    buf = torch.full((t.shape[0], t.shape[1] + 9), float("nan"), device=DEV, dtype=t.dtype)
+    view = buf[:, 1 : t.shape[1] + 1]
+    view.copy_(t)
+    return view
+
+
+def _clone(args: tuple[Any, ...]) -> list[Any]:
+    return [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_misaligned_rows_match_native(dtype: torch.dtype) -> None:
+    x = torch.randn(7, 4096, device=DEV).to(dtype)
+    r = torch.randn(7, 4096, device=DEV).to(dtype)
+    w = (1 + 0.1 * torch.randn(4096, device=DEV)).to(dtype)
+    scale = torch.tensor([0.02], device=DEV)
+    for name, args in (
+        ("rms_norm", (x, w, 1e-6, None)),
+        ("fused_add_rms_norm", (x, r, w, 1e-6, None)),
+        ("fused_add_rms_norm_static_fp8_quant", (x, r, w, 1e-6, scale)),
+        ("silu_and_mul", (x,)),
+        ("gelu_and_mul", (x, "tanh")),
+        ("static_scaled_fp8_quant", (x, scale)),
+        ("dynamic_per_token_scaled_fp8_quant", (x, None)),
+        ("per_token_group_quant_fp8", (x, 128)),
+    ):
+        op = getattr(ir.ops, name)
+        impl = op.impls["cuda"]
+        exp = op.native(*_clone(args))
+        odd = [_misaligned(a) if isinstance(a, torch.Tensor) and a.dim() == 2 else a for a in args]
+        assert odd[0].data_ptr() % 16 != 0 and impl.accepts(*odd), name
+        got = impl.fn(*odd)  # no functional clone: the kernel sees the misaligned rows
+        problem = testing.compare_outputs(op, got, exp)
+        assert problem is None, f"{name}: {problem}"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "rms_norm",
+        "fused_add_rms_norm",
+        "rms_norm_static_fp8_quant",
+        "fused_add_rms_norm_static_fp8_quant",
+        "dynamic_per_token_scaled_fp8_quant",
+    ],
+)
+def test_long_rows_take_the_looped_kernels(name: str) -> None:
+    # 40000 bf16 = 5000 chunks > 1024 threads x 4 chunks: the two-pass kernels.
+    testing.check_impl(
+        name,
+        "cuda",
+        device=DEV,
+        dtypes=(torch.bfloat16, torch.float32),
+        tokens=(1, 9),
+        hidden=(40000, 40001),
+    )
+
+
+@pytest.mark.parametrize("is_neox", [True, False])
+def test_rotary_layouts(is_neox: bool) -> None:
+    op = ir.ops.rotary_embedding
+    impl = op.impls["cuda"]
+    tokens, heads, hs = 11, 4, 128
+    pos32 = torch.randint(0, 256, (tokens,), device=DEV, dtype=torch.int32)
+    q3 = torch.randn(tokens, heads, hs, device=DEV, dtype=torch.bfloat16)
+    k3 = torch.randn(tokens, 1, hs, device=DEV, dtype=torch.bfloat16)
+    for cache_dtype in (torch.float32, torch.bfloat16):
+        cache = cos_sin_cache(256, 64, dtype=cache_dtype, device=DEV)  # partial rotary
+        args = (pos32, q3, k3, hs, cache, is_neox)
+        assert impl.accepts(*args)
+        exp = op.native(pos32.long(), q3.clone(), k3.clone(), hs, cache, is_neox)
+        got = impl(*args)
+        assert testing.compare_outputs(op, got, exp) is None
+    # a head-strided 3-D view (heads not adjacent): rotated in place, the rest untouched
+    big = torch.randn(tokens, heads, 2 * hs, device=DEV, dtype=torch.float16)
+    cache = cos_sin_cache(256, hs, device=DEV)
+    exp = op.native(pos32.long(), big[:, :, :hs].clone(), None, hs, cache, is_neox)
+    work = big.clone()
+    q, k = impl.fn(pos32, work[:, :, :hs], None, hs, cache, is_neox)
+    assert k is None and q.data_ptr() == work.data_ptr()
+    assert testing.compare_outputs(op, (q, None), exp) is None
+    assert torch.equal(work[:, :, hs:], big[:, :, hs:])
+
+
+# ------------------------------------------------------------------ bitwise equality
+
+
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    return t.view(torch.uint8) if t.dtype.itemsize == 1 else t
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_quant_is_bitwise_native(dtype: torch.dtype) -> None:
+    """Same IEEE division, same scale arithmetic, round-to-nearest-even fp8."""
+    torch.manual_seed(0)
+    x = (torch.randn(300, 1536, device=DEV) * 3).to(dtype)
+    x[0, :7] = torch.tensor([0.0, 1e-6, -1e-6, 1e4, -1e4, 448.0, 0.001], device=DEV).to(dtype)
+    scale = torch.tensor([0.0173], device=DEV)
+    ub = torch.tensor([2.5], device=DEV)
+    cases = (
+        ("static_scaled_fp8_quant", (x, scale)),
+        ("dynamic_per_token_scaled_fp8_quant", (x, None)),
+        ("dynamic_per_token_scaled_fp8_quant", (x, ub)),
+        ("per_token_group_quant_fp8", (x, 128)),
+        ("per_token_group_quant_fp8", (x, 64)),
+    )
+    for name, args in cases:
+        op = getattr(ir.ops, name)
+        got, exp = op.impls["cuda"](*args), op.native(*args)
+        got_l = got if isinstance(got, tuple) else (got,)
+        exp_l = exp if isinstance(exp, tuple) else (exp,)
+        for g, e in zip(got_l, exp_l, strict=True):
+            assert torch.equal(_bits(g), _bits(e)), f"{name} {dtype}: differs from native"
+
+
+@pytest.mark.parametrize("is_neox", [True, False])
+def test_rotary_is_bitwise_native(is_neox: bool) -> None:
+    args = ir.ops.rotary_embedding.input_generator(64, 1024, torch.float32, DEV, is_neox=is_neox)
+    op = ir.ops.rotary_embedding
+    exp = op.native(*[a.clone() if isinstance(a, torch.Tensor) else a for a in args])
+    got = op.impls["cuda"](*args)
+    assert torch.equal(got[0], exp[0]) and torch.equal(got[1], exp[1])
