@@ -76,8 +76,17 @@ def ir_backend() -> Callable[..., Any]:
 
 @pytest.fixture(autouse=True)
 def _fresh_dynamo() -> Iterator[None]:
+    """No compiled artefact from an earlier test or run: a cache hit would skip
+    the IR passes (and their recorded decisions) that the tests inspect."""
+    import torch._functorch.config as functorch_config
+    import torch._inductor.config as inductor_config
+
     torch._dynamo.reset()
-    yield
+    with (
+        inductor_config.patch(fx_graph_cache=False),
+        functorch_config.patch(enable_autograd_cache=False),
+    ):
+        yield
     torch._dynamo.reset()
 
 
