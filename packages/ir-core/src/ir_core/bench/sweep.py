@@ -1,0 +1,189 @@
+"""The sweep: every op x shape x candidate, checked against native and timed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from .. import registry
+from ..op import IrOp
+from ..testing import compare_outputs
+from .candidates import NATIVE, Candidate, Skip, candidates_for, clone_args, compile_limits
+from .timing import TimingSpec, median_time
+from .traffic import bytes_moved
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BenchConfig:
+    """What to benchmark. ``providers`` None means every registered one;
+    ``budget_s``: past this many seconds, compiled native is skipped and reps
+    shrink, so a capped run still finishes with every shape."""
+
+    ops: list[str]
+    dtype: torch.dtype
+    tokens: list[int]
+    hidden: list[int]
+    device: torch.device
+    providers: list[str] | None = None
+    compiled: bool = True
+    timing: TimingSpec = field(default_factory=TimingSpec)
+    budget_s: float | None = None
+    seed: int = 0
+
+
+@dataclass
+class Row:
+    """One candidate on one shape. ``status``: ``ok``, ``FAIL`` (output off
+    native beyond the op's tolerance; still timed, never counted as good),
+    ``error`` (raised) or ``skipped`` (does not apply; ``reason`` says why)."""
+
+    op: str
+    provider: str
+    kind: str
+    tokens: int
+    hidden: int
+    dtype: str
+    status: str
+    reason: str = ""
+    time_us: float | None = None
+    bytes: int | None = None
+    gbps: float | None = None
+    bw_share: float | None = None
+    speedup: float | None = None
+
+    @property
+    def correct(self) -> bool | None:
+        """True/False once checked against native; None when not run."""
+        return {"ok": True, "FAIL": False}.get(self.status)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "correct": self.correct}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def count_tasks(config: BenchConfig) -> int:
+    """How many (op, shape, candidate) steps the sweep makes."""
+    shapes = len(config.tokens) * len(config.hidden)
+    return sum(
+        shapes * len(candidates_for(registry.get(n), config.providers, config.compiled))
+        for n in config.ops
+    )
+
+
+class _Sweep:
+    def __init__(
+        self, config: BenchConfig, copy_bw: float, progress: Callable[[str], None]
+    ) -> None:
+        self.config = config
+        self.copy_bw = copy_bw
+        self.progress = progress
+        self.start = time.perf_counter()
+
+    def over_budget(self) -> bool:
+        budget = self.config.budget_s
+        return budget is not None and time.perf_counter() - self.start > budget
+
+    def shape(
+        self, op: IrOp, cands: Sequence[Candidate], tokens: int, hidden: int
+    ) -> Iterator[Row]:
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        assert op.input_generator is not None
+        args = tuple(op.input_generator(tokens, hidden, cfg.dtype, cfg.device))
+        expected = op.native(*clone_args(args))
+        _sync(cfg.device)
+        nbytes = bytes_moved(op, args, expected)
+        base = dict(
+            op=op.name, tokens=tokens, hidden=hidden, dtype=dtype_name(cfg.dtype), bytes=nbytes
+        )
+        native_time: float | None = None
+        for cand in cands:
+            self.progress(f"{op.name} {tokens}x{hidden} {cand.label}")
+            row = Row(provider=cand.label, kind=cand.kind, status="ok", **base)  # type: ignore[arg-type]
+            yield self.one(op, cand, args, expected, row, native_time)
+            if cand.label == NATIVE and row.time_us is not None:
+                native_time = row.time_us
+
+    def one(
+        self,
+        op: IrOp,
+        cand: Candidate,
+        args: Sequence[Any],
+        expected: Any,
+        row: Row,
+        native_time: float | None,
+    ) -> Row:
+        cfg = self.config
+        over = self.over_budget()
+        if over and cand.kind == "compiled":
+            row.status, row.reason = "skipped", "time budget (--budget-s) reached: compile skipped"
+            return row
+        try:
+            prepared = cand.prepare(args)
+            if cand.label != NATIVE:
+                actual = prepared.check()
+                _sync(cfg.device)
+                problem = compare_outputs(op, actual, expected)
+                if problem is not None:
+                    row.status, row.reason = "FAIL", f"differs from native: {problem}"
+                del actual
+            spec = cfg.timing.scaled(0.25) if over else cfg.timing
+            seconds = median_time(prepared.timed, cfg.device, spec)
+        except Skip as skip:
+            row.status, row.reason = "skipped", str(skip)
+            return row
+        except Exception as exc:  # a broken provider must not end the sweep
+            logger.debug("ir bench: %s/%s raised", op.name, cand.label, exc_info=True)
+            row.status, row.reason = (
+                "error",
+                f"raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            )
+            return row
+        row.time_us = seconds * 1e6
+        row.gbps = row.bytes / seconds / 1e9 if row.bytes else None
+        row.bw_share = row.bytes / seconds / self.copy_bw if row.bytes and self.copy_bw else None
+        row.speedup = (
+            (native_time / row.time_us) if native_time else (1.0 if cand.label == NATIVE else None)
+        )
+        return row
+
+
+def run_sweep(
+    config: BenchConfig, copy_bw: float, progress: Callable[[str], None] = lambda _msg: None
+) -> Iterator[Row]:
+    """Yield one :class:`Row` per op x tokens x hidden x candidate.
+
+    ``copy_bw`` (bytes/s) is the reference of ``bw_share``; ``progress`` is
+    called before each step with a short description.
+    """
+    sweep = _Sweep(config, copy_bw, progress)
+    with compile_limits():
+        for name in config.ops:
+            op = registry.get(name)
+            if op.input_generator is None:
+                raise ValueError(
+                    f"op {name!r} has no input generator, so ir bench cannot build inputs"
+                )
+            cands = candidates_for(op, config.providers, config.compiled)
+            if config.compiled:
+                import torch._dynamo
+
+                torch._dynamo.reset()
+            for hidden in config.hidden:
+                for tokens in config.tokens:
+                    yield from sweep.shape(op, cands, tokens, hidden)

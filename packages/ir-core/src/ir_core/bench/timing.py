@@ -1,0 +1,101 @@
+"""Median run time of a zero-argument callable on CPU or CUDA.
+
+CUDA: ``triton.testing.do_bench`` (CUDA events, L2 cache flushed before each
+rep, median), or CUDA events with an explicit L2 flush when Triton is
+missing. CPU: ``torch.utils.benchmark.Timer`` blocks of at least ~2 ms,
+repeated, median of the per-call times (all intra-op threads).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+#: CPU: a measurement's blocks stop growing past about this many seconds.
+CPU_CAP_S = 0.1
+
+
+@dataclass(frozen=True)
+class TimingSpec:
+    """How long to measure: ``rep_ms`` of timed reps after ``warmup_ms`` of
+    warm-up (CUDA); ``cpu_blocks`` blocks of ``cpu_block_ms`` each (CPU)."""
+
+    rep_ms: float = 100.0
+    warmup_ms: float = 25.0
+    cpu_blocks: int = 7
+    cpu_block_ms: float = 2.0
+
+    def scaled(self, factor: float) -> TimingSpec:
+        """A cheaper (factor < 1) spec, never below a handful of reps."""
+        return TimingSpec(
+            max(5.0, self.rep_ms * factor),
+            max(2.0, self.warmup_ms * factor),
+            max(3, int(self.cpu_blocks * factor)),
+            self.cpu_block_ms,
+        )
+
+
+def _do_bench() -> Callable[..., Any] | None:
+    try:
+        from triton.testing import do_bench
+    except Exception:  # triton missing or broken: use plain CUDA events
+        return None
+    return do_bench  # type: ignore[no-any-return]
+
+
+def _cuda_events(fn: Callable[[], Any], spec: TimingSpec, device: torch.device) -> float:
+    flush = torch.empty(256 * 1024 * 1024, dtype=torch.uint8, device=device)
+    fn()
+    torch.cuda.synchronize(device)
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(5):
+        fn()
+    end.record()
+    torch.cuda.synchronize(device)
+    estimate = max(start.elapsed_time(end) / 5, 1e-3)
+    for _ in range(max(1, int(spec.warmup_ms / estimate))):
+        fn()
+    reps = max(5, int(spec.rep_ms / estimate))
+    starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+    ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+    for s, e in zip(starts, ends, strict=True):
+        flush.zero_()
+        s.record()
+        fn()
+        e.record()
+    torch.cuda.synchronize(device)
+    return statistics.median(s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)) / 1e3
+
+
+def time_cuda(fn: Callable[[], Any], spec: TimingSpec, device: torch.device) -> float:
+    """Median seconds per call of ``fn`` on ``device`` (L2 flushed between reps)."""
+    with torch.cuda.device(device):
+        do_bench = _do_bench()
+        if do_bench is None:
+            return _cuda_events(fn, spec, device)
+        ms = do_bench(fn, warmup=spec.warmup_ms, rep=spec.rep_ms, return_mode="median")
+        return float(ms) / 1e3
+
+
+def time_cpu(fn: Callable[[], Any], spec: TimingSpec) -> float:
+    """Median seconds per call of ``fn`` on the CPU (``torch.utils.benchmark``)."""
+    from torch.utils import benchmark
+
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    first = timer.timeit(1).median  # also the warm-up call
+    number = max(1, int(spec.cpu_block_ms / 1e3 / max(first, 1e-9)))
+    # slow calls (tens of ms) get fewer blocks: at least 3, about CPU_CAP_S in all
+    blocks = max(3, min(spec.cpu_blocks, int(CPU_CAP_S / max(first * number, 1e-9))))
+    return statistics.median(timer.timeit(number).median for _ in range(blocks))
+
+
+def median_time(fn: Callable[[], Any], device: torch.device, spec: TimingSpec) -> float:
+    """Median seconds per call of ``fn`` on ``device`` (``cpu`` or ``cuda``)."""
+    if device.type == "cuda":
+        return time_cuda(fn, spec, device)
+    return time_cpu(fn, spec)
