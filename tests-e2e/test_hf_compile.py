@@ -25,7 +25,8 @@ def test_compiled_logits_match_and_no_ir_op_is_left(ids: torch.Tensor) -> None:
     backend = ir_backend()
     model = tiny_model("llama", num_hidden_layers=1)
     ref = _logits(model, ids)
-    prio = {"rms_norm": ["example", "native"]} if example_installed() else {}
+    norms = ("rms_norm", "fused_add_rms_norm")
+    prio = {op: ["example", "native"] for op in norms} if example_installed() else {}
     with patch_model(model), ir.priority(prio):
         compiled = torch.compile(model, backend=backend)
         out = _logits(compiled, ids)
@@ -40,9 +41,9 @@ def test_compiled_logits_match_and_no_ir_op_is_left(ids: torch.Tensor) -> None:
     chosen = {(d.op, d.provider) for d in backend.decisions}
     norm = "example" if example_installed() else "native"
     assert {op for op, _ in chosen} >= {"silu_and_mul", "rotary_embedding"}
-    assert {op for op, _ in chosen} & {"rms_norm", "fused_add_rms_norm"}
+    assert {op for op, _ in chosen} & set(norms)
     for op, provider in chosen:
-        expected = norm if op in ("rms_norm", "fused_add_rms_norm") else "native"
+        expected = norm if op in norms else "native"
         assert provider == expected, f"{op} lowered to {provider}, priority says {expected}"
 
 
