@@ -29,6 +29,17 @@ def copy_bandwidth(device: torch.device, spec: TimingSpec | None = None) -> floa
     return 2 * size / seconds
 
 
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return _platform.processor() or _platform.machine()
+
+
 def device_info(device: torch.device) -> dict[str, Any]:
     """Name, type and (CUDA) compute capability and memory of ``device``."""
     if device.type == "cuda":
@@ -44,7 +55,7 @@ def device_info(device: torch.device) -> dict[str, Any]:
         }
     return {
         "type": device.type,
-        "name": _platform.processor() or _platform.machine(),
+        "name": _cpu_name(),
         "capability": None,
         "threads": torch.get_num_threads(),
     }

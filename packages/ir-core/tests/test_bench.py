@@ -1,0 +1,290 @@
+"""``ir bench``: rows, JSON, plot, argument errors, and wrong providers flagged.
+
+Sweeps here are tiny (a few tokens x one small hidden size, CPU, few reps)
+and name their providers, so the Triton interpreter (on in CI) is never timed.
+Nothing asserts a speed: only that measurements exist and are consistent.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import Tensor
+
+import ir_core as ir
+from ir_core.bench import BenchConfig, TimingSpec, bytes_moved, markdown
+from ir_core.bench import runner as bench_runner
+from ir_core.bench.candidates import COMPILED, candidates_for
+from ir_core.bench.progress import Progress
+from ir_core.bench.runner import run_bench
+from ir_core.cli import main
+
+QUICK = TimingSpec(cpu_blocks=3, cpu_block_ms=0.2)
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _config(ops: list[str], providers: list[str] | None, **kw: Any) -> BenchConfig:
+    base: dict[str, Any] = dict(
+        ops=ops,
+        dtype=torch.float32,
+        tokens=[1, 3],
+        hidden=[64],
+        device=torch.device("cpu"),
+        providers=providers,
+        compiled=False,
+        timing=QUICK,
+    )
+    base.update(kw)
+    return BenchConfig(**base)
+
+
+def test_tiny_sweep_rows_have_every_field() -> None:
+    result = run_bench(_config(["rms_norm"], ["torch"]), progress=False)
+    assert result.complete
+    assert [(r.provider, r.tokens) for r in result.rows] == [
+        ("native", 1),
+        ("torch F.rms_norm", 1),
+        ("native", 3),
+        ("torch F.rms_norm", 3),
+    ]
+    for r in result.rows:
+        assert r.status == "ok" and r.correct is True, r
+        assert r.time_us is not None and r.time_us > 0
+        # x read + out written (tokens x 64 fp32 each) + the weight (64 fp32)
+        assert r.bytes == 2 * r.tokens * 64 * 4 + 64 * 4
+        assert r.gbps == pytest.approx(r.bytes / (r.time_us * 1e-6) / 1e9)
+        assert r.bw_share == pytest.approx(r.bytes / (r.time_us * 1e-6) / result.copy_bw)
+        assert r.speedup is not None and r.speedup > 0
+    natives = [r for r in result.rows if r.provider == "native"]
+    assert all(r.speedup == 1.0 for r in natives)
+    assert result.copy_bw > 0
+    d = result.to_dict()
+    assert set(d["rows"][0]) >= {
+        "op",
+        "provider",
+        "tokens",
+        "hidden",
+        "dtype",
+        "status",
+        "time_us",
+        "gbps",
+        "bw_share",
+        "speedup",
+        "correct",
+        "bytes",
+    }
+
+
+def test_cli_writes_json_plot_and_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    js, png, md = tmp_path / "b.json", tmp_path / "b.png", tmp_path / "b.md"
+    argv = ["bench", "silu_and_mul", "rms_norm", "--tokens", "2,5", "--hidden", "32"]
+    argv += ["--provider", "torch", "--cpu-blocks", "3", "--no-progress"]
+    argv += ["--json", str(js), "--plot", str(png), "--markdown", str(md)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "### silu_and_mul" in out and "### rms_norm" in out and "torch F.rms_norm" in out
+    data = json.loads(js.read_text())
+    assert data["complete"] is True
+    assert data["command"] == ["ir", *argv]
+    assert data["device"]["type"] == "cpu" and data["device"]["name"]
+    assert (
+        data["versions"]["torch"] == torch.__version__
+        and data["versions"]["ir_core"] == ir.__version__
+    )
+    assert data["copy_bandwidth_gbps"] > 0
+    assert data["config"]["tokens"] == [2, 5] and data["config"]["hidden"] == [32]
+    assert len(data["rows"]) == 2 * 1 + 2 * 2  # silu: native; rms_norm: native + F.rms_norm
+    assert {r["op"] for r in data["rows"]} == {"silu_and_mul", "rms_norm"}
+    assert png.read_bytes()[:8] == PNG_MAGIC
+    assert out == md.read_text() + "\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["bench", "no_such_op"], "unknown op 'no_such_op'; available: "),
+        (["bench", "rms_norm", "--provider", "nope"], "unknown provider 'nope'; available: "),
+        (["bench", "rms_norm", "--dtype", "int7"], "unsupported dtype 'int7'; available: "),
+        (["bench", "rms_norm", "--device", "cuda:99"], "available here: cpu"),
+        (["bench", "rms_norm", "--device", "mps"], "cpu and cuda devices only"),
+        (["bench", "rms_norm", "--device", "warp9"], "unknown device 'warp9'"),
+        (["bench", "rms_norm", "--tokens", "x"], "--tokens: 'x' is not an integer"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_list(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert "Traceback" not in err
+    if needle.startswith("unknown op"):
+        assert "rms_norm" in err and "silu_and_mul" in err
+    if needle.startswith("unknown provider"):
+        assert "native" in err and "compiled" in err
+
+
+def _wrong_rms_norm(
+    x: torch.Tensor, weight: torch.Tensor | None, epsilon: float, variance_size: int | None = None
+) -> torch.Tensor:
+    return x * 2  # not an RMS norm
+
+
+def test_wrong_provider_is_flagged_fail(temp_impl: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    name = temp_impl(ir.ops.rms_norm, _wrong_rms_norm)
+    result = run_bench(_config(["rms_norm"], [name]), progress=False)
+    bad = [r for r in result.rows if r.provider == name]
+    assert len(bad) == 2
+    for r in bad:
+        assert r.status == "FAIL" and r.correct is False
+        assert "differs from native" in r.reason
+    assert all(r.status == "ok" for r in result.rows if r.provider == "native")
+    # the CLI shows it in the table and in JSON, and exits 1
+    code = main(
+        [
+            "bench",
+            "rms_norm",
+            "--provider",
+            name,
+            "--tokens",
+            "4",
+            "--hidden",
+            "16",
+            "--no-progress",
+        ]
+    )
+    assert code == 1
+    captured = capsys.readouterr()
+    assert "FAIL" in captured.out and f"rms_norm/{name}" in captured.err
+
+
+_INPLACE_CALLS = {"n": 0}
+
+
+def _inplace_add_norm(
+    x: Tensor,
+    x_residual: Tensor,
+    weight: Tensor | None,
+    epsilon: float,
+    variance_size: int | None = None,
+) -> tuple[Tensor, Tensor]:
+    _INPLACE_CALLS["n"] += 1
+    out, res = ir.ops.fused_add_rms_norm.native(x, x_residual, weight, epsilon, variance_size)
+    x_residual.copy_(res)
+    x.copy_(out)
+    return x, x_residual
+
+
+def _never(
+    x: Tensor,
+    x_residual: Tensor,
+    weight: Tensor | None,
+    epsilon: float,
+    variance_size: int | None = None,
+) -> tuple[Tensor, Tensor]:
+    raise AssertionError("an unsupported provider must not run")
+
+
+def _plain(
+    x: Tensor,
+    x_residual: Tensor,
+    weight: Tensor | None,
+    epsilon: float,
+    variance_size: int | None = None,
+) -> tuple[Tensor, Tensor]:
+    return ir.ops.fused_add_rms_norm.native(x, x_residual, weight, epsilon, variance_size)  # type: ignore[no-any-return]
+
+
+def _more_than_one_row(
+    x: Tensor,
+    x_residual: Tensor,
+    weight: Tensor | None,
+    epsilon: float,
+    variance_size: int | None = None,
+) -> bool:
+    return x.shape[0] > 1
+
+
+def test_unsupported_rejecting_and_inplace_providers(temp_impl: Any) -> None:
+    op = ir.ops.fused_add_rms_norm
+    _INPLACE_CALLS["n"] = 0
+    p_inplace = temp_impl(op, _inplace_add_norm, inplace=True)
+    p_off = temp_impl(op, _never, supported=False)
+    p_picky = temp_impl(op, _plain, supports_args=_more_than_one_row)
+    result = run_bench(
+        _config([op.name], [p_inplace, p_off, p_picky, "ghost_provider"]), progress=False
+    )
+    rows = {(r.provider, r.tokens): r for r in result.rows}
+    assert rows[(p_inplace, 1)].status == "ok" and rows[(p_inplace, 3)].status == "ok"
+    assert _INPLACE_CALLS["n"] > 4  # timed repeatedly on its private copy
+    assert rows[(p_off, 1)].status == "skipped" and "unsupported here" in rows[(p_off, 1)].reason
+    assert (
+        rows[(p_picky, 1)].status == "skipped"
+        and "supports_args rejected" in rows[(p_picky, 1)].reason
+    )
+    assert rows[(p_picky, 3)].status == "ok" and rows[(p_picky, 3)].time_us
+    assert (
+        rows[("ghost_provider", 3)].status == "skipped"
+        and "not installed" in rows[("ghost_provider", 3)].reason
+    )
+    assert rows[(p_off, 1)].correct is None and rows[(p_off, 1)].time_us is None
+
+
+def test_compiled_is_listed_last_and_skipped_past_the_budget() -> None:
+    labels = [c.label for c in candidates_for(ir.ops.rms_norm, None, True)]
+    assert labels[0] == "native" and labels[-1] == COMPILED and "torch F.rms_norm" in labels
+    result = run_bench(
+        _config(["rms_norm"], ["compiled"], compiled=True, budget_s=0.0), progress=False
+    )
+    compiled = [r for r in result.rows if r.provider == COMPILED]
+    assert len(compiled) == 2
+    assert all(r.status == "skipped" and "time budget" in r.reason for r in compiled)
+    assert any("time budget" in n for n in result.notes)
+
+
+def test_interrupt_keeps_the_rows_so_far(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Interrupting(Progress):
+        calls = 0
+
+        def step(self, message: str) -> None:
+            Interrupting.calls += 1
+            if Interrupting.calls == 3:  # Ctrl-C while the third row is being measured
+                raise KeyboardInterrupt
+            super().step(message)
+
+    monkeypatch.setattr(bench_runner, "Progress", Interrupting)
+    result = run_bench(_config(["rms_norm"], ["torch"]), progress=False)
+    assert result.complete is False and len(result.rows) == 2
+    assert "INCOMPLETE" in markdown(result)
+
+
+def test_progress_without_tqdm(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    bar = Progress(2, stream=sys.stderr)
+    bar.step("a")
+    bar.step("b")
+    bar.close()
+    assert "ir bench [" in capsys.readouterr().err
+
+
+def test_bytes_moved_counts_what_each_op_must_move() -> None:
+    torch.manual_seed(0)
+    rot = ir.ops.rotary_embedding
+    args = rot.input_generator(5, 256, torch.float16, "cpu")
+    positions, query, key, _hs, cache, _neox = args
+    expected = (
+        positions.numel() * 8
+        + 5 * cache.shape[-1] * 2  # only the cache rows the positions select
+        + 2 * (query.numel() + key.numel()) * 2
+    )
+    assert bytes_moved(rot, args, rot.native(*args)) == expected
+    silu = ir.ops.silu_and_mul
+    (x,) = silu.input_generator(3, 16, torch.bfloat16, "cpu")
+    assert bytes_moved(silu, (x,), silu.native(x)) == 3 * 32 * 2 + 3 * 16 * 2
