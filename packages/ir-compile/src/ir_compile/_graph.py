@@ -102,13 +102,18 @@ def flat_node_inputs(
 
 
 def _trace(fn: Callable[..., Any], example: Sequence[Any]) -> torch.fx.GraphModule:
+    """``make_fx`` of ``fn`` on ``example`` under their fake mode, functionalized
+    (mutations become functional ops or ``auto_functionalized`` calls, as in
+    the rest of the post-grad graph) and decomposed with Inductor's table."""
     from torch._dispatch.python import enable_python_dispatcher
     from torch._inductor.decomposition import select_decomp_table
+    from torch._subclasses.functional_tensor import FunctionalTensorMode, dispatch_functionalize
     from torch.fx.experimental.proxy_tensor import make_fx
 
     mode = fake_mode_of(example)
+    functional = dispatch_functionalize(fn, FunctionalTensorMode())
     with mode if mode is not None else contextlib.nullcontext(), enable_python_dispatcher():
-        return make_fx(fn, select_decomp_table(), tracing_mode="real")(*example)
+        return make_fx(functional, select_decomp_table(), tracing_mode="real")(*example)
 
 
 def replace_node_with_traced(

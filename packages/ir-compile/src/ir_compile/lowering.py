@@ -1,19 +1,29 @@
 """``IrLoweringPass``: replace every ``torch.ops.ir`` node by the implementation
 that eager dispatch would choose, traced into the graph.
 
-How a node is lowered:
+How a node is lowered: the node's call is re-traced (``make_fx`` on its fake
+values, functionalized, with Inductor's decompositions) while a dispatch mode
+replaces every ``torch.ops.ir`` call by the implementation dispatch chooses
+(effective priority, batch-invariant mode, ``supports_args`` on the fake
+values), and the trace is inlined in place of the node.
 
-* ``torch.ops.ir.<op>.default``: dispatch on the node's fake values (effective
-  priority, batch-invariant mode, ``supports_args``), then trace the chosen
-  implementation's functional form (an ``inplace`` implementation gets clones
-  of its activations) and inline it. Native code becomes ATen ops that
-  Inductor fuses; a kernel behind a custom op stays one call.
-* ``auto_functionalized(torch.ops.ir.<op>.maybe_inplace, ...)`` (how AOTAutograd
-  functionalizes a ``maybe_inplace`` call): expanded to clones of the mutated
-  bases and a direct ``maybe_inplace`` call on them, which the next round
-  lowers with the implementation itself (inplace ones write into the clones).
-* Rounds repeat until no IR node is left (an implementation may call other
-  IR ops); a node still left after that is an error naming the op.
+* Native code becomes ATen ops that Inductor fuses; a kernel behind a custom
+  op stays one call.
+* Implementations run in their functional form: an ``inplace`` one gets
+  clones of its activations, and functionalization turns its writes into
+  ``copy``/``auto_functionalized`` nodes that Inductor's reinplacing pass
+  handles, so results are those of the functional op.
+* ``auto_functionalized(torch.ops.ir.<op>.maybe_inplace, ...)`` (how
+  AOTAutograd functionalizes a ``maybe_inplace`` call) is traced through its
+  dense form (clones of the mutated bases, then the call); the op's outputs
+  come from the chosen implementation and the bases are left as they were,
+  which ``maybe_inplace``'s contract (activations' contents are given up)
+  allows. Writing into the bases in place tripped an Inductor CPU codegen bug
+  (torch 2.15, ``KeyError`` in outer-loop fusion), and Inductor plans buffer
+  reuse on its own.
+* An implementation that calls IR ops is lowered recursively (up to
+  :data:`MAX_DEPTH`); if a ``torch.ops.ir`` node were left, the pass raises
+  :class:`IrLoweringError` naming the op.
 
 Dynamic shapes: see :func:`choose_impl`.
 """
@@ -27,6 +37,7 @@ from typing import Any, NamedTuple
 import torch
 import torch.fx
 from torch._inductor.custom_graph_pass import CustomGraphPass
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from ir_core import registry
 from ir_core.errors import NoImplementationError
@@ -39,7 +50,9 @@ from .fusion import FUSIONS, run_fusions
 
 logger = logging.getLogger(__name__)
 
-MAX_ROUNDS = 8
+MAX_ROUNDS = 4
+#: Nesting limit of IR calls made by implementations while one node is lowered.
+MAX_DEPTH = 16
 
 
 class Decision(NamedTuple):
@@ -206,68 +219,77 @@ class IrLoweringPass(CustomGraphPass):
     # ------------------------------------------------------------ lowering
 
     def _lower(self, graph: torch.fx.Graph, node: torch.fx.Node) -> None:
-        overload = _graph.ir_overload(node)
-        assert overload is not None
-        name = _graph.op_name(overload)
-        if node.target is not overload:
-            self._expand_auto_functionalized(graph, node, overload)
-            return
+        target = node.target
+        inputs, rebuild = _graph.flat_node_inputs(tuple(node.args), dict(node.kwargs))
+        node_name = node.name
+        if target is not _graph.ir_overload(node):
+            # auto_functionalized(ir op, ...): run its dense form (clone the mutated
+            # bases, call the op on them); the mode lowers that call.
+            from torch._higher_order_ops import auto_functionalize as af
+
+            v2 = getattr(torch.ops.higher_order, "auto_functionalized_v2", None)
+            call: Any = (
+                af.auto_functionalized_v2_dense if target is v2 else af.auto_functionalized_dense
+            )
+        else:
+            call = target
+
+        def replacement(*values: Any) -> Any:
+            a, k = rebuild(values)
+            with _LowerIrMode(self, node_name):
+                return call(*a, **k)
+
+        _graph.replace_node_with_traced(graph, node, replacement, inputs)
+
+    def _record(
+        self, node_name: str, op_name: str, overload: str, impl: IrOpImpl, notes: list[str]
+    ) -> None:
+        self.decisions.append(Decision(node_name, op_name, impl.provider))
+        for note in notes:
+            self.notes.append(f"{node_name} ({op_name}): {note}")
+            logger.info("ir-compile: %s (%s): %s", node_name, op_name, note)
+        logger.info(
+            "ir-compile: lowered %s: ir.%s.%s -> %s", node_name, op_name, overload, impl.provider
+        )
+
+
+class _LowerIrMode(TorchDispatchMode):
+    """While a node's replacement is traced: every ``torch.ops.ir`` call (the
+    node's own, or one an implementation makes) runs the implementation that
+    dispatch chooses for its (fake) arguments, so no IR op reaches the trace."""
+
+    def __init__(self, owner: IrLoweringPass, node_name: str, depth: int = 0) -> None:
+        super().__init__()
+        self.owner = owner
+        self.node_name = node_name
+        self.depth = depth
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if not (isinstance(func, torch._ops.OpOverload) and func.namespace == _graph.NAMESPACE):
+            return func(*args, **kwargs)
+        name = _graph.op_name(func)
+        if self.depth >= MAX_DEPTH:
+            raise IrLoweringError(
+                f"ir-compile: lowering node {self.node_name} nests torch.ops.ir.{name} calls "
+                f"{MAX_DEPTH} deep; an implementation of {name} keeps calling IR ops"
+            )
         try:
             op = registry.get(name)
         except Exception as exc:
             raise IrLoweringError(
-                f"ir-compile: node {node.name} calls torch.ops.ir.{name}, which "
-                f"is not a registered IR op"
+                f"ir-compile: node {self.node_name} calls torch.ops.ir.{name}, which is not a "
+                "registered IR op"
             ) from exc
-        inplace = overload._overloadname == "maybe_inplace"
-        args, kwargs = torch.fx.map_arg((tuple(node.args), dict(node.kwargs)), _graph.val)
-        full = op._bind(args, kwargs)
+        inplace = func._overloadname == "maybe_inplace"
+        full = op._bind(tuple(args), dict(kwargs))
         try:
             impl, notes = choose_impl(op, full, inplace=inplace)
         except NoImplementationError as exc:
             raise IrLoweringError(
-                f"ir-compile: cannot lower node {node.name} (torch.ops.ir.{name}): {exc}"
+                f"ir-compile: cannot lower node {self.node_name} (torch.ops.ir.{name}): {exc}"
             ) from exc
-        fn = impl.fn if inplace else impl.functional_fn()
-        inputs, rebuild = _graph.flat_node_inputs(tuple(node.args), dict(node.kwargs))
-
-        def replacement(*values: Any) -> Any:
-            a, k = rebuild(values)
-            return fn(*op._bind(a, k))
-
-        replacement.__name__ = f"ir_{name}_{impl.provider}"
-        node_name = node.name
-        _graph.replace_node_with_traced(graph, node, replacement, inputs)
-        self.decisions.append(Decision(node_name, name, impl.provider))
-        for note in notes:
-            self.notes.append(f"{node_name} ({name}): {note}")
-            logger.info("ir-compile: %s (%s): %s", node_name, name, note)
-        logger.info(
-            "ir-compile: lowered %s: ir.%s.%s -> %s",
-            node_name,
-            name,
-            overload._overloadname,
-            impl.provider,
-        )
-
-    def _expand_auto_functionalized(
-        self, graph: torch.fx.Graph, node: torch.fx.Node, overload: torch._ops.OpOverload
-    ) -> None:
-        from torch._higher_order_ops import auto_functionalize as af
-
-        v2 = getattr(torch.ops.higher_order, "auto_functionalized_v2", None)
-        dense = (
-            af.auto_functionalized_v2_dense if node.target is v2 else af.auto_functionalized_dense
-        )
-        inputs, rebuild = _graph.flat_node_inputs(tuple(node.args[1:]), dict(node.kwargs))
-
-        def expanded(*values: Any) -> Any:
-            a, k = rebuild(values)
-            return dense(overload, *a, **k)
-
-        _graph.replace_node_with_traced(graph, node, expanded, inputs)
-        logger.debug(
-            "ir-compile: expanded %s(%s) into clones and a direct call",
-            getattr(node.target, "__name__", node.target),
-            overload,
-        )
+        self.owner._record(self.node_name, name, func._overloadname, impl, notes)
+        fn = impl.functional_fn()
+        with _LowerIrMode(self.owner, self.node_name, self.depth + 1):
+            return fn(*full)
