@@ -32,6 +32,14 @@ ENV_CACHE = "IR_ROCM_CACHE_DIR"
 ENV_VERBOSE = "IR_ROCM_BUILD_VERBOSE"
 GLUE = "ir_rocm_ops.cpp"
 MANIFEST = "compile_units.txt"
+#: torch's hipcc flags disable the implicit half/bfloat16 conversions and
+#: operators that CUDA code may rely on; undo that, as CUDA compiles them.
+HIPCC_COMPAT_FLAGS = (
+    "-U__HIP_NO_HALF_CONVERSIONS__",
+    "-U__HIP_NO_HALF_OPERATORS__",
+    "-U__HIP_NO_BFLOAT16_CONVERSIONS__",
+    "-U__HIP_NO_HALF2_OPERATORS__",
+)
 
 
 @dataclass(frozen=True)
@@ -132,7 +140,7 @@ def compile_extension(p: BuildPlan) -> object:
         sources=[str(s) for s in hip.compile],
         extra_include_paths=[str(hip.include_dir)],
         extra_cflags=["-O3", *flags],
-        extra_cuda_cflags=["-O3", f"--offload-arch={p.arch}", *flags],
+        extra_cuda_cflags=["-O3", f"--offload-arch={p.arch}", *HIPCC_COMPAT_FLAGS, *flags],
         build_directory=str(build_dir),
         with_cuda=True,
         is_python_module=False,
