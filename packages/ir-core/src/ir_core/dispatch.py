@@ -82,7 +82,9 @@ class Resolution:
     def choose(self, args: Sequence[Any]) -> IrOpImpl:
         """The implementation that would run for positional ``args``."""
         if self.tuned is not None:
-            return self.for_call(args).choose(args)
+            sub = self.for_call(args)
+            if sub is not self:
+                return sub.choose(args)
         for impl in self.candidates:
             if impl.accepts(*args):
                 return impl
