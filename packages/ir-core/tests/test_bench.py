@@ -7,6 +7,7 @@ Nothing asserts a speed: only that measurements exist and are consistent.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -245,6 +246,13 @@ def test_compiled_is_listed_last_and_skipped_past_the_budget() -> None:
     assert len(compiled) == 2
     assert all(r.status == "skipped" and "time budget" in r.reason for r in compiled)
     assert any("time budget" in n for n in result.notes)
+    # compiled native runs in a second pass; the rows come back in table order
+    assert [(r.tokens, r.provider) for r in result.rows] == [
+        (1, "native"),
+        (1, COMPILED),
+        (3, "native"),
+        (3, COMPILED),
+    ]
 
 
 def test_interrupt_keeps_the_rows_so_far(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -263,15 +271,31 @@ def test_interrupt_keeps_the_rows_so_far(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "INCOMPLETE" in markdown(result)
 
 
-def test_progress_without_tqdm(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setitem(sys.modules, "tqdm", None)
-    bar = Progress(2, stream=sys.stderr)
-    bar.step("a")
-    bar.step("b")
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_progress_without_tqdm_and_in_a_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm raises ImportError
+    term = _Stream(tty=True)
+    bar = Progress(2, stream=term)
+    bar.step("first")
+    bar.step("second")
     bar.close()
-    assert "ir bench [" in capsys.readouterr().err
+    assert "\rir bench [" in term.getvalue() and "1/2" in term.getvalue()
+    log = _Stream(tty=False)
+    bar = Progress(100, stream=log)
+    for i in range(100):
+        bar.step(f"s{i}")
+    bar.close()
+    lines = log.getvalue().splitlines()
+    assert 15 <= len(lines) <= 22 and "\r" not in log.getvalue()
+    assert lines[-1] == lines[-1].strip() and "100/100 steps" in lines[-1]
 
 
 def test_bytes_moved_counts_what_each_op_must_move() -> None:

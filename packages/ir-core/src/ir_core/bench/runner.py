@@ -10,7 +10,7 @@ from ..providers import load_providers
 from .bandwidth import copy_bandwidth, device_info, versions
 from .progress import Progress
 from .report import BenchResult
-from .sweep import BenchConfig, Row, count_tasks, dtype_name, run_sweep
+from .sweep import BenchConfig, Row, count_tasks, dtype_name, run_sweep, sort_rows
 
 logger = logging.getLogger(__name__)
 
@@ -64,5 +64,6 @@ def run_bench(
             f"the time budget ({config.budget_s:.0f} s) was reached: later shapes were "
             "timed with fewer reps and compiled native was skipped there"
         )
+    result.rows[:] = sort_rows(rows, config)
     result.elapsed_s = time.perf_counter() - start
     return result

@@ -19,6 +19,8 @@ from .traffic import bytes_moved
 
 logger = logging.getLogger(__name__)
 
+BUDGET_REASON = "time budget (--budget-s) reached: compile skipped"
+
 
 @dataclass
 class BenchConfig:
@@ -93,6 +95,8 @@ class _Sweep:
         self.copy_bw = copy_bw
         self.progress = progress
         self.start = time.perf_counter()
+        #: eager native's time per (op, tokens, hidden), the speedup baseline
+        self.native_times: dict[tuple[str, int, int], float] = {}
 
     def over_budget(self) -> bool:
         budget = self.config.budget_s
@@ -102,22 +106,33 @@ class _Sweep:
         self, op: IrOp, cands: Sequence[Candidate], tokens: int, hidden: int
     ) -> Iterator[Row]:
         cfg = self.config
+        key = (op.name, tokens, hidden)
+        base: dict[str, Any] = dict(
+            op=op.name, tokens=tokens, hidden=hidden, dtype=dtype_name(cfg.dtype)
+        )
+        if all(c.kind == "compiled" for c in cands) and self.over_budget():
+            for cand in cands:  # no inputs needed to say so
+                self.progress(f"{op.name} {tokens}x{hidden} {cand.label}")
+                yield Row(
+                    provider=cand.label,
+                    kind=cand.kind,
+                    status="skipped",
+                    reason=BUDGET_REASON,
+                    **base,
+                )
+            return
         torch.manual_seed(cfg.seed)
         assert op.input_generator is not None
         args = tuple(op.input_generator(tokens, hidden, cfg.dtype, cfg.device))
         expected = op.native(*clone_args(args))
         _sync(cfg.device)
-        nbytes = bytes_moved(op, args, expected)
-        base = dict(
-            op=op.name, tokens=tokens, hidden=hidden, dtype=dtype_name(cfg.dtype), bytes=nbytes
-        )
-        native_time: float | None = None
+        base["bytes"] = bytes_moved(op, args, expected)
         for cand in cands:
             self.progress(f"{op.name} {tokens}x{hidden} {cand.label}")
-            row = Row(provider=cand.label, kind=cand.kind, status="ok", **base)  # type: ignore[arg-type]
-            yield self.one(op, cand, args, expected, row, native_time)
+            row = Row(provider=cand.label, kind=cand.kind, status="ok", **base)
+            yield self.one(op, cand, args, expected, row, self.native_times.get(key))
             if cand.label == NATIVE and row.time_us is not None:
-                native_time = row.time_us
+                self.native_times[key] = row.time_us
 
     def one(
         self,
@@ -131,7 +146,7 @@ class _Sweep:
         cfg = self.config
         over = self.over_budget()
         if over and cand.kind == "compiled":
-            row.status, row.reason = "skipped", "time budget (--budget-s) reached: compile skipped"
+            row.status, row.reason = "skipped", BUDGET_REASON
             return row
         try:
             prepared = cand.prepare(args)
@@ -172,18 +187,51 @@ def run_sweep(
     called before each step with a short description.
     """
     sweep = _Sweep(config, copy_bw, progress)
+    # Compiled native goes in a second pass, so that a time budget spent on
+    # compiles never costs another candidate its measurement.
+    phases = (False, True) if config.compiled else (False,)
     with compile_limits():
-        for name in config.ops:
-            op = registry.get(name)
-            if op.input_generator is None:
-                raise ValueError(
-                    f"op {name!r} has no input generator, so ir bench cannot build inputs"
-                )
-            cands = candidates_for(op, config.providers, config.compiled)
-            if config.compiled:
-                import torch._dynamo
+        for compiled_phase in phases:
+            for name in config.ops:
+                op = registry.get(name)
+                if op.input_generator is None:
+                    raise ValueError(
+                        f"op {name!r} has no input generator, so ir bench cannot build inputs"
+                    )
+                cands = [
+                    c
+                    for c in candidates_for(op, config.providers, config.compiled)
+                    if (c.kind == "compiled") == compiled_phase
+                ]
+                if not cands:
+                    continue
+                if compiled_phase:
+                    import torch._dynamo
 
-                torch._dynamo.reset()
-            for hidden in config.hidden:
-                for tokens in config.tokens:
-                    yield from sweep.shape(op, cands, tokens, hidden)
+                    torch._dynamo.reset()
+                for hidden in config.hidden:
+                    for tokens in config.tokens:
+                        yield from sweep.shape(op, cands, tokens, hidden)
+
+
+def sort_rows(rows: Sequence[Row], config: BenchConfig) -> list[Row]:
+    """Rows in table order: op, hidden, tokens as configured, then candidates
+    in :func:`candidates_for` order (compiled native last)."""
+    op_pos = {n: i for i, n in enumerate(config.ops)}
+    hid_pos = {h: i for i, h in enumerate(config.hidden)}
+    tok_pos = {t: i for i, t in enumerate(config.tokens)}
+    cand_pos: dict[str, dict[str, int]] = {}
+    for n in config.ops:
+        labels = [
+            c.label for c in candidates_for(registry.get(n), config.providers, config.compiled)
+        ]
+        cand_pos[n] = {label: i for i, label in enumerate(labels)}
+    return sorted(
+        rows,
+        key=lambda r: (
+            op_pos.get(r.op, len(op_pos)),
+            hid_pos.get(r.hidden, 0),
+            tok_pos.get(r.tokens, 0),
+            cand_pos.get(r.op, {}).get(r.provider, 0),
+        ),
+    )
