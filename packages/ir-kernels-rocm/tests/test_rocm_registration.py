@@ -8,7 +8,11 @@ import pytest
 
 import ir_core as ir
 from ir_core.schema import infer_schema
-from ir_kernels_rocm import aiter_provider, provider
+
+# Load through the entry points first, as a real process does.
+ir.load_providers()
+
+from ir_kernels_rocm import aiter_provider, provider  # noqa: E402
 
 ROCM_OPS = {
     "rms_norm",
