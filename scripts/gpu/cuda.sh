@@ -205,11 +205,12 @@ text = open(sys.argv[1]).read().splitlines()
 start = next(i for i, line in enumerate(text) if line.startswith('"ID"'))
 rows = [r for r in csv.DictReader(text[start:]) if r.get("ID", "").strip().isdigit()]
 labels = re.findall(r'\("([^"]+)", "', open(sys.argv[2]).read())
+num = lambda v: float(str(v).replace(",", "") or "nan")
 print(f"{'kernel (bf16)':40s} {'duration us':>12s} {'dram % peak':>12s} {'MB moved':>9s}  name")
 for label, r in zip(labels, rows):
-    ns = float(r["gpu__time_duration.sum"])
-    mb = (float(r["dram__bytes_read.sum"]) + float(r["dram__bytes_write.sum"])) / 1e6
-    print(f"{label:40s} {ns / 1e3:12.2f} {float(r['dram__throughput.avg.pct_of_peak_sustained_elapsed']):12.1f} "
+    ns = num(r["gpu__time_duration.sum"])
+    mb = (num(r["dram__bytes_read.sum"]) + num(r["dram__bytes_write.sum"])) / 1e6
+    print(f"{label:40s} {ns / 1e3:12.2f} {num(r['dram__throughput.avg.pct_of_peak_sustained_elapsed']):12.1f} "
           f"{mb:9.1f}  {r['Kernel Name'][:60]}")
 if len(rows) != len(labels):
     print(f"warning: {len(rows)} profiled kernels for {len(labels)} labels")
