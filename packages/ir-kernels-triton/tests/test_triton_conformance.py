@@ -1,0 +1,163 @@
+"""The testing kit on every op of the triton provider: values against native
+(fp32, fp16, bf16; zero, one and odd token counts; odd hidden sizes;
+row-strided inputs), batch invariance of the reductions, opcheck."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from conftest import DEVICE, INTERPRET
+
+import ir_core as ir
+from ir_core import testing
+
+CASES = testing.conformance_cases(provider="triton")
+INVARIANT = testing.conformance_cases(provider="triton", batch_invariant_only=True)
+DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+#: Under the interpreter every program runs in Python: keep grids small there.
+#: Rotary runs one program per token and head block, the slowest to interpret.
+SMALL: dict[str, dict[str, Any]] = {
+    "rotary_embedding": {"tokens": (0, 5), "hidden": (200,)},
+}
+SMALL_DEFAULT: dict[str, Any] = {"tokens": (0, 1, 5, 17), "hidden": (64, 200)}
+#: Batch invariance: bf16 on the interpreter (time), bf16 and fp32 on a GPU.
+INVARIANCE_DTYPES = (torch.bfloat16,) if INTERPRET else (torch.bfloat16, torch.float32)
+
+
+def test_every_op_has_a_triton_impl() -> None:
+    ir.load_providers()
+    missing = [n for n, op in ir.ops.all_ops().items() if "triton" not in op.impls]
+    assert not missing, f"ops without a triton implementation: {missing}"
+    assert len(CASES) >= 10
+
+
+def test_supported_in_this_mode() -> None:
+    for name, _ in CASES:
+        impl = getattr(ir.ops, name).impls["triton"]
+        assert impl.is_supported(), (name, impl.unsupported_reason)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("op, provider", CASES)
+def test_conformance(op: str, provider: str, dtype: torch.dtype) -> None:
+    kwargs = SMALL.get(op, SMALL_DEFAULT) if INTERPRET else {}
+    report = testing.check_impl(op, provider, device=DEVICE, dtypes=(dtype,), **kwargs)
+    assert not report.rejected, report.summary()  # the kit's inputs are all in range
+
+
+@pytest.mark.parametrize("dtype", INVARIANCE_DTYPES, ids=str)
+@pytest.mark.parametrize("op, provider", INVARIANT)
+def test_batch_invariance(op: str, provider: str, dtype: torch.dtype) -> None:
+    testing.check_batch_invariance(op, provider, device=DEVICE, dtype=dtype)
+
+
+@pytest.mark.parametrize(
+    "op", ["rms_norm", "fused_add_rms_norm", "dynamic_per_token_scaled_fp8_quant"]
+)
+def test_long_rows_take_the_chunked_path(op: str) -> None:
+    """Rows longer than the register block (16384) reduce over fixed chunks."""
+    testing.check_impl(
+        op,
+        "triton",
+        device=DEVICE,
+        dtypes=(torch.bfloat16,),
+        tokens=(1, 3),
+        hidden=(20000,),
+        variants=[{}],
+        strided=False,
+    )
+    if op != "dynamic_per_token_scaled_fp8_quant":
+        testing.check_batch_invariance(
+            op, "triton", device=DEVICE, hidden=20000, rows=8, batch_sizes=(1, 3)
+        )
+
+
+#: Ops with a defaulted parameter. torch's schema and fake-tensor checks
+#: re-invoke ``torch.ops.ir.<op>`` with trailing arguments that equal their
+#: default dropped, and ir-core's CompositeExplicitAutograd kernel passes the
+#: shortened argument list on to the generated selector, which has no
+#: defaults when the candidate list starts with a provider that has
+#: ``supports_args``: the call fails inside ir-core (native alone passes: its
+#: function has the defaults). An ir-core issue (reported). Here these ops are
+#: opchecked with every defaulted argument given a non-default value
+#: (variance_size = hidden, a scale_ub, approximate="tanh"), and
+#: test_opcheck_schema_with_defaults keeps the failing form visible.
+DEFAULTED = {"rms_norm", "fused_add_rms_norm", "gelu_and_mul", "dynamic_per_token_scaled_fp8_quant"}
+
+
+def _without_defaults(op: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """``args`` with defaulted trailing arguments made explicit, or None when impossible."""
+    if op in ("rms_norm", "fused_add_rms_norm"):
+        return (*args[:-1], args[0].shape[-1] if args[-1] is None else args[-1])
+    if op == "gelu_and_mul":
+        return None if args[1] == "none" else args
+    if op == "dynamic_per_token_scaled_fp8_quant":
+        return None if args[1] is None else args
+    return args
+
+
+@pytest.mark.parametrize("op", sorted({n for n, _ in CASES}))
+def test_opcheck_through_ir_op(op: str) -> None:
+    """``torch.library.opcheck`` of ``torch.ops.ir.<op>`` with triton first:
+    schema, fake kernel, autograd registration, AOT dispatch."""
+    with ir.priority(**{op: ["triton", "native"]}):
+        if op not in DEFAULTED:
+            testing.check_opcheck(op, device=DEVICE, dtypes=(torch.bfloat16,))
+            return
+        ir_op = getattr(ir.ops, op)
+        ran = 0
+        for variant in ir_op.test_variants:
+            torch.manual_seed(0)
+            args = _without_defaults(
+                op, tuple(ir_op.input_generator(3, 64, torch.bfloat16, DEVICE, **variant))
+            )
+            if args is None:
+                continue
+            assert ir_op.dispatch(*args).provider == "triton"
+            torch.library.opcheck(ir_op.torch_op.default, args)
+            if ir_op.inplace_schema is not None:
+                torch.library.opcheck(
+                    ir_op.torch_op.maybe_inplace,
+                    tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args),
+                )
+            ran += 1
+        assert ran
+
+
+@pytest.mark.xfail(
+    reason="ir-core: torch_binding kernel does not restore dropped default "
+    "arguments (see DEFAULTED)",
+    strict=False,
+)
+@pytest.mark.parametrize("op", sorted(DEFAULTED))
+def test_opcheck_schema_with_defaults(op: str) -> None:
+    with ir.priority(**{op: ["triton", "native"]}):
+        testing.check_opcheck(op, device=DEVICE, dtypes=(torch.bfloat16,))
+
+
+def _internal_args(op: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The IR op's arguments in the form of ``torch.ops.ir_triton.<op>``."""
+    if op in ("rms_norm", "fused_add_rms_norm"):
+        *head, vs = args
+        return (*head, args[0].shape[-1] if vs is None else vs)
+    if op == "gelu_and_mul":
+        return (args[0], args[1] == "tanh")
+    return args
+
+
+@pytest.mark.parametrize("op", sorted({n for n, _ in CASES}))
+def test_opcheck_kernel_ops(op: str) -> None:
+    """``opcheck`` of the provider's own ``torch.ops.ir_triton.<op>`` (the node
+    traced graphs hold): schema, fake kernel, AOT dispatch."""
+    ir_op = getattr(ir.ops, op)
+    kernel_op = getattr(torch.ops.ir_triton, op).default
+    for variant in ir_op.test_variants:
+        torch.manual_seed(0)
+        args = tuple(ir_op.input_generator(3, 64, torch.bfloat16, DEVICE, **variant))
+        torch.library.opcheck(
+            kernel_op,
+            _internal_args(op, args),
+            test_utils=("test_schema", "test_faketensor", "test_aot_dispatch_dynamic"),
+        )
