@@ -162,8 +162,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 # interleave the two variants so drift hits both alike
                 tp, ti = [], []
                 for _ in range(args.rounds):
-                    tp.append(time_us(lambda: c_plain(*inputs), device, args.repeats, args.budget))
-                    ti.append(time_us(lambda: c_ir(*inputs), device, args.repeats, args.budget))
+                    tp.append(
+                        time_us(
+                            lambda f=c_plain, a=inputs: f(*a), device, args.repeats, args.budget
+                        )
+                    )
+                    ti.append(
+                        time_us(lambda f=c_ir, a=inputs: f(*a), device, args.repeats, args.budget)
+                    )
                 row = {
                     "block": block,
                     "tokens": tokens,
