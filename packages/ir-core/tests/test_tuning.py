@@ -287,10 +287,17 @@ def test_explain_shows_the_tuned_choice(tmp_path: Path, providers: Any) -> None:
     assert "-> tune_a" in text and "tuned" in text
 
 
-def test_unload(tmp_path: Path, providers: Any) -> None:
+def test_unload_and_fingerprint(tmp_path: Path, providers: Any) -> None:
+    from ir_core.tuning import fingerprint
+
+    assert fingerprint() == ""
     ir.load_priority(fake_file(tmp_path / "t.json", SMALL_A_LARGE_B))
+    first = fingerprint()
     assert OP.dispatch(*_call(1)).provider == "tune_a"
+    ir.load_priority(fake_file(tmp_path / "u.json", SMALL_A_LARGE_B[:1]))
+    assert fingerprint() not in ("", first)
     ir.load_priority(None)
+    assert fingerprint() == ""
     assert OP.dispatch(*_call(1)).provider == "native"
 
 

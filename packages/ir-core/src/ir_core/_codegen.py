@@ -112,7 +112,8 @@ def make_selector(names: Sequence[str], candidates: Sequence[tuple[Callable[...,
 def make_bucket_selector(names: Sequence[str], pos: int, rows: dict[Any, Sequence[Callable[..., Any]]],
                          miss: Callable[..., Any], name: str) -> Callable[..., Any]:
     """Build ``select(<params>)`` for a tuned op: with ``t`` the parameter at
-    ``pos``, it calls ``rows[(t.dtype, t.shape[-1])][(t.numel() // t.shape[-1]).bit_length()]``,
+    ``pos``, it calls ``rows[(t.dtype, t.shape[-1])][(t.numel() // t.shape[-1]).bit_length()]``
+    (``t.shape`` read once; ``torch.Size.numel`` is cheaper than ``Tensor.numel``),
     or ``miss(<params>)`` when that row is absent (or ``t`` has no such shape).
     ``rows`` is read live, so ``miss`` may add rows."""
     args = ", ".join(names)
@@ -120,11 +121,12 @@ def make_bucket_selector(names: Sequence[str], pos: int, rows: dict[Any, Sequenc
     src = (
         f"def select({args}):\n"
         f"    try:\n"
-        f"        __h = {t}.shape[-1]\n"
+        f"        __s = {t}.shape\n"
+        f"        __h = __s[-1]\n"
         f"        __r = __rows[{t}.dtype, __h]\n"
         f"    except Exception:\n"
         f"        return __miss({args})\n"
-        f"    return __r[({t}.numel() // __h).bit_length()]({args})\n"
+        f"    return __r[(__s.numel() // __h).bit_length()]({args})\n"
     )
     namespace: dict[str, Any] = {"__rows": rows, "__miss": miss}
     exec(compile(src, f"<ir bucket selector {name}>", "exec"), namespace)

@@ -28,6 +28,7 @@ from .table import (
     TuningFileError,
     active,
     device_key,
+    fingerprint,
     load_priority,
     read,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "bucket_param",
     "bucket_tokens",
     "device_key",
+    "fingerprint",
     "load_priority",
     "read",
     "token_bucket",

@@ -29,6 +29,7 @@ and version (``native`` is ``ir-core``'s). Anything else is refused
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -223,6 +224,12 @@ class TunedPriority:
     @property
     def device(self) -> dict[str, Any]:
         return dict(self.data.get("device", {}))
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the file's content (canonical JSON): part of a compile cache key."""
+        text = json.dumps(self.data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _fail(path: str, message: str) -> TuningFileError:
@@ -425,6 +432,14 @@ def reset() -> None:
     with _lock:
         _active, _env_loaded = None, False
     registry.invalidate_dispatch_caches()
+
+
+def fingerprint() -> str:
+    """The active table's :attr:`TunedPriority.fingerprint`, ``""`` when none is
+    active. A lowering pass's cache key should include it (a loaded or changed
+    file changes what dispatch picks)."""
+    table = active()
+    return "" if table is None else table.fingerprint
 
 
 def tuned_op(name: str) -> TunedOp | None:
