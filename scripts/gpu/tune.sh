@@ -20,8 +20,9 @@ DIR="$RES/tune"
 mkdir -p "$DIR"
 unset IR_OP_PRIORITY IR_OP_PRIORITY_FILE IR_BATCH_INVARIANT
 OPS="rms_norm fused_add_rms_norm silu_and_mul"
-TOKENS=1,16,128,1024,4096,16384,32768
-HIDDEN=2048,4096,8192
+TOKENS="${TUNE_TOKENS:-1,16,128,1024,4096,16384,32768}"   # overridable for a dry run
+HIDDEN="${TUNE_HIDDEN:-2048,4096,8192}"
+PY="${PYTHON:-python3}"
 FILE="$DIR/tune_h100.json"
 failed=()
 
@@ -29,18 +30,18 @@ step() { echo "=== $1 $(date -u +%T)"; }
 
 step "0. CUDA extension (cached after cuda.sh)"
 t0=$(date +%s)
-python3 -m ir_kernels_cuda build > "$DIR/cuda_build.log" 2>&1 || { echo "cuda build failed (see cuda_build.log); cuda is then unsupported and not tuned"; failed+=(cuda-build); }
+"$PY" -m ir_kernels_cuda build > "$DIR/cuda_build.log" 2>&1 || { echo "cuda build failed (see cuda_build.log); cuda is then unsupported and not tuned"; failed+=(cuda-build); }
 echo "cuda build step took $(( $(date +%s) - t0 ))s"
 
 step "1. ir tune"
-python3 -m ir_core tune $OPS --dtype bfloat16 --tokens "$TOKENS" --hidden "$HIDDEN" \
+"$PY" -m ir_core tune $OPS --dtype bfloat16 --tokens "$TOKENS" --hidden "$HIDDEN" \
   --providers cuda,triton,native --budget 0.01 --out "$FILE" 2>&1 | tee "$DIR/tune.log" \
   || failed+=(tune)
 [ -s "$FILE" ] || { echo "no tuned file written"; failed+=(tune-file); }
 
 if [ -s "$FILE" ]; then
   step "2. tuned vs fixed priorities"
-  python3 -m ir_core tune $OPS --compare "$FILE" --dtype bfloat16 --tokens "$TOKENS" --hidden "$HIDDEN" \
+  "$PY" -m ir_core tune $OPS --compare "$FILE" --dtype bfloat16 --tokens "$TOKENS" --hidden "$HIDDEN" \
     --fixed "cuda,native;triton,native;native" --budget 0.012 \
     --md "$DIR/tune_compare_h100.md" --json "$DIR/tune_compare_h100.json" > "$DIR/compare.log" 2>&1 \
     || failed+=(compare)
@@ -48,7 +49,7 @@ if [ -s "$FILE" ]; then
 
   step "3. explain under IR_OP_PRIORITY_FILE"
   for shape in 1x4096 32768x4096; do
-    IR_OP_PRIORITY_FILE="$FILE" python3 -m ir_core explain rms_norm --shape "$shape" --dtype bfloat16 \
+    IR_OP_PRIORITY_FILE="$FILE" "$PY" -m ir_core explain rms_norm --shape "$shape" --dtype bfloat16 \
       >> "$DIR/explain_env.txt" 2>&1 || failed+=(explain-$shape)
   done
   cat "$DIR/explain_env.txt"

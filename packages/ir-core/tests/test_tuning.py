@@ -203,6 +203,9 @@ def test_load_applies_per_bucket(tmp_path: Path, providers: Any) -> None:
     OP(*_call(1, hidden=80))
     OP(*_call(200, hidden=80))
     assert calls == ["a", "b"]
+    # ... but not one more than a factor of 2 away: untuned (native on CPU)
+    assert OP.dispatch(*_call(1, hidden=129)).provider == "native"
+    assert OP.dispatch(*_call(1, hidden=32)).provider == "tune_a"
     # a dtype without a row: the untuned (platform) priority, native on CPU
     calls.clear()
     assert OP.dispatch(*_call(1, dtype=torch.float16)).provider == "native"

@@ -9,7 +9,8 @@ the bucket is ``(t.dtype, hidden, tokens.bit_length())``:
 - token bucket ``b`` holds ``2**(b-1) <= tokens < 2**b`` (bucket 0 holds 0
   tokens, bucket 1 one token, bucket 5 16..31 tokens, ...);
 - hidden sizes are exact (a table row per measured ``hidden``); a hidden
-  size that was not measured uses the nearest measured one (ratio-wise).
+  size that was not measured uses the nearest measured one (ratio-wise) if
+  it is within a factor of 2, else the untuned priority.
 
 This module is pure: the eager dispatcher and the lowering pass (on fake
 tensors) get the same answer from :func:`bucket_for`.

@@ -283,6 +283,7 @@ def compare_markdown(
         *[f"[{k}] us" for k in labels],
         "best fixed",
         "tuned / best",
+        "same provider",
         "ok",
     ]
     lines = [
@@ -291,7 +292,7 @@ def compare_markdown(
         "| " + " | ".join(head) + " |",
         "|" + " --- |" * len(head),
     ]
-    passed = 0
+    passed = same_count = 0
     worst = 0.0
     for r in rows:
         best_label = min(r["fixed"], key=r["fixed"].__getitem__) if r["fixed"] else None
@@ -299,6 +300,8 @@ def compare_markdown(
         ratio = r["tuned_us"] / best if best_label else float("nan")
         ok = bool(best_label) and ratio <= 1 + tolerance
         passed += ok
+        same = bool(best_label) and r["fixed_provider"].get(best_label) == r["tuned_provider"]
+        same_count += same
         worst = max(worst, ratio) if best_label else worst
         lines.append(
             "| "
@@ -312,6 +315,7 @@ def compare_markdown(
                     *[f"{r['fixed'][k]:.2f}" if k in r["fixed"] else "-" for k in labels],
                     f"{best:.2f} [{best_label}]",
                     f"{ratio:.3f}",
+                    "yes" if same else f"no ({r['fixed_provider'].get(best_label)})",
                     "yes" if ok else "NO",
                 ]
             )
@@ -320,7 +324,9 @@ def compare_markdown(
     lines += [
         "",
         f"Tuned dispatch within {tolerance:.0%} of the best fixed priority at {passed}/{len(rows)} "
-        f"shapes; worst ratio {worst:.3f}.",
+        f"shapes; worst ratio {worst:.3f}. Tuned dispatch ran the provider of the best fixed priority "
+        f"at {same_count}/{len(rows)} shapes (where it did, a difference is timing noise plus the "
+        "per-call bucket lookup).",
         "",
     ]
     return "\n".join(lines).lstrip("\n")

@@ -55,6 +55,8 @@ FORMAT_VERSION = 1
 ENV_PRIORITY_FILE = "IR_OP_PRIORITY_FILE"
 ENV_ON_MISMATCH = "IR_OP_PRIORITY_FILE_ON_MISMATCH"
 _ROW = MAX_BUCKET + 1
+#: A hidden size without its own row uses the nearest measured one within this factor.
+MAX_HIDDEN_RATIO = 2.0
 
 PriorityList = tuple[str, ...]
 
@@ -166,13 +168,17 @@ class TunedOp:
 
     def row_key(self, dtype: torch.dtype, hidden: int) -> tuple[torch.dtype, int] | None:
         """The measured (dtype, hidden) a call of this dtype and hidden size uses:
-        the exact hidden size, else the nearest one by ratio (ties: the larger)."""
+        the exact hidden size, else the nearest one by ratio (ties: the larger)
+        if it is within a factor of :data:`MAX_HIDDEN_RATIO`; else ``None``
+        (untuned: a measurement that far off says little)."""
         hs = self.hiddens.get(dtype)
         if not hs or hidden <= 0:
             return None
         if (dtype, hidden) in self.rows:
             return (dtype, hidden)
         best = min(hs, key=lambda h: (abs(math.log(h / hidden)), -h))
+        if abs(math.log(best / hidden)) > math.log(MAX_HIDDEN_RATIO) + 1e-9:
+            return None
         return (dtype, best)
 
     def row(self, dtype: torch.dtype, hidden: int) -> tuple[PriorityList, ...] | None:
