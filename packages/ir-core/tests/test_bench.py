@@ -84,7 +84,7 @@ def test_tiny_sweep_rows_have_every_field() -> None:
 def test_cli_writes_json_plot_and_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     js, png, md = tmp_path / "b.json", tmp_path / "b.png", tmp_path / "b.md"
     argv = ["bench", "silu_and_mul", "rms_norm", "--tokens", "2,5", "--hidden", "32"]
-    argv += ["--provider", "torch", "--cpu-blocks", "3", "--no-progress"]
+    argv += ["--provider", "torch", "--cpu-blocks", "3", "--threads", "1", "--no-progress"]
     argv += ["--json", str(js), "--plot", str(png), "--markdown", str(md)]
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -99,6 +99,7 @@ def test_cli_writes_json_plot_and_table(tmp_path: Path, capsys: pytest.CaptureFi
     )
     assert data["copy_bandwidth_gbps"] > 0
     assert data["config"]["tokens"] == [2, 5] and data["config"]["hidden"] == [32]
+    assert data["config"]["threads"] == 1 and data["config"]["dtype"] == "float32"
     assert len(data["rows"]) == 2 * 1 + 2 * 2  # silu: native; rms_norm: native + F.rms_norm
     assert {r["op"] for r in data["rows"]} == {"silu_and_mul", "rms_norm"}
     assert png.read_bytes()[:8] == PNG_MAGIC
@@ -115,6 +116,7 @@ def test_cli_writes_json_plot_and_table(tmp_path: Path, capsys: pytest.CaptureFi
         (["bench", "rms_norm", "--device", "mps"], "cpu and cuda devices only"),
         (["bench", "rms_norm", "--device", "warp9"], "unknown device 'warp9'"),
         (["bench", "rms_norm", "--tokens", "x"], "--tokens: 'x' is not an integer"),
+        (["bench", "rms_norm", "--threads", "0"], "--threads must be at least 1"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_list(

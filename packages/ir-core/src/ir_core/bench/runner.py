@@ -6,6 +6,8 @@ import logging
 import time
 from collections.abc import Sequence
 
+import torch
+
 from ..providers import load_providers
 from .bandwidth import copy_bandwidth, device_info, versions
 from .progress import Progress
@@ -29,6 +31,18 @@ def run_bench(
     ``complete=False``.
     """
     load_providers()
+    threads_before = torch.get_num_threads()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    try:
+        return _run(config, command, progress, notes)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _run(
+    config: BenchConfig, command: Sequence[str], progress: bool, notes: Sequence[str]
+) -> BenchResult:
     start = time.perf_counter()
     copy_bw = copy_bandwidth(config.device, config.timing)
     logger.info("ir bench: copy bandwidth %.1f GB/s", copy_bw / 1e9)
@@ -45,6 +59,7 @@ def run_bench(
         "cpu_blocks": config.timing.cpu_blocks,
         "budget_s": config.budget_s,
         "seed": config.seed,
+        "threads": torch.get_num_threads(),
     }
     result = BenchResult(
         [], device_info(config.device), versions(), cfg, copy_bw, list(command), notes=list(notes)

@@ -38,6 +38,8 @@ class BenchConfig:
     timing: TimingSpec = field(default_factory=TimingSpec)
     budget_s: float | None = None
     seed: int = 0
+    #: CPU intra-op threads for the run (None: leave torch's setting)
+    threads: int | None = None
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -112,6 +113,12 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="past this many seconds, skip compiled native and use fewer reps",
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU: intra-op threads (default: torch's, or 1 when the machine is already busy)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
@@ -153,6 +160,23 @@ def parse_device(text: str | None) -> torch.device:
     return dev
 
 
+def _busy_machine_threads(notes: list[str]) -> int | None:
+    """1 when other processes already keep every core busy (several intra-op
+    threads then wait on each other and time noise, not kernels), else None."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+    cores = os.cpu_count() or 1
+    if torch.get_num_threads() > 1 and load >= cores:
+        notes.append(
+            f"the machine is busy (load {load:.1f} on {cores} cores): timing with 1 intra-op thread; "
+            "pass --threads N to choose"
+        )
+        return 1
+    return None
+
+
 def _config(args: argparse.Namespace) -> tuple[Any, list[str]]:
     from .. import registry
     from ..bench import BenchConfig, TimingSpec
@@ -184,6 +208,11 @@ def _config(args: argparse.Namespace) -> tuple[Any, list[str]]:
             "native (compiled) is not timed on CPU by default (each torch.compile costs seconds "
             "there); add --compiled to include it"
         )
+    threads = args.threads
+    if threads is not None and threads < 1:
+        raise BenchUsageError(f"--threads must be at least 1, got {threads}")
+    if threads is None and not gpu:
+        threads = _busy_machine_threads(notes)
     base = TimingSpec()
     timing = TimingSpec(
         args.rep_ms or base.rep_ms,
@@ -202,6 +231,7 @@ def _config(args: argparse.Namespace) -> tuple[Any, list[str]]:
         timing=timing,
         budget_s=args.budget_s,
         seed=args.seed,
+        threads=threads,
     )
     return config, notes
 
