@@ -16,7 +16,9 @@ export PYTHONUNBUFFERED=1
 OUT="${RES:-/tmp/ir-gpu-results}/cuda"
 mkdir -p "$OUT"
 export MAX_JOBS="${MAX_JOBS:-16}"
-export IR_CUDA_CACHE="${IR_CUDA_CACHE:-/tmp/ir-cuda-cache}"
+# Default cache (~/.cache/ir-kernels-cuda unless IR_CUDA_CACHE is set): a build
+# done earlier by `ir info` (run-all.sh runs it first; it evaluates `supported`)
+# is reused here.
 TMP="$(mktemp -d)"
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"

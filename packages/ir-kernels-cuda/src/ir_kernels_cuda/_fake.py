@@ -4,8 +4,13 @@ loaded, so ``torch.compile``, ``make_fx`` and fake tensors can trace calls to
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import torch
 from torch import Tensor
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 _registered = False
 FP8 = torch.float8_e4m3fn
@@ -24,7 +29,13 @@ def register() -> None:
     global _registered
     if _registered:
         return
-    fake = torch.library.register_fake
+
+    def fake(qualname: str) -> Callable[[_F], _F]:
+        def decorate(fn: _F) -> _F:
+            torch.library.register_fake(qualname, fn)
+            return fn
+
+        return decorate
 
     @fake("ir_cuda::rms_norm")
     def _rms_norm(

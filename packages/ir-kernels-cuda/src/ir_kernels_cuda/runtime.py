@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from . import build
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +43,21 @@ _reason: str | None = None
 _library: str | None = None
 
 
+class Kernels(Protocol):
+    """The bound ``torch.ops.ir_cuda.*`` overloads (same arguments as the IR ops)."""
+
+    rms_norm: Callable[..., Tensor]
+    fused_add_rms_norm: Callable[..., None]
+    rms_norm_static_fp8_quant: Callable[..., Tensor]
+    fused_add_rms_norm_static_fp8_quant: Callable[..., Tensor]
+    silu_and_mul: Callable[..., Tensor]
+    gelu_and_mul: Callable[..., Tensor]
+    rotary_embedding: Callable[..., None]
+    static_scaled_fp8_quant: Callable[..., Tensor]
+    dynamic_per_token_scaled_fp8_quant: Callable[..., tuple[Tensor, Tensor]]
+    per_token_group_quant_fp8: Callable[..., tuple[Tensor, Tensor]]
+
+
 class _Unloaded:
     """Stands in for :data:`K` until the extension is loaded: the first
     attribute access loads it (or raises, naming why it cannot)."""
@@ -50,7 +69,7 @@ class _Unloaded:
 
 
 #: The kernels: ``K.rms_norm(...)`` is ``torch.ops.ir_cuda.rms_norm.default(...)``.
-K: Any = _Unloaded()
+K: Kernels = cast(Kernels, _Unloaded())
 
 
 def gpu_problem() -> str | None:
@@ -78,7 +97,7 @@ def _bind() -> None:
 
     _fake.register()
     ns = torch.ops.ir_cuda
-    K = SimpleNamespace(**{name: getattr(ns, name).default for name in OP_NAMES})
+    K = cast(Kernels, SimpleNamespace(**{name: getattr(ns, name).default for name in OP_NAMES}))
 
 
 def _load() -> tuple[bool, str | None]:
@@ -89,7 +108,7 @@ def _load() -> tuple[bool, str | None]:
         import torch
 
         path = build.build()
-        torch.ops.load_library(str(path))
+        torch.ops.load_library(str(path))  # type: ignore[no-untyped-call]
         global _library
         _library = str(path)
         _bind()
@@ -150,4 +169,4 @@ def _reset_for_tests() -> None:
     """Forget the outcome so tests can exercise :func:`ensure_loaded` again."""
     global _status, _reason, K
     with _lock:
-        _status, _reason, K = None, None, _Unloaded()
+        _status, _reason, K = None, None, cast(Kernels, _Unloaded())
