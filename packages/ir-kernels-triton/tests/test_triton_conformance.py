@@ -50,28 +50,28 @@ def test_conformance(op: str, provider: str, dtype: torch.dtype) -> None:
 @pytest.mark.parametrize("dtype", INVARIANCE_DTYPES, ids=str)
 @pytest.mark.parametrize("op, provider", INVARIANT)
 def test_batch_invariance(op: str, provider: str, dtype: torch.dtype) -> None:
-    testing.check_batch_invariance(op, provider, device=DEVICE, dtype=dtype)
+    kwargs: dict[str, Any] = {"rows": 32, "batch_sizes": (1, 3, 7, 32)} if INTERPRET else {}
+    testing.check_batch_invariance(op, provider, device=DEVICE, dtype=dtype, **kwargs)
 
 
 @pytest.mark.parametrize(
     "op", ["rms_norm", "fused_add_rms_norm", "dynamic_per_token_scaled_fp8_quant"]
 )
 def test_long_rows_take_the_chunked_path(op: str) -> None:
-    """Rows longer than the register block (16384) reduce over fixed chunks."""
+    """Rows longer than the register block (16384) reduce over fixed chunks of 8192."""
     testing.check_impl(
         op,
         "triton",
         device=DEVICE,
         dtypes=(torch.bfloat16,),
-        tokens=(1, 3),
-        hidden=(20000,),
+        tokens=(2,),
+        hidden=(16500,),
         variants=[{}],
         strided=False,
     )
-    if op != "dynamic_per_token_scaled_fp8_quant":
-        testing.check_batch_invariance(
-            op, "triton", device=DEVICE, hidden=20000, rows=8, batch_sizes=(1, 3)
-        )
+    testing.check_batch_invariance(
+        op, "triton", device=DEVICE, hidden=16500, rows=4, batch_sizes=(1, 3)
+    )
 
 
 #: Ops with a defaulted parameter. torch's schema and fake-tensor checks
@@ -102,13 +102,10 @@ def _without_defaults(op: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
 def test_opcheck_through_ir_op(op: str) -> None:
     """``torch.library.opcheck`` of ``torch.ops.ir.<op>`` with triton first:
     schema, fake kernel, autograd registration, AOT dispatch."""
+    ir_op = getattr(ir.ops, op)
+    ran = 0
     with ir.priority(**{op: ["triton", "native"]}):
-        if op not in DEFAULTED:
-            testing.check_opcheck(op, device=DEVICE, dtypes=(torch.bfloat16,))
-            return
-        ir_op = getattr(ir.ops, op)
-        ran = 0
-        for variant in ir_op.test_variants:
+        for variant in _opcheck_variants(ir_op):
             torch.manual_seed(0)
             args = _without_defaults(
                 op, tuple(ir_op.input_generator(3, 64, torch.bfloat16, DEVICE, **variant))
@@ -123,7 +120,16 @@ def test_opcheck_through_ir_op(op: str) -> None:
                     tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args),
                 )
             ran += 1
-        assert ran
+    assert ran
+
+
+def _opcheck_variants(ir_op: Any) -> list[dict[str, Any]]:
+    """The op's test variants; for rotary under the interpreter (time) only NeoX,
+    GPT-J and no-key (partial rotary and head size 128 are covered by check_impl)."""
+    variants = list(ir_op.test_variants)
+    if INTERPRET and ir_op.name == "rotary_embedding":
+        return [v for v in variants if not v.get("partial") and "head_size" not in v]
+    return variants
 
 
 @pytest.mark.xfail(
