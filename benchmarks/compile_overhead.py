@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch._inductor.utils import run_and_get_code
 
 import ir_compile
 import ir_core as ir
@@ -141,6 +142,16 @@ def max_diff(a: Any, b: Any) -> float:
     )
 
 
+def count_kernels(codes: list[str]) -> dict[str, int]:
+    """Generated kernels and extern (library) calls in Inductor's output code."""
+    text = "\n".join(codes)
+    return {
+        "generated": text.count("async_compile.cpp_pybinding(")
+        + text.count("async_compile.triton("),
+        "extern": text.count("extern_kernels."),
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     device, dtype = args.device, getattr(torch, args.dtype)
     rows = []
@@ -154,9 +165,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 c_plain = torch.compile(plain, dynamic=False)
                 c_ir = torch.compile(irf, backend=be, dynamic=False)
                 t0 = time.perf_counter()
-                out_plain = c_plain(*inputs)
+                out_plain, code_plain = run_and_get_code(c_plain, *inputs)
                 t1 = time.perf_counter()
-                out_ir = c_ir(*inputs)
+                out_ir, code_ir = run_and_get_code(c_ir, *inputs)
                 t2 = time.perf_counter()
                 diff = max_diff(out_plain, out_ir)
                 # interleave the two variants so drift hits both alike
@@ -180,6 +191,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "compile_plain_s": round(t1 - t0, 2),
                     "compile_ir_s": round(t2 - t1, 2),
                     "max_abs_diff": diff,
+                    "kernels_plain": count_kernels(code_plain),
+                    "kernels_ir": count_kernels(code_ir),
                     "decisions": sorted({f"{d.op}:{d.provider}" for d in be.decisions}),
                     "fusions": {k: v for p in be.passes for k, v in p.fusion_counts.items() if v},
                 }
@@ -188,7 +201,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(
                     f"{block:9s} tokens={tokens:5d} plain {row['plain_us']:9.2f} us  "
                     f"ir {row['ir_us']:9.2f} us  ratio {row['ratio']:.3f}  "
-                    f"diff {diff:.2e}  {row['decisions']}",
+                    f"diff {diff:.2e}  kernels {row['kernels_plain']} / {row['kernels_ir']}  "
+                    f"{row['decisions']}",
                     flush=True,
                 )
     return {
@@ -224,13 +238,16 @@ def to_markdown(res: dict[str, Any]) -> str:
         f"- command: `{res['command']}`",
         "- time: median per call over repeats of a call loop (interleaved rounds, median of rounds)",
         "",
-        "| block | tokens | hidden | dtype | plain (us) | IR (us) | IR / plain | max abs diff | IR decisions | fusions |",
-        "|---|---:|---:|---|---:|---:|---:|---:|---|---|",
+        "| block | tokens | hidden | dtype | plain (us) | IR (us) | IR / plain | max abs diff "
+        "| kernels plain / IR (generated+extern) | IR decisions | fusions |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---|---|---|",
     ]
     for r in res["rows"]:
         lines.append(
             f"| {r['block']} | {r['tokens']} | {r['hidden']} | {r['dtype']} | {r['plain_us']:.2f} | "
             f"{r['ir_us']:.2f} | {r['ratio']:.3f} | {r['max_abs_diff']:.1e} | "
+            f"{r['kernels_plain']['generated']}+{r['kernels_plain']['extern']} / "
+            f"{r['kernels_ir']['generated']}+{r['kernels_ir']['extern']} | "
             f"{', '.join(r['decisions'])} | {', '.join(f'{k}={n}' for k, n in r['fusions'].items())} |"
         )
     return "\n".join(lines) + "\n"
@@ -264,7 +281,12 @@ def main() -> None:
     args.tokens = args.tokens or ([1, 256, 4096] if cuda else [1, 64, 1024])
     if args.threads or not cuda:
         torch.set_num_threads(args.threads or 1)
-    res = run(args)
+    # A fresh Inductor cache: every graph is compiled here, so the IR pass runs
+    # and its decisions are reported (a cache hit would skip the passes).
+    utils = torch._inductor.utils
+    fresh = getattr(utils, "fresh_cache", None) or utils.fresh_inductor_cache
+    with fresh():
+        res = run(args)
     if args.md:
         with open(args.md, "w") as fh:
             fh.write(to_markdown(res))

@@ -230,3 +230,21 @@ def test_uuid_covers_priority_mode_impls_and_options(temp_impl):
     ops.gelu_and_mul.unregister_impl(name)
     assert IrLoweringPass().uuid() == base
     assert cache_key() == cache_key()
+
+
+def test_supports_args_that_needs_real_data_is_skipped(temp_impl):
+    def plus_one(x, weight, epsilon, variance_size=None):
+        return ops.rms_norm.native(x, weight, epsilon, variance_size) + 1
+
+    name = temp_impl(
+        ops.rms_norm,
+        plus_one,
+        supports_args=lambda x, weight, epsilon, variance_size=None: x.data_ptr() % 16 == 0,
+    )
+    x, w = _inputs()
+    with ir.priority(rms_norm=[name, "native"]):
+        p = IrLoweringPass()
+        gm = run_pass(trace(_rms, x, w), p)
+    assert p.decisions[0].provider == "native"
+    assert any(name in n and "fake values" in n for n in p.notes)
+    torch.testing.assert_close(gm(x, w), ops.rms_norm.native(x, w, 1e-6))

@@ -130,7 +130,8 @@ def choose_impl(op: Any, args: Sequence[Any], *, inplace: bool) -> tuple[IrOpImp
     will see) is skipped, without adding a guard. The chosen code then holds
     for every size, and a dynamic dimension never causes a recompile. A
     ``supports_args`` that reads only static sizes, dtypes, strides known to
-    be static and so on is evaluated as in eager mode.
+    be static and so on is evaluated as in eager mode. One that raises on
+    fake values (``data_ptr()``, ``.item()``) is skipped too.
     """
     resolution = op.resolution(inplace=inplace)
     symbolic = any(
@@ -140,11 +141,18 @@ def choose_impl(op: Any, args: Sequence[Any], *, inplace: bool) -> tuple[IrOpImp
     for impl in resolution.candidates:
         if impl.supports_args is None:
             return impl, notes
-        if not symbolic:
-            if impl.accepts(*args):
-                return impl, notes
+        try:
+            if not symbolic:
+                if impl.accepts(*args):
+                    return impl, notes
+                continue
+            ok, dependent = accepts_for_every_size(impl, args)
+        except Exception as exc:  # e.g. data_ptr() or .item() on a fake tensor
+            notes.append(
+                f"{impl.provider}: supports_args cannot be evaluated on fake values "
+                f"({type(exc).__name__}: {exc}); skipped"
+            )
             continue
-        ok, dependent = accepts_for_every_size(impl, args)
         if dependent:
             notes.append(
                 f"{impl.provider}: supports_args depends on a symbolic size; skipped "
