@@ -166,8 +166,10 @@ torch.cuda.synchronize()
 print(f"ran {n} kernel calls")
 EOF
 if command -v compute-sanitizer > /dev/null; then
-  step memcheck 50 "$OUT/memcheck.log" compute-sanitizer --tool memcheck --error-exitcode 7 \
-    python3 "$TMP/sanitize.py"
+  # No caching allocator: every tensor is its own allocation, so an overrun is
+  # not hidden inside a pooled block.
+  step memcheck 50 "$OUT/memcheck.log" env PYTORCH_NO_CUDA_MEMORY_CACHING=1 \
+    compute-sanitizer --tool memcheck --error-exitcode 7 python3 "$TMP/sanitize.py"
   grep -E "ERROR SUMMARY|ran [0-9]+ kernel" "$OUT/memcheck.log" | tee -a "$SUMMARY"
 else
   echo "memcheck SKIPPED: compute-sanitizer not found" | tee -a "$SUMMARY"
