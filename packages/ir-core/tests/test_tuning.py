@@ -290,6 +290,19 @@ def test_explain_shows_the_tuned_choice(tmp_path: Path, providers: Any) -> None:
     assert "-> tune_a" in text and "tuned" in text
 
 
+def test_ops_without_a_table_pay_nothing(tmp_path: Path, providers: Any) -> None:
+    """Eager cost: an op with no tuned table (or one overridden by an explicit
+    priority) gets exactly its plain selector, here the implementation itself."""
+    from ir_core.priorities import current_scope
+
+    ir.load_priority(fake_file(tmp_path / "t.json", SMALL_A_LARGE_B))
+    silu = ir.ops.silu_and_mul
+    assert silu._select(current_scope()) is silu.native
+    with ir.priority(rms_norm=["tune_b"]):
+        assert OP._select(current_scope()) is OP.impls["tune_b"].fn
+    assert OP._select(current_scope()).__name__ == "select"  # the bucket selector
+
+
 def test_unload_and_fingerprint(tmp_path: Path, providers: Any) -> None:
     from ir_core.tuning import fingerprint
 
