@@ -97,7 +97,8 @@ def _hardware_session(session: nox.Session, marker: str, check: str, what: str) 
     _sync(session)
     if not _has(session, check):
         session.skip(f"no {what} on this machine: tests-{marker} did not run")
-    _pytest(session, *CORE_TESTS, "-m", f"not rocm and not xpu" if marker == "cuda" else f"not cuda")
+    others = [m for m in ("cuda", "rocm", "xpu") if m != marker]
+    _pytest(session, *CORE_TESTS, "-m", " and ".join(f"not {m}" for m in others))
 
 
 @nox.session(name="tests-cuda")

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import ir_core as ir
+from ir_core import registry
 
 OP = ir.ops.rms_norm
 
@@ -201,14 +202,16 @@ def test_batch_invariant_env_and_process(monkeypatch: pytest.MonkeyPatch) -> Non
         ir.is_batch_invariant()
 
 
-def test_explain_lists_every_candidate(temp_impl) -> None:  # type: ignore[no-untyped-def]
+def test_explain_lists_every_candidate(temp_impl, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # A well-known provider name with no implementation installed for this op.
+    monkeypatch.setattr(registry, "WELL_KNOWN_PROVIDERS", (*registry.WELL_KNOWN_PROVIDERS, "future_hw"))
     rej = temp_impl(OP, _tagged(1.0), supports_args=lambda x, weight, epsilon, variance_size=None: False)
     other = temp_impl(OP, _tagged(2.0))
-    with ir.priority(rms_norm=[rej, "triton", "native"]):
+    with ir.priority(rms_norm=[rej, "future_hw", "native"]):
         e = OP.explain(*_args())
     status = {c.provider: c.status for c in e.entries}
     assert e.chosen == "native"
-    assert status[rej] == "skipped" and status["triton"] == "skipped"
+    assert status[rej] == "skipped" and status["future_hw"] == "skipped"
     assert status[other] == "not listed"
     text = str(e)
     assert "supports_args rejected" in text and "not installed" in text and "-> native" in text
@@ -268,3 +271,12 @@ def test_keyword_arguments_and_defaults(temp_impl) -> None:  # type: ignore[no-u
     assert seen == [(1e-5, None), (1e-5, 8)]
     with pytest.raises(TypeError):
         OP(x, w)
+
+
+def test_torch_op_with_trailing_default_and_checked_provider(temp_impl) -> None:  # type: ignore[no-untyped-def]
+    # The dispatcher omits trailing defaulted arguments; selectors must still get them.
+    p = temp_impl(OP, _tagged(3.0), supports_args=lambda x, weight, epsilon, variance_size=None: True)
+    x, w, eps = _args()
+    with ir.priority(rms_norm=[p, "native"]):
+        out = torch.ops.ir.rms_norm(x, w, eps)
+    torch.testing.assert_close(out, _tagged(3.0)(x, w, eps))

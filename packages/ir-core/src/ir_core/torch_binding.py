@@ -70,7 +70,13 @@ def define(op: IrOp) -> None:
     try:
         lib.define(op.name + op.schema, tags=torch_tags)  # type: ignore[no-untyped-call]
 
+        n_params = len(op.param_names)
+
         def kernel(*args: Any) -> Any:
+            # The dispatcher drops trailing arguments left at their defaults;
+            # selectors and impls take every parameter positionally.
+            if len(args) < n_params:
+                args = op._bind(args, {})
             # Functional overload: never alias an input, even if an impl is sloppy.
             return _unalias(op._select(current_scope(), False)(*args), args)
 
@@ -85,6 +91,8 @@ def define(op: IrOp) -> None:
             lib.define(f"{op.name}.maybe_inplace" + op.inplace_schema, tags=torch_tags)  # type: ignore[no-untyped-call]
 
             def inplace_kernel(*args: Any) -> Any:
+                if len(args) < n_params:
+                    args = op._bind(args, {})
                 return _unalias(op._select(current_scope(), True)(*args), args)
 
             lib.impl(f"{op.name}.maybe_inplace", inplace_kernel, "CompositeExplicitAutograd")  # type: ignore[no-untyped-call]
