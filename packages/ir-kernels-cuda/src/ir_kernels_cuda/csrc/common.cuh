@@ -75,18 +75,40 @@ __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
 template <typename T>
 __device__ __forceinline__ float round_to(float v) { return to_float<T>(from_float<T>(v)); }
 
+// Raw bits of a float, on the device and on the host (tests call the
+// portable fp8 conversion below from host code).
+__host__ __device__ __forceinline__ uint32_t float_bits(float v) {
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+  return __float_as_uint(v);
+#else
+  uint32_t u;
+  __builtin_memcpy(&u, &v, sizeof(u));
+  return u;
+#endif
+}
+
+__host__ __device__ __forceinline__ float bits_float(uint32_t u) {
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+  return __uint_as_float(u);
+#else
+  float v;
+  __builtin_memcpy(&v, &u, sizeof(v));
+  return v;
+#endif
+}
+
 // float -> float8_e4m3fn byte, portable: round to nearest even, saturate to
 // +-448, NaN stays NaN. That equals torch's clamp(-448, 448) then the cast.
-__device__ __forceinline__ uint8_t fp8_e4m3_portable(float v) {
-  const uint32_t u = __float_as_uint(v);
+__host__ __device__ __forceinline__ uint8_t fp8_e4m3_portable(float v) {
+  const uint32_t u = float_bits(v);
   const uint8_t sign = static_cast<uint8_t>((u >> 24) & 0x80u);
-  const float a = fabsf(v);
+  const float a = bits_float(u & 0x7fffffffu);
   if (a != a) return sign | 0x7fu;           // NaN
   if (a >= 448.0f) return sign | 0x7eu;      // saturate (also +-inf)
   if (a < 0.015625f) {                       // below 2^-6: subnormal steps of 2^-9
     return sign | static_cast<uint8_t>(rintf(a * 512.0f));  // 8 rounds up to 2^-6: still right
   }
-  uint32_t b = __float_as_uint(a);
+  uint32_t b = u & 0x7fffffffu;
   b += 0x7ffffu + ((b >> 20) & 1u);          // round the mantissa to 3 bits, ties to even
   const uint32_t e = (b >> 23) - 127u + 7u;  // e4m3 exponent (bias 7), 1..15
   const uint32_t m = (b >> 20) & 7u;
