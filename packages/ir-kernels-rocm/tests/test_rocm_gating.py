@@ -83,10 +83,17 @@ def test_no_build_attempted_without_rocm(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_explain_says_why() -> None:
     platforms.set_platform("rocm")
     x, w = torch.randn(2, 64), torch.rand(64)
-    text = str(ir.ops.rms_norm.explain(x, w, 1e-6))
-    assert "aiter" in text and "rocm" in text
-    assert text.count("unsupported here: torch") == 2, text
-    assert "-> native" in text
+    e = ir.ops.rms_norm.explain(x, w, 1e-6)
+    assert e.priority[:2] == ("aiter", "rocm")  # the platform default
+    status = {c.provider: c for c in e.entries}
+    for p in ("aiter", "rocm"):
+        assert status[p].status == "skipped"
+        assert (
+            "unsupported here: torch" in status[p].reason
+            and "not a ROCm (HIP) build" in status[p].reason
+        )
+    assert e.chosen not in ("aiter", "rocm") and e.chosen is not None
+    assert str(e).count("not a ROCm (HIP) build") == 2
 
 
 @no_rocm_here

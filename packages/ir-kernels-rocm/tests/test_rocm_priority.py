@@ -33,9 +33,11 @@ def test_every_op_uses_it_on_rocm(rocm_platform: None) -> None:
         assert source == "platform rocm"
 
 
-def test_falls_through_to_native_here(rocm_platform: None) -> None:
+def test_falls_through_here(rocm_platform: None) -> None:
+    """aiter and rocm are skipped; the next supported provider runs
+    (triton under TRITON_INTERPRET=1, else native)."""
     x, w = torch.randn(3, 64), torch.rand(64)
-    assert ir.ops.rms_norm.dispatch(x, w, 1e-6).provider == "native"
+    assert ir.ops.rms_norm.dispatch(x, w, 1e-6).provider in ("triton", "native")
     torch.testing.assert_close(ir.ops.rms_norm(x, w, 1e-6), ir.ops.rms_norm.native(x, w, 1e-6))
 
 
