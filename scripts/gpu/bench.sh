@@ -4,7 +4,7 @@
 # compiled native (torch.compile, one compile per shape) and torch F.rms_norm.
 # Writes $RES/bench/bench_h100.{json,md,png} plus the run's log.
 #
-# Budget: 300 s (the driver kills at that limit). Reps are reduced (40 ms timed + 10 ms
+# Budget: 300 s (the driver kills at that limit). Reps are reduced (25 ms timed + 5 ms
 # warm-up per measurement instead of 100 + 25); every shape is kept. Compiled native runs
 # in a second pass: past --budget-s its remaining compiles are skipped and listed as such,
 # so the other providers are never lost to compile time. `timeout -s INT` makes ir bench
@@ -22,7 +22,7 @@ python3 -c 'import torch; assert torch.cuda.is_available(), "no GPU"; print(torc
   || { echo "FAILED: no CUDA device"; exit 1; }
 start=$(date +%s)
 timeout -s INT -k 20 270 python3 -m ir_core bench \
-  --rep-ms 40 --warmup-ms 10 --budget-s 200 \
+  --rep-ms 25 --warmup-ms 5 --budget-s 200 \
   --json "$out/bench_h100.json" --markdown "$out/bench_h100.md" --plot "$out/bench_h100.png" \
   > "$out/bench_stdout.txt" 2> "$out/bench_stderr.txt"
 rc=$?

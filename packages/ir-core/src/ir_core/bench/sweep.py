@@ -189,30 +189,37 @@ def run_sweep(
     called before each step with a short description.
     """
     sweep = _Sweep(config, copy_bw, progress)
-    # Compiled native goes in a second pass, so that a time budget spent on
-    # compiles never costs another candidate its measurement.
-    phases = (False, True) if config.compiled else (False,)
-    with compile_limits():
-        for compiled_phase in phases:
-            for name in config.ops:
-                op = registry.get(name)
-                if op.input_generator is None:
-                    raise ValueError(
-                        f"op {name!r} has no input generator, so ir bench cannot build inputs"
-                    )
-                cands = [
-                    c
-                    for c in candidates_for(op, config.providers, config.compiled)
-                    if (c.kind == "compiled") == compiled_phase
-                ]
-                if not cands:
-                    continue
-                if compiled_phase:
-                    import torch._dynamo
+    # Pass 1: every candidate but compiled native, op by op. Pass 2: compiled
+    # native, shape by shape across the ops, so that a time budget spent on
+    # compiles never costs another candidate its measurement, and a budget cut
+    # leaves every op with compiled rows for the same (first) shapes.
+    ops = [registry.get(name) for name in config.ops]
+    for op in ops:
+        if op.input_generator is None:
+            raise ValueError(
+                f"op {op.name!r} has no input generator, so ir bench cannot build inputs"
+            )
 
-                    torch._dynamo.reset()
-                for hidden in config.hidden:
-                    for tokens in config.tokens:
+    def pick(op: IrOp, compiled: bool) -> list[Candidate]:
+        every = candidates_for(op, config.providers, config.compiled)
+        return [c for c in every if (c.kind == "compiled") == compiled]
+
+    for op in ops:
+        cands = pick(op, False)
+        for hidden in config.hidden:
+            for tokens in config.tokens:
+                yield from sweep.shape(op, cands, tokens, hidden)
+    if not config.compiled:
+        return
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    with compile_limits():
+        for hidden in config.hidden:
+            for tokens in config.tokens:
+                for op in ops:
+                    cands = pick(op, True)
+                    if cands:
                         yield from sweep.shape(op, cands, tokens, hidden)
 
 
