@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -152,6 +153,20 @@ def count_kernels(codes: list[str]) -> dict[str, int]:
     }
 
 
+def same_code(a: list[str], b: list[str]) -> bool:
+    """Whether two Inductor outputs are the same code once kernel names, comments
+    and cache paths are blanked (kernel names derive from the ATen ops fused, or
+    from the IR op's name, and do not change the code)."""
+
+    def norm(codes: list[str]) -> str:
+        text = "\n".join(codes)
+        text = re.sub(r"#[^\n]*", "", text)
+        text = re.sub(r"/\S+/", "/", text)
+        return re.sub(r"\b(cpp|triton)_\w*fused\w*", "KERNEL", text)
+
+    return norm(a) == norm(b)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     device, dtype = args.device, getattr(torch, args.dtype)
     rows = []
@@ -193,6 +208,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "max_abs_diff": diff,
                     "kernels_plain": count_kernels(code_plain),
                     "kernels_ir": count_kernels(code_ir),
+                    "same_code": same_code(code_plain, code_ir),
                     "decisions": sorted({f"{d.op}:{d.provider}" for d in be.decisions}),
                     "fusions": {k: v for p in be.passes for k, v in p.fusion_counts.items() if v},
                 }
@@ -201,7 +217,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(
                     f"{block:9s} tokens={tokens:5d} plain {row['plain_us']:9.2f} us  "
                     f"ir {row['ir_us']:9.2f} us  ratio {row['ratio']:.3f}  "
-                    f"diff {diff:.2e}  kernels {row['kernels_plain']} / {row['kernels_ir']}  "
+                    f"diff {diff:.2e}  same_code {row['same_code']}  kernels {row['kernels_plain']} / {row['kernels_ir']}  "
                     f"{row['decisions']}",
                     flush=True,
                 )
@@ -237,10 +253,12 @@ def to_markdown(res: dict[str, Any]) -> str:
         f"ir-compile {v['ir_compile']}",
         f"- command: `{res['command']}`",
         "- time: median per call over repeats of a call loop (interleaved rounds, median of rounds)",
+        "- same code: Inductor's output code of the two variants is identical once kernel names "
+        "(derived from the fused ATen or IR op names), comments and cache paths are blanked",
         "",
         "| block | tokens | hidden | dtype | plain (us) | IR (us) | IR / plain | max abs diff "
-        "| kernels plain / IR (generated+extern) | IR decisions | fusions |",
-        "|---|---:|---:|---|---:|---:|---:|---:|---|---|---|",
+        "| kernels plain / IR (generated+extern) | same code | IR decisions | fusions |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---|---|---|---|",
     ]
     for r in res["rows"]:
         lines.append(
@@ -248,6 +266,7 @@ def to_markdown(res: dict[str, Any]) -> str:
             f"{r['ir_us']:.2f} | {r['ratio']:.3f} | {r['max_abs_diff']:.1e} | "
             f"{r['kernels_plain']['generated']}+{r['kernels_plain']['extern']} / "
             f"{r['kernels_ir']['generated']}+{r['kernels_ir']['extern']} | "
+            f"{'yes' if r['same_code'] else 'NO'} | "
             f"{', '.join(r['decisions'])} | {', '.join(f'{k}={n}' for k, n in r['fusions'].items())} |"
         )
     return "\n".join(lines) + "\n"
