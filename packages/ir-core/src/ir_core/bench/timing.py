@@ -47,29 +47,34 @@ def _do_bench() -> Callable[..., Any] | None:
     return do_bench  # type: ignore[no-any-return]
 
 
+def _event() -> Any:
+    return torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+
+
 def _cuda_events(fn: Callable[[], Any], spec: TimingSpec, device: torch.device) -> float:
     flush = torch.empty(256 * 1024 * 1024, dtype=torch.uint8, device=device)
     fn()
     torch.cuda.synchronize(device)
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start, end = _event(), _event()
     start.record()
     for _ in range(5):
         fn()
     end.record()
     torch.cuda.synchronize(device)
-    estimate = max(start.elapsed_time(end) / 5, 1e-3)
+    estimate = max(float(start.elapsed_time(end)) / 5, 1e-3)
     for _ in range(max(1, int(spec.warmup_ms / estimate))):
         fn()
     reps = max(5, int(spec.rep_ms / estimate))
-    starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-    ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+    starts = [_event() for _ in range(reps)]
+    ends = [_event() for _ in range(reps)]
     for s, e in zip(starts, ends, strict=True):
         flush.zero_()
         s.record()
         fn()
         e.record()
     torch.cuda.synchronize(device)
-    return statistics.median(s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)) / 1e3
+    times = [float(s.elapsed_time(e)) for s, e in zip(starts, ends, strict=True)]
+    return statistics.median(times) / 1e3
 
 
 def time_cuda(fn: Callable[[], Any], spec: TimingSpec, device: torch.device) -> float:

@@ -42,7 +42,7 @@ def _rotary(args: Sequence[Any], outputs: Any) -> int:
     """Positions, the cache rows they select (not the whole cache), and
     query/key read and written once each."""
     positions, query, key, _head_size, cache, _is_neox = args
-    rows = positions.numel() * cache.shape[-1] * cache.element_size()
+    rows = int(positions.numel() * cache.shape[-1] * cache.element_size())
     return nbytes(positions) + rows + 2 * (nbytes(query) + nbytes(key))
 
 
