@@ -109,7 +109,7 @@ def make_selector(names: Sequence[str], candidates: Sequence[tuple[Callable[...,
     return select
 
 
-def make_bucket_selector(names: Sequence[str], pos: int, rows: dict[Any, Sequence[Callable[..., Any]]],
+def make_bucket_selector(names: Sequence[str], pos: int, rows: dict[Any, Any],
                          miss: Callable[..., Any], name: str) -> Callable[..., Any]:
     """Build ``select(<params>)`` for a tuned op: with ``t`` the parameter at
     ``pos``, it calls ``rows[(t.dtype, t.shape[-1])][(t.numel() // t.shape[-1]).bit_length()]``

@@ -85,7 +85,10 @@ def _int_range(value: Any) -> tuple[int, int | None] | None:
             hint = node.maybe_as_int() if hasattr(node, "maybe_as_int") else None
             if hint is not None:
                 return (int(hint), int(hint))
-            vr = node.shape_env.bound_sympy(node.expr)
+            env = node.shape_env
+            if env is None:
+                return (0, None)
+            vr = env.bound_sympy(node.expr)
             lo = int(vr.lower) if vr.lower.is_finite else 0
             hi = int(vr.upper) if vr.upper.is_finite else None
             return (max(lo, 0), hi)

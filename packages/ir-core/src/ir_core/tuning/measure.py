@@ -243,12 +243,12 @@ def compare(
                                     row["fixed_provider"][label] = op.dispatch(*inputs).provider
                         best: dict[str | None, float] = {}
                         for _ in range(rounds):  # interleaved, best of rounds: drift hits all alike
-                            for label, scope in configs:
+                            for key, scope in configs:
                                 with scope():
                                     us = time_us(
                                         _bound(op, inputs), dev, budget_s=budget_s / rounds
                                     )
-                                best[label] = min(us, best.get(label, us))
+                                best[key] = min(us, best.get(key, us))
                         row["tuned_us"] = round(best.pop(None), 3)
                         row["fixed"] = {k: round(v, 3) for k, v in best.items()}
                         rows.append(row)
