@@ -238,6 +238,36 @@ def test_unsupported_rejecting_and_inplace_providers(temp_impl: Any) -> None:
     assert rows[(p_off, 1)].correct is None and rows[(p_off, 1)].time_us is None
 
 
+def _boom(x: Tensor) -> Tensor:
+    raise RuntimeError("kernel exploded")
+
+
+def test_raising_provider_and_broken_inputs_are_errors(temp_impl: Any, temp_op_name: str) -> None:
+    p = temp_impl(ir.ops.silu_and_mul, _boom)
+
+    def scale2(x: Tensor) -> Tensor:
+        return x * 2
+
+    op = ir.register_op(scale2, name=temp_op_name)
+
+    @op.register_input_generator
+    def _inputs(tokens: int, hidden: int, dtype: torch.dtype, device: Any) -> tuple[Tensor]:
+        if tokens == 3:
+            raise MemoryError("too big for this test")
+        return (torch.randn(tokens, hidden, dtype=dtype, device=device),)
+
+    result = run_bench(_config(["silu_and_mul", temp_op_name], [p]), progress=False)
+    rows = {(r.op, r.provider, r.tokens): r for r in result.rows}
+    assert rows[("silu_and_mul", p, 1)].status == "error"
+    assert "kernel exploded" in rows[("silu_and_mul", p, 1)].reason
+    assert rows[("silu_and_mul", "native", 1)].status == "ok"
+    assert rows[(temp_op_name, "native", 1)].status == "ok"
+    assert rows[(temp_op_name, "native", 1)].bytes == 2 * 64 * 4  # generic: inputs + outputs
+    assert rows[(temp_op_name, p, 1)].status == "skipped"
+    broken = rows[(temp_op_name, "native", 3)]
+    assert broken.status == "error" and "MemoryError: too big" in broken.reason
+
+
 def test_compiled_is_listed_last_and_skipped_past_the_budget() -> None:
     labels = [c.label for c in candidates_for(ir.ops.rms_norm, None, True)]
     assert labels[0] == "native" and labels[-1] == COMPILED and "torch F.rms_norm" in labels

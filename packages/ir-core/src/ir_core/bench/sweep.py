@@ -75,6 +75,11 @@ def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else ""
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -125,9 +130,18 @@ class _Sweep:
             return
         torch.manual_seed(cfg.seed)
         assert op.input_generator is not None
-        args = tuple(op.input_generator(tokens, hidden, cfg.dtype, cfg.device))
-        expected = op.native(*clone_args(args))
-        _sync(cfg.device)
+        try:
+            args = tuple(op.input_generator(tokens, hidden, cfg.dtype, cfg.device))
+            expected = op.native(*clone_args(args))
+            _sync(cfg.device)
+        except Exception as exc:  # e.g. out of memory: this shape only
+            reason = f"inputs or native reference raised {type(exc).__name__}: {_first_line(exc)}"
+            for cand in cands:
+                self.progress(f"{op.name} {tokens}x{hidden} {cand.label}")
+                yield Row(
+                    provider=cand.label, kind=cand.kind, status="error", reason=reason, **base
+                )
+            return
         base["bytes"] = bytes_moved(op, args, expected)
         for cand in cands:
             self.progress(f"{op.name} {tokens}x{hidden} {cand.label}")
@@ -166,10 +180,7 @@ class _Sweep:
             return row
         except Exception as exc:  # a broken provider must not end the sweep
             logger.debug("ir bench: %s/%s raised", op.name, cand.label, exc_info=True)
-            row.status, row.reason = (
-                "error",
-                f"raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-            )
+            row.status, row.reason = "error", f"raised {type(exc).__name__}: {_first_line(exc)}"
             return row
         row.time_us = seconds * 1e6
         row.gbps = row.bytes / seconds / 1e9 if row.bytes else None
