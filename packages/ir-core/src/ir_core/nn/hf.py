@@ -95,7 +95,10 @@ class IrGatedMLP(nn.Module):
         self.act = act
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.down_proj(self.act(torch.cat((self.gate_proj(x), self.up_proj(x)), dim=-1)))
+        out: Tensor = self.down_proj(
+            self.act(torch.cat((self.gate_proj(x), self.up_proj(x)), dim=-1))
+        )
+        return out
 
 
 def ir_apply_rotary_pos_emb(
@@ -306,7 +309,9 @@ def _parent(model: nn.Module, qualname: str) -> tuple[nn.Module, str]:
     return (model.get_submodule(path) if path else model), leaf
 
 
-def _modules(model: nn.Module, suffix: str, prefix: str) -> Iterator[tuple[str, nn.Module]]:
+def _modules(model: nn.Module, suffix: str, prefix: str) -> Iterator[tuple[str, Any]]:
+    """``(qualified name, module)`` of each module of class ``<prefix><suffix>``
+    (typed ``Any``: Hugging Face modules are read by attribute)."""
     for name, m in list(model.named_modules()):
         if type(m).__name__ == f"{prefix}{suffix}":
             yield name, m

@@ -66,7 +66,8 @@ class RMSNorm(nn.Module):
         shape = x.shape
         x2 = x.reshape(-1, shape[-1])
         if residual is None:
-            return ops.rms_norm(x2, self.weight, self.eps, self.variance_size).view(shape)
+            y: Tensor = ops.rms_norm(x2, self.weight, self.eps, self.variance_size)
+            return y.view(shape)
         out, res = ops.fused_add_rms_norm(
             x2, residual.reshape(-1, shape[-1]), self.weight, self.eps, self.variance_size
         )
@@ -94,7 +95,7 @@ class SiluAndMul(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         shape = x.shape
-        out = ops.silu_and_mul(x.reshape(-1, shape[-1]))
+        out: Tensor = ops.silu_and_mul(x.reshape(-1, shape[-1]))
         return out.view(*shape[:-1], shape[-1] // 2)
 
 
@@ -112,7 +113,7 @@ class GeluAndMul(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         shape = x.shape
-        out = ops.gelu_and_mul(x.reshape(-1, shape[-1]), self.approximate)
+        out: Tensor = ops.gelu_and_mul(x.reshape(-1, shape[-1]), self.approximate)
         return out.view(*shape[:-1], shape[-1] // 2)
 
     def extra_repr(self) -> str:
