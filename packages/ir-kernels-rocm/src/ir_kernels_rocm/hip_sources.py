@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -130,13 +131,11 @@ def hipify_sources(
     translated: list[Path] = []
     compile_units: list[Path] = []
     for f in files:
-        src = str((hip_dir / f.name).resolve())
-        entry = result.get(src)
-        path = (
-            Path(entry.hipified_path)
-            if entry is not None and entry.hipified_path
-            else hip_dir / f.name
-        )
+        entry = result.get(os.path.abspath(hip_dir / f.name))
+        if entry is None or not entry.hipified_path:
+            status = getattr(entry, "status", "no result")
+            raise RuntimeError(f"hipify produced no translation of {f.name} ({status})")
+        path = Path(entry.hipified_path)
         text = path.read_text(encoding="utf-8")
         new = apply_rewrites(text)
         if new != text:
