@@ -156,7 +156,9 @@ def markdown(result: BenchResult) -> str:
         + ("" if result.complete else "; INCOMPLETE (interrupted)"),
         "",
         "time: median; GB/s: bytes the op must move / time; % copy BW: share of the copy bandwidth; "
-        "vs native: speedup over eager native; check: output against native within the op's tolerance.",
+        "vs native: speedup over eager native; check: output against native within the op's tolerance. "
+        "Providers are called directly (not through dispatch); inplace ones are timed on a private copy "
+        "of the inputs that each call overwrites (no clone in the timed region).",
     ]
     head += [f"- {n}" for n in result.notes]
     everywhere = always_skipped(result.rows)

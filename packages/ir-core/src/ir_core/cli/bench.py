@@ -126,7 +126,7 @@ def add_parser(sub: Any) -> None:
 
 def _available_devices() -> list[str]:
     out = ["cpu"]
-    if torch.cuda.is_available() and torch.version.hip is None:
+    if torch.cuda.is_available():  # NVIDIA, or ROCm through torch.cuda
         out += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     return out
 
@@ -202,6 +202,11 @@ def _config(args: argparse.Namespace) -> tuple[Any, list[str]]:
         notes.append(
             "CPU: caches are not flushed between reps, so shapes that fit in the last-level cache "
             "can exceed 100% of the (DRAM) copy bandwidth"
+        )
+    if not gpu and os.environ.get("TRITON_INTERPRET") == "1":
+        notes.append(
+            "TRITON_INTERPRET=1: Triton kernels run in Triton's interpreter here; their times "
+            "measure the interpreter, not a kernel"
         )
     if args.compiled is None and not gpu:
         notes.append(
