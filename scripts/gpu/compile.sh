@@ -82,6 +82,7 @@ for label, prio in (("platform default", None), ("native", {"*": ["native"]})):
     ctx = ir.priority(prio) if prio else ir.priority({})
     ok = True
     with ctx:
+        eff = ir.effective_priority("rms_norm")
         for seed in range(4):  # warm-up, record, replays with new values
             args = inputs(seed)
             got = [t.clone() for t in cf(*args)]
@@ -90,7 +91,7 @@ for label, prio in (("platform default", None), ("native", {"*": ["native"]})):
             ok = ok and all(torch.allclose(g.float(), w.float(), atol=0.07, rtol=0.13)
                      for g, w in zip(got, want))
     skips = dict(counters["inductor"]).get("cudagraph_skips", 0)
-    print(f"[{label}] priority={ir.effective_priority('rms_norm')} decisions="
+    print(f"[{label}] rms_norm priority={eff} decisions="
           f"{sorted({(d.op, d.provider) for d in be.decisions})} fusions="
           f"{[p.fusion_counts for p in be.passes]} compiles={be.compiles} "
           f"cudagraph_skips={skips} numerics_ok={ok}")
