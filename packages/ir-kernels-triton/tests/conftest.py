@@ -23,6 +23,13 @@ import ir_core as ir
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 DEVICE = "cpu" if INTERPRET else "cuda"
 HAS_GPU = torch.cuda.is_available() and not INTERPRET
+#: ``IR_TRITON_TEST_OPS=op,op`` limits the per-op tests to those ops (the GPU
+#: script runs groups of ops in parallel processes); unset: every op.
+SELECTED_OPS: list[str] | None = (
+    [n.strip() for n in os.environ["IR_TRITON_TEST_OPS"].split(",") if n.strip()]
+    if os.environ.get("IR_TRITON_TEST_OPS")
+    else None
+)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import DEVICE, INTERPRET
+from conftest import DEVICE, INTERPRET, SELECTED_OPS
 
 import ir_core as ir
 from ir_core import testing
 
-CASES = testing.conformance_cases(provider="triton")
-INVARIANT = testing.conformance_cases(provider="triton", batch_invariant_only=True)
+CASES = testing.conformance_cases(provider="triton", ops=SELECTED_OPS)
+INVARIANT = testing.conformance_cases(
+    provider="triton", ops=SELECTED_OPS, batch_invariant_only=True
+)
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 #: Under the interpreter every program runs in Python: keep grids small there.
 #: Rotary runs one program per token and head block, the slowest to interpret.
@@ -22,12 +24,16 @@ SMALL: dict[str, dict[str, Any]] = {
     "rotary_embedding": {"tokens": (0, 5), "hidden": (200,)},
 }
 SMALL_DEFAULT: dict[str, Any] = {"tokens": (0, 1, 5, 17), "hidden": (64, 200)}
+#: Ops with a chunked path for long rows.
+CHUNKED = ("rms_norm", "fused_add_rms_norm", "dynamic_per_token_scaled_fp8_quant")
 #: Batch invariance: bf16 on the interpreter (time), bf16 and fp32 on a GPU.
 INVARIANCE_DTYPES = (torch.bfloat16,) if INTERPRET else (torch.bfloat16, torch.float32)
 
 
 def test_every_op_has_a_triton_impl() -> None:
     ir.load_providers()
+    if SELECTED_OPS is not None:
+        pytest.skip("IR_TRITON_TEST_OPS selects a subset of the ops")
     missing = [n for n, op in ir.ops.all_ops().items() if "triton" not in op.impls]
     assert not missing, f"ops without a triton implementation: {missing}"
     assert len(CASES) >= 10
@@ -54,9 +60,7 @@ def test_batch_invariance(op: str, provider: str, dtype: torch.dtype) -> None:
     testing.check_batch_invariance(op, provider, device=DEVICE, dtype=dtype, **kwargs)
 
 
-@pytest.mark.parametrize(
-    "op", ["rms_norm", "fused_add_rms_norm", "dynamic_per_token_scaled_fp8_quant"]
-)
+@pytest.mark.parametrize("op", [n for n, _ in INVARIANT if n in CHUNKED])
 def test_long_rows_take_the_chunked_path(op: str) -> None:
     """Rows longer than the register block (16384) reduce over fixed chunks of 8192."""
     testing.check_impl(
@@ -85,6 +89,7 @@ def test_long_rows_take_the_chunked_path(op: str) -> None:
 #: (variance_size = hidden, a scale_ub, approximate="tanh"), and
 #: test_opcheck_schema_with_defaults keeps the failing form visible.
 DEFAULTED = {"rms_norm", "fused_add_rms_norm", "gelu_and_mul", "dynamic_per_token_scaled_fp8_quant"}
+DEFAULTED_HERE = sorted(n for n, _ in CASES if n in DEFAULTED)
 
 
 def _without_defaults(op: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
@@ -137,7 +142,7 @@ def _opcheck_variants(ir_op: Any) -> list[dict[str, Any]]:
     "arguments (see DEFAULTED)",
     strict=False,
 )
-@pytest.mark.parametrize("op", sorted(DEFAULTED))
+@pytest.mark.parametrize("op", DEFAULTED_HERE)
 def test_opcheck_schema_with_defaults(op: str) -> None:
     with ir.priority(**{op: ["triton", "native"]}):
         testing.check_opcheck(op, device=DEVICE, dtypes=(torch.bfloat16,))
