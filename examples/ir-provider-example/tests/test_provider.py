@@ -32,12 +32,6 @@ def test_batch_invariance(op: str, provider: str, dtype: torch.dtype) -> None:
     testing.check_batch_invariance(op, provider, device="cpu", dtype=dtype)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="ir-core bug: torch.ops.ir.<op> called with a trailing default "
-    "omitted (torch drops it) fails in the generated selector when a supports_args "
-    "candidate is prioritised; reported to the lead",
-)
 def test_opcheck_under_example_priority() -> None:
     with ir.priority(rms_norm=["example", "native"]):
         testing.check_opcheck("rms_norm", device="cpu")
