@@ -348,6 +348,7 @@ def read(
     *,
     on_mismatch: str = "error",
     device: torch.device | str | None = None,
+    _hint: str = "pass on_mismatch='warn' to ignore it instead",
 ) -> TunedPriority | None:
     """Read, validate and machine-check a file without applying it. Returns
     ``None`` (after a warning) when it does not apply and ``on_mismatch="warn"``."""
@@ -370,7 +371,7 @@ def read(
             + ". Run `ir tune` here to make a matching file."
         )
         if on_mismatch == "error":
-            raise TuningFileError(message + " (pass on_mismatch='warn' to ignore it instead)")
+            raise TuningFileError(f"{message} ({_hint})")
         logger.warning("ir: %s The file is ignored.", message)
         return None
     return table
@@ -425,7 +426,11 @@ def active() -> TunedPriority | None:
                 _env_loaded = True
                 if path:
                     try:
-                        _active = read(path, on_mismatch=mode)
+                        _active = read(
+                            path,
+                            on_mismatch=mode,
+                            _hint=f"from {ENV_PRIORITY_FILE}; set {ENV_ON_MISMATCH}=warn to ignore it instead",
+                        )
                     except Exception:
                         _env_loaded = False  # report again on the next dispatch, never apply
                         raise
