@@ -1,7 +1,12 @@
 """A small timing helper for ``ir tune``.
 
-Private on purpose: ``ir bench`` has (or will have) its own timing functions;
-once both exist, one should use the other (see the report of issue 10).
+Not :mod:`ir_core.bench.timing` on purpose: that one times single calls with
+the L2 cache flushed between reps (``triton.testing.do_bench``), i.e. kernel
+time alone. Tuned priorities are for eager dispatch, where a stream of calls
+also pays each provider's launch cost (a Triton launch costs several times a
+C++ one), which decides the small-token buckets; so this helper times calls
+back to back, as :func:`ir_core.tuning.measure.compare` does. To be merged as
+a "stream" mode of ``bench.timing`` (see the report of issue 10).
 """
 
 from __future__ import annotations
