@@ -338,3 +338,20 @@ def test_toolchain_crash_is_contained(
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "compiler log" in warnings[0].getMessage()
     assert "CUDA_HOME" in build.target("9.0").log.read_text()
+
+
+def test_cuda_home_without_headers_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch.utils.cpp_extension as cpp_ext
+
+    if not build._has_toolkit("/usr/local/cuda"):
+        pytest.skip("no CUDA toolkit in /usr/local/cuda on this machine")
+    monkeypatch.delenv("CUDA_HOME", raising=False)
+    monkeypatch.setattr(cpp_ext, "CUDA_HOME", str(tmp_path))  # a guess without headers
+    build._fix_cuda_home()
+    assert cpp_ext.CUDA_HOME == "/usr/local/cuda"
+    monkeypatch.setenv("CUDA_HOME", str(tmp_path))  # an explicit choice is left alone
+    monkeypatch.setattr(cpp_ext, "CUDA_HOME", str(tmp_path))
+    build._fix_cuda_home()
+    assert str(tmp_path) == cpp_ext.CUDA_HOME

@@ -160,10 +160,40 @@ def current_arch() -> str:
     return arch_string(torch.cuda.get_device_capability())
 
 
+def _has_toolkit(home: str | None) -> bool:
+    return (
+        bool(home)
+        and Path(str(home), "include", "cuda_runtime_api.h").exists()
+        and Path(str(home), "bin", "nvcc").exists()
+    )
+
+
+def _fix_cuda_home() -> None:
+    """When torch guessed a CUDA_HOME without headers (e.g. from an ``nvcc``
+    wrapper in /usr/local/bin) and none is set, use /usr/local/cuda[-X.Y]."""
+    import glob
+
+    import torch.utils.cpp_extension as cpp_ext
+
+    if os.environ.get("CUDA_HOME") or _has_toolkit(cpp_ext.CUDA_HOME):
+        return
+    for cand in ["/usr/local/cuda", *sorted(glob.glob("/usr/local/cuda-*"), reverse=True)]:
+        if _has_toolkit(cand):
+            logger.info(
+                "ir-kernels-cuda: CUDA_HOME %s has no CUDA headers; using %s",
+                cpp_ext.CUDA_HOME,
+                cand,
+            )
+            cpp_ext.CUDA_HOME = cand
+            os.environ["CUDA_HOME"] = cand
+            return
+
+
 def _compile(t: BuildTarget, verbose: bool) -> None:
     """Run the torch extension build (ninja) into ``t.directory``; loads the library."""
     from torch.utils.cpp_extension import load
 
+    _fix_cuda_home()
     load(
         name=t.name,
         sources=[str(p) for p in compiled_sources()],
