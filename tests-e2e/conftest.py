@@ -64,14 +64,10 @@ needs_example = pytest.mark.skipif(
 
 
 def ir_backend() -> Callable[..., Any]:
-    """``ir_compile.backend()``, or an xfail while ir-compile does not provide it yet."""
-    try:
-        import ir_compile
-    except ImportError:
-        pytest.xfail("ir-compile is not installed")
-    if not hasattr(ir_compile, "backend"):
-        pytest.xfail("ir_compile.backend() does not exist yet (ir-compile is being written)")
-    return ir_compile.backend()  # type: ignore[no-any-return]
+    """A fresh ``ir_compile.backend()`` (Inductor plus the IR fusion and lowering passes)."""
+    import ir_compile
+
+    return ir_compile.backend()
 
 
 @pytest.fixture(autouse=True)

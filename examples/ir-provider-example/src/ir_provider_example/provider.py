@@ -17,7 +17,8 @@ float32 reduction over that row's contiguous features only. ATen's CPU sum
 over the last dimension reduces a row in one thread (rows are split across
 threads, never one row's features, below its 32768-element grain), so the
 order of additions is the row's own whatever the batch. ``supports_args``
-keeps to that case (CPU, contiguous rows, at most 16384 features).
+keeps to that case (CPU; contiguous, or 2-d with unit-stride rows; at most
+16384 features).
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ MAX_HIDDEN = 16384
 
 
 def _row_ok(x: Tensor) -> bool:
+    """A CPU float activation seen as rows of unit stride (any leading dimensions)."""
     return (
         x.device.type == "cpu"
-        and x.dim() == 2
-        and x.stride(-1) == 1
+        and ((x.dim() >= 1 and x.is_contiguous()) or (x.dim() == 2 and x.stride(-1) == 1))
         and x.dtype in (torch.float32, torch.float16, torch.bfloat16)
         and 0 < x.shape[-1] <= MAX_HIDDEN
     )

@@ -1,8 +1,11 @@
 """``torch.nn`` building blocks for engines, each calling one IR op.
 
-Every module is a thin shell: its ``forward`` flattens leading dimensions to
-the ``[tokens, hidden]`` layout the ops (and their providers) expect, calls
-``ir_core.ops.<op>`` and restores the shape. Which implementation runs is the
+Every module is a thin shell: its ``forward`` calls ``ir_core.ops.<op>`` on
+the tensor as it comes (the ops work over the last dimension with any
+leading dimensions; a provider that needs another layout says so in its
+``supports_args``). No reshape is inserted, so compiler passes written against
+IR ops (e.g. residual add + ``rms_norm`` -> ``fused_add_rms_norm``) see the
+op right after its producer. Which implementation runs is the
 dispatcher's choice (priority, ``supports_args``, batch-invariant mode), in
 eager mode and under ``torch.compile``.
 """
@@ -63,15 +66,11 @@ class RMSNorm(nn.Module):
             self.register_parameter("weight", None)
 
     def forward(self, x: Tensor, residual: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
-        shape = x.shape
-        x2 = x.reshape(-1, shape[-1])
         if residual is None:
-            y: Tensor = ops.rms_norm(x2, self.weight, self.eps, self.variance_size)
-            return y.view(shape)
-        out, res = ops.fused_add_rms_norm(
-            x2, residual.reshape(-1, shape[-1]), self.weight, self.eps, self.variance_size
-        )
-        return out.view(shape), res.view(shape)
+            y: Tensor = ops.rms_norm(x, self.weight, self.eps, self.variance_size)
+            return y
+        out, res = ops.fused_add_rms_norm(x, residual, self.weight, self.eps, self.variance_size)
+        return out, res
 
     def extra_repr(self) -> str:
         vs = "" if self.variance_size is None else f", variance_size={self.variance_size}"
@@ -94,9 +93,8 @@ class SiluAndMul(nn.Module):
     """``silu(x[..., :d]) * x[..., d:]`` with ``d = x.shape[-1] // 2`` (``ir.ops.silu_and_mul``)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        shape = x.shape
-        out: Tensor = ops.silu_and_mul(x.reshape(-1, shape[-1]))
-        return out.view(*shape[:-1], shape[-1] // 2)
+        out: Tensor = ops.silu_and_mul(x)
+        return out
 
 
 class GeluAndMul(nn.Module):
@@ -112,9 +110,8 @@ class GeluAndMul(nn.Module):
         self.approximate = approximate
 
     def forward(self, x: Tensor) -> Tensor:
-        shape = x.shape
-        out: Tensor = ops.gelu_and_mul(x.reshape(-1, shape[-1]), self.approximate)
-        return out.view(*shape[:-1], shape[-1] // 2)
+        out: Tensor = ops.gelu_and_mul(x, self.approximate)
+        return out
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
