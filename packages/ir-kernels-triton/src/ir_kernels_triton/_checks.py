@@ -26,12 +26,13 @@ def activation(x: torch.Tensor) -> bool:
         and x.dtype in FLOAT_DTYPES
         and x.dim() >= 1
         and on_device(x)
-        and rows_view(x) is not None
+        and (x.is_contiguous() or rows_view(x) is not None)
     )
 
 
-def _same_device(x: torch.Tensor, t: torch.Tensor) -> bool:
-    return isinstance(t, torch.Tensor) and t.device == x.device
+def _same_device(x: torch.Tensor, t: torch.Tensor | None) -> bool:
+    """``t`` is a tensor on x's device (x already checked to be on the kernels' device)."""
+    return isinstance(t, torch.Tensor) and on_device(t) and t.get_device() == x.get_device()
 
 
 def norm_weight(x: torch.Tensor, weight: torch.Tensor | None) -> bool:
@@ -179,15 +180,14 @@ def rotary_embedding(
         and on_device(positions)
     ):
         return False
-    dev = positions.device
     tokens = positions.shape[0]
-    if not (query.device == dev and _qk(query, tokens, head_size)):
+    if not (_same_device(positions, query) and _qk(query, tokens, head_size)):
         return False
-    if key is not None and not (key.device == dev and _qk(key, tokens, head_size)):
+    if key is not None and not (_same_device(positions, key) and _qk(key, tokens, head_size)):
         return False
     c = cos_sin_cache
     return (
-        c.device == dev
+        _same_device(positions, c)
         and c.dtype in FLOAT_DTYPES
         and c.dim() == 2
         and c.shape[0] >= 1

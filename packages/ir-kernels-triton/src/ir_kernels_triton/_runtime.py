@@ -45,8 +45,9 @@ def platform_supported() -> bool:
 
 
 def on_device(t: torch.Tensor) -> bool:
-    """Whether a tensor lives where this mode's kernels run."""
-    return t.device.type == "cpu" if INTERPRET else t.is_cuda
+    """Whether a tensor lives where this mode's kernels run (the CPU under the
+    interpreter, else a CUDA/ROCm GPU)."""
+    return t.is_cpu if INTERPRET else t.is_cuda
 
 
 _fp8_ok: dict[int, bool] = {}
