@@ -140,3 +140,14 @@ def test_unregister_impl(temp_impl) -> None:  # type: ignore[no-untyped-def]
     assert name not in ir.ops.rms_norm.impls
     with pytest.raises(ir.RegistrationError):
         ir.ops.rms_norm.unregister_impl("native")
+
+
+def test_supported_may_return_a_reason(temp_impl) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    p = temp_impl(ir.ops.silu_and_mul, lambda x: x, supported=lambda: ir.Unsupported("no widget here"))
+    impl = ir.ops.silu_and_mul.impls[p]
+    assert impl.is_supported() is False
+    assert impl.unsupported_reason == "no widget here"
+    with ir.priority(silu_and_mul=[p, "native"]):
+        assert "no widget here" in str(ir.ops.silu_and_mul.explain(torch.randn(2, 8)))

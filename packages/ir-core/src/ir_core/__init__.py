@@ -19,7 +19,7 @@ from . import ops, platforms
 from .dispatch import Resolution
 from .errors import IrError, NoImplementationError, PriorityError, RegistrationError, UnknownOpError
 from .explain import Explanation
-from .impl import IrOpImpl
+from .impl import IrOpImpl, Unsupported
 from .op import IrOp, register_op
 from .platforms import Platform, current_platform, device_capability
 from .priorities import (
@@ -52,6 +52,7 @@ __all__ = [
     "Trace",
     "TuningFileError",
     "UnknownOpError",
+    "Unsupported",
     "__version__",
     "add_priority_arguments",
     "apply_priority_arguments",

@@ -14,6 +14,26 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+class Unsupported:
+    """A false answer of a ``supported`` callable that carries the reason.
+
+    ``return Unsupported("no ROCm device")`` makes the implementation
+    unsupported and shows the reason in ``explain`` and ``ir info``, without
+    the warning an exception in ``supported`` would log.
+    """
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"Unsupported({self.reason!r})"
+
+
 class IrOpImpl:
     """An implementation of ``op`` registered by ``provider``.
 
@@ -49,13 +69,18 @@ class IrOpImpl:
 
         ``supported`` may be a bool or a zero-argument callable; a callable is
         evaluated once, on first need (a CUDA provider may build its
-        extension there), and an exception in it counts as unsupported.
+        extension there), and an exception in it counts as unsupported. A
+        callable may return :class:`Unsupported` (false, with the reason that
+        ``explain`` and ``ir info`` then show) instead of plain ``False``.
         """
         sup = self._supported
         if isinstance(sup, bool):
             return sup
         try:
-            value = bool(sup())
+            result = sup()
+            if isinstance(result, Unsupported):
+                self._unsupported_reason = result.reason
+            value = bool(result)
         except Exception as exc:
             value = False
             self._unsupported_reason = f"supported() raised {type(exc).__name__}: {exc}"

@@ -98,18 +98,12 @@ def _qk_ok(t: Tensor, q: Tensor, tokens: int, head_size: int) -> bool:
 # ----------------------------------------------------------------- registration
 
 
-def make_supported(holder: list[IrOpImpl]) -> Callable[[], bool]:
-    """The lazy ``supported`` check of one implementation (``holder`` receives
-    it after registration, so the check can record why it is unsupported)."""
-
-    def supported() -> bool:
-        ok = runtime.ensure_loaded()
-        if not ok and holder:
-            # ir-core shows this reason in explain() and `ir info` (no public setter yet).
-            holder[0]._unsupported_reason = runtime.unavailable_reason()
-        return ok
-
-    return supported
+def supported() -> bool | ir.Unsupported:
+    """The lazy ``supported`` check shared by every implementation: builds or
+    loads the extension on first need; the reason reaches explain() and `ir info`."""
+    if runtime.ensure_loaded():
+        return True
+    return ir.Unsupported(runtime.unavailable_reason() or "the ir_cuda extension is unavailable")
 
 
 def _register(
@@ -121,15 +115,13 @@ def _register(
     batch_invariant: bool | None = None,
 ) -> IrOpImpl:
     """Register ``fn`` for ``op`` with the shared lazy ``supported`` check."""
-    holder: list[IrOpImpl] = []
     impl: IrOpImpl = op.register_impl(
         PROVIDER,
-        supported=make_supported(holder),
+        supported=supported,
         supports_args=supports_args,
         inplace=inplace,
         batch_invariant=batch_invariant,
     )(fn)
-    holder.append(impl)
     return impl
 
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import ir_core as ir
+
 
 class Gate:
     """A ``supported=`` callable for :meth:`IrOp.register_impl`.
 
     ``why_not()`` returns ``None`` when the implementation can run here, else
-    a one-line reason. The reason is attached to the registered
-    implementation (``attach``) so that ``explain`` shows it instead of a bare
-    "unsupported". Returning False (rather than raising) keeps ir-core from
-    logging a warning per op on machines that simply lack the device.
+    a one-line reason, returned as :class:`ir_core.Unsupported` so that
+    ``explain`` shows it instead of a bare "unsupported". Returning it (rather
+    than raising) keeps ir-core from logging a warning per op on machines that
+    simply lack the device.
     """
 
     def __init__(self, why_not: Callable[[], str | None]) -> None:
@@ -29,11 +31,6 @@ class Gate:
         """Why the implementation cannot run here (``None``: it can)."""
         return self._why_not()
 
-    def __call__(self) -> bool:
+    def __call__(self) -> bool | ir.Unsupported:
         reason = self._why_not()
-        if reason is None:
-            return True
-        if self._impl is not None and hasattr(self._impl, "_unsupported_reason"):
-            # ir-core has no public setter yet; see the package README.
-            self._impl._unsupported_reason = reason
-        return False
+        return True if reason is None else ir.Unsupported(reason)
