@@ -167,6 +167,34 @@ def same_code(a: list[str], b: list[str]) -> bool:
     return norm(a) == norm(b)
 
 
+def results(args: argparse.Namespace, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    res = {
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+            "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
+        },
+        "versions": {
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "ir_core": ir.__version__,
+            "ir_compile": ir_compile.__version__,
+        },
+        "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+        "rows": rows,
+    }
+    if args.md:
+        with open(args.md, "w") as fh:
+            fh.write(to_markdown(res))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(res, fh, indent=1)
+    return res
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     device, dtype = args.device, getattr(torch, args.dtype)
     rows = []
@@ -214,6 +242,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 }
                 row["ratio"] = row["ir_us"] / row["plain_us"]
                 rows.append(row)
+                results(args, rows)  # written after every row: a time limit keeps what ran
                 print(
                     f"{block:9s} tokens={tokens:5d} plain {row['plain_us']:9.2f} us  "
                     f"ir {row['ir_us']:9.2f} us  ratio {row['ratio']:.3f}  "
@@ -221,24 +250,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     f"{row['decisions']}",
                     flush=True,
                 )
-    return {
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-            "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
-        },
-        "versions": {
-            "python": sys.version.split()[0],
-            "torch": torch.__version__,
-            "ir_core": ir.__version__,
-            "ir_compile": ir_compile.__version__,
-        },
-        "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
-        "rows": rows,
-    }
+    return results(args, rows)
 
 
 def to_markdown(res: dict[str, Any]) -> str:
@@ -305,13 +317,7 @@ def main() -> None:
     utils = torch._inductor.utils
     fresh = getattr(utils, "fresh_cache", None) or utils.fresh_inductor_cache
     with fresh():
-        res = run(args)
-    if args.md:
-        with open(args.md, "w") as fh:
-            fh.write(to_markdown(res))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(res, fh, indent=1)
+        run(args)
 
 
 if __name__ == "__main__":
