@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 import ir_core as ir
-from ir_core.nn.hf import patch_model
+from ir_core.nn.hf import UnsupportedModelError, patch_model
 
 T0 = time.time()
 BUDGET_S = float(os.environ.get("E2E_BUDGET_S", "80"))
@@ -150,7 +150,7 @@ def generate(model: Any, ids: torch.Tensor, new: int = NEW) -> tuple[torch.Tenso
         pad_token_id=0,
     )
     with torch.no_grad():
-        model.generate(ids, **{**kw, "max_new_tokens": 4, "min_new_tokens": 4})  # warm up / compile
+        model.generate(ids, **kw)  # warm up (and compile: prefill, decode, dynamic decode)
         sync()
         t = time.perf_counter()
         out = model.generate(ids, **kw)
@@ -267,7 +267,11 @@ def main() -> int:
     baseline()
     if "tokens" not in ref:
         return 1
-    handle = patch_model(model)
+    try:
+        handle = patch_model(model)
+    except UnsupportedModelError as exc:  # e.g. another transformers' attention forward
+        results["errors"]["patch_model"] = f"{exc}; retried without the rotary mapping"
+        handle = patch_model(model, rotary=False)
     results["env"]["patched"] = handle.replaced
 
     for pname, prio in prios.items():
@@ -293,7 +297,11 @@ def main() -> int:
         q = build("qwen3", num_hidden_layers=2)
         r = logits(q, ids)
         out = {}
-        with patch_model(q):
+        with patch_model(
+            q,
+            rotary="rotary" in results["env"]["patched"]
+            and results["env"]["patched"]["rotary"] > 0,
+        ):
             for pname, prio in prios.items():
                 with ir.priority(prio):
                     g = logits(q, ids)
