@@ -193,7 +193,9 @@ def _rewire(graph: torch.fx.Graph, node: torch.fx.Node, result: Any) -> None:
     if isinstance(result, (tuple, list)):
         for user in list(node.users):
             if user.op == "call_function" and user.target is operator.getitem:
-                new = result[user.args[1]]
+                index = user.args[1]
+                assert isinstance(index, int)
+                new = result[index]
                 if isinstance(new, torch.fx.Node):
                     user.replace_all_uses_with(new)
                 elif user.users:

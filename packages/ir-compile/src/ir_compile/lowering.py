@@ -261,13 +261,13 @@ class IrLoweringPass(CustomGraphPass):
         )
 
 
-class _LowerIrMode(TorchDispatchMode):
+class _LowerIrMode(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
     """While a node's replacement is traced: every ``torch.ops.ir`` call (the
     node's own, or one an implementation makes) runs the implementation that
     dispatch chooses for its (fake) arguments, so no IR op reaches the trace."""
 
     def __init__(self, owner: IrLoweringPass, node_name: str, depth: int = 0) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.owner = owner
         self.node_name = node_name
         self.depth = depth
