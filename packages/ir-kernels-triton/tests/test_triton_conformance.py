@@ -78,54 +78,22 @@ def test_long_rows_take_the_chunked_path(op: str) -> None:
     )
 
 
-#: Ops with a defaulted parameter. torch's schema and fake-tensor checks
-#: re-invoke ``torch.ops.ir.<op>`` with trailing arguments that equal their
-#: default dropped, and ir-core's CompositeExplicitAutograd kernel passes the
-#: shortened argument list on to the generated selector, which has no
-#: defaults when the candidate list starts with a provider that has
-#: ``supports_args``: the call fails inside ir-core (native alone passes: its
-#: function has the defaults). An ir-core issue (reported). Here these ops are
-#: opchecked with every defaulted argument given a non-default value
-#: (variance_size = hidden, a scale_ub, approximate="tanh"), and
-#: test_opcheck_schema_with_defaults keeps the failing form visible.
-DEFAULTED = {"rms_norm", "fused_add_rms_norm", "gelu_and_mul", "dynamic_per_token_scaled_fp8_quant"}
-DEFAULTED_HERE = sorted(n for n, _ in CASES if n in DEFAULTED)
-
-
-def _without_defaults(op: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-    """``args`` with defaulted trailing arguments made explicit, or None when impossible."""
-    if op in ("rms_norm", "fused_add_rms_norm"):
-        return (*args[:-1], args[0].shape[-1] if args[-1] is None else args[-1])
-    if op == "gelu_and_mul":
-        return None if args[1] == "none" else args
-    if op == "dynamic_per_token_scaled_fp8_quant":
-        return None if args[1] is None else args
-    return args
-
-
 @pytest.mark.parametrize("op", sorted({n for n, _ in CASES}))
 def test_opcheck_through_ir_op(op: str) -> None:
-    """``torch.library.opcheck`` of ``torch.ops.ir.<op>`` with triton first:
-    schema, fake kernel, autograd registration, AOT dispatch."""
+    """``torch.library.opcheck`` of ``torch.ops.ir.<op>`` (and ``maybe_inplace``)
+    with triton first: schema, fake kernel, autograd registration, AOT dispatch."""
     ir_op = getattr(ir.ops, op)
-    ran = 0
     with ir.priority(**{op: ["triton", "native"]}):
         for variant in _opcheck_variants(ir_op):
             torch.manual_seed(0)
-            args = _without_defaults(
-                op, tuple(ir_op.input_generator(3, 64, torch.bfloat16, DEVICE, **variant))
-            )
-            if args is None:
-                continue
-            assert ir_op.dispatch(*args).provider == "triton"
+            args = tuple(ir_op.input_generator(3, 64, torch.bfloat16, DEVICE, **variant))
+            assert ir_op.dispatch(*args).provider == "triton", variant
             torch.library.opcheck(ir_op.torch_op.default, args)
             if ir_op.inplace_schema is not None:
                 torch.library.opcheck(
                     ir_op.torch_op.maybe_inplace,
                     tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args),
                 )
-            ran += 1
-    assert ran
 
 
 def _opcheck_variants(ir_op: Any) -> list[dict[str, Any]]:
@@ -135,17 +103,6 @@ def _opcheck_variants(ir_op: Any) -> list[dict[str, Any]]:
     if INTERPRET and ir_op.name == "rotary_embedding":
         return [v for v in variants if not v.get("partial") and "head_size" not in v]
     return variants
-
-
-@pytest.mark.xfail(
-    reason="ir-core: torch_binding kernel does not restore dropped default "
-    "arguments (see DEFAULTED)",
-    strict=False,
-)
-@pytest.mark.parametrize("op", DEFAULTED_HERE)
-def test_opcheck_schema_with_defaults(op: str) -> None:
-    with ir.priority(**{op: ["triton", "native"]}):
-        testing.check_opcheck(op, device=DEVICE, dtypes=(torch.bfloat16,))
 
 
 def _internal_args(op: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
