@@ -44,7 +44,7 @@ def test_logits_match_and_ir_ops_run(family: str, ids: torch.Tensor) -> None:
     handle.restore()
 
 
-@pytest.mark.parametrize("family", ["llama", "qwen3"])
+@pytest.mark.parametrize("family", list(FAMILIES))
 def test_greedy_generate_gives_same_tokens(family: str, ids: torch.Tensor) -> None:
     model = tiny_model(family)
     kw = dict(max_new_tokens=8, do_sample=False, pad_token_id=0)
