@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import ir_core
-from ir_core import registry
+from ir_core import registry, tuning
 from ir_core.platforms import current_platform
 from ir_core.priorities import current_scope, effective_priority, is_batch_invariant
 from ir_core.providers import load_providers, package_versions
@@ -38,7 +38,8 @@ def cache_state(options: Any = None) -> dict[str, Any]:
     Per op: the effective priority and where it came from, and per registered
     implementation its provider, package, source hash, ``inplace``,
     ``batch_invariant`` and whether it is supported here. Globally: the
-    batch-invariant mode, the platform, provider package versions, the
+    batch-invariant mode, the active tuned priority file (its fingerprint), the
+    platform, provider package versions, the
     versions of ir-core and ir-compile, the source hash of ir-compile and the
     pass's own ``options``.
     """
@@ -66,6 +67,7 @@ def cache_state(options: Any = None) -> dict[str, Any]:
     return {
         "ops": ops,
         "batch_invariant": is_batch_invariant(scope),
+        "tuned_priority": tuning.fingerprint(),
         "platform": platform.name,
         "packages": dict(sorted(package_versions().items())),
         "ir_core": ir_core.__version__,

@@ -133,7 +133,9 @@ def choose_impl(op: Any, args: Sequence[Any], *, inplace: bool) -> tuple[IrOpImp
     be static and so on is evaluated as in eager mode. One that raises on
     fake values (``data_ptr()``, ``.item()``) is skipped too.
     """
-    resolution = op.resolution(inplace=inplace)
+    # A tuned priority file picks the candidate list of the call's bucket
+    # (ir_core.tuning.bucket_for has its own rule for symbolic sizes).
+    resolution = op.resolution(inplace=inplace).for_call(tuple(args))
     symbolic = any(
         _symbolic(t) for a in args for t in (a if isinstance(a, (list, tuple)) else (a,))
     )
