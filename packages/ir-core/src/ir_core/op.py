@@ -303,9 +303,22 @@ def _valid_native(fn: Callable[..., Any], name: str) -> None:
             raise RegistrationError(f"op {name!r}: parameter name {p.name!r} is not allowed")
 
 
+@typing.overload
+def register_op(f: Callable[..., Any], *, name: str | None = None,
+                activations: Sequence[str] | None = None, allow_inplace: bool = False,
+                has_reduction: bool = False, tags: Sequence[Any] = ()) -> IrOp: ...
+
+
+@typing.overload
+def register_op(f: None = None, *, name: str | None = None,
+                activations: Sequence[str] | None = None, allow_inplace: bool = False,
+                has_reduction: bool = False, tags: Sequence[Any] = ()) -> Callable[[Callable[..., Any]], IrOp]: ...
+
+
 def register_op(f: Callable[..., Any] | None = None, *, name: str | None = None,
                 activations: Sequence[str] | None = None, allow_inplace: bool = False,
-                has_reduction: bool = False, tags: Sequence[Any] = ()) -> Any:
+                has_reduction: bool = False,
+                tags: Sequence[Any] = ()) -> IrOp | Callable[[Callable[..., Any]], IrOp]:
     """Register an IR op defined by its native implementation ``f``.
 
     Use as ``@register_op`` or ``@register_op(has_reduction=True)``.
@@ -338,7 +351,7 @@ def register_op(f: Callable[..., Any] | None = None, *, name: str | None = None,
             if allow_inplace and not acts:
                 raise RegistrationError(f"op {op_name!r}: allow_inplace needs at least one activation")
             cls = type(f"IrOp_{op_name}", (IrOp,), {})
-            op = cls(fn, name=op_name, activations=acts, allow_inplace=allow_inplace,
+            op: IrOp = cls(fn, name=op_name, activations=acts, allow_inplace=allow_inplace,
                      has_reduction=has_reduction, tags=tags)
         except RegistrationError:
             raise
