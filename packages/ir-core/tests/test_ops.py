@@ -66,8 +66,10 @@ def reference(name: str, args: tuple):  # type: ignore[no-untyped-def]
         return 0.5 * a * (1 + torch.erf(a / math.sqrt(2))) * b
     if name == "rotary_embedding":
         pos, q, k, hs, cache, neox = args
-        return (rotate_ref(q, pos, cache, hs, neox),
-                None if k is None else rotate_ref(k, pos, cache, hs, neox))
+        return (
+            rotate_ref(q, pos, cache, hs, neox),
+            None if k is None else rotate_ref(k, pos, cache, hs, neox),
+        )
     if name == "static_scaled_fp8_quant":
         x, s = args
         return fp8_ref(x.double() / s.double())
@@ -93,15 +95,25 @@ def reference(name: str, args: tuple):  # type: ignore[no-untyped-def]
     raise AssertionError(f"no reference for {name}")
 
 
-BUILTIN = sorted(["rms_norm", "fused_add_rms_norm", "silu_and_mul", "gelu_and_mul", "rotary_embedding",
-                  "static_scaled_fp8_quant", "dynamic_per_token_scaled_fp8_quant",
-                  "per_token_group_quant_fp8", "rms_norm_static_fp8_quant",
-                  "fused_add_rms_norm_static_fp8_quant"])
+BUILTIN = sorted(
+    [
+        "rms_norm",
+        "fused_add_rms_norm",
+        "silu_and_mul",
+        "gelu_and_mul",
+        "rotary_embedding",
+        "static_scaled_fp8_quant",
+        "dynamic_per_token_scaled_fp8_quant",
+        "per_token_group_quant_fp8",
+        "rms_norm_static_fp8_quant",
+        "fused_add_rms_norm_static_fp8_quant",
+    ]
+)
 
 
 def _cast_like(ref, out):  # type: ignore[no-untyped-def]
     if isinstance(out, tuple):
-        return tuple(None if r is None else r.to(o.dtype) for r, o in zip(ref, out))
+        return tuple(None if r is None else r.to(o.dtype) for r, o in zip(ref, out, strict=False))
     return ref.to(out.dtype)
 
 
@@ -125,10 +137,14 @@ def test_opcheck(name: str) -> None:
 
 
 def test_schemas() -> None:
-    assert ir.ops.rms_norm.schema == \
-        "(Tensor x, Tensor? weight, float epsilon, SymInt? variance_size=None) -> Tensor"
+    assert (
+        ir.ops.rms_norm.schema
+        == "(Tensor x, Tensor? weight, float epsilon, SymInt? variance_size=None) -> Tensor"
+    )
     assert ir.ops.rotary_embedding.schema.endswith("-> (Tensor, Tensor?)")
-    assert ir.ops.fused_add_rms_norm.inplace_schema.startswith("(Tensor(a0!) x, Tensor(a1!) x_residual")
+    assert ir.ops.fused_add_rms_norm.inplace_schema.startswith(
+        "(Tensor(a0!) x, Tensor(a1!) x_residual"
+    )
     assert ir.ops.rotary_embedding.inplace_schema is None  # optional returns: no torch overload
 
 

@@ -29,31 +29,62 @@ def test_register_op_defines_torch_op_and_namespace(temp_op_name: str) -> None:
     assert op.activations == ("x",)
 
 
-@pytest.mark.parametrize("case", ["kwonly", "varargs", "unannotated", "bad_name", "not_tensor_act",
-                                  "inplace_no_act", "bad_type"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "kwonly",
+        "varargs",
+        "unannotated",
+        "bad_name",
+        "not_tensor_act",
+        "inplace_no_act",
+        "bad_type",
+    ],
+)
 def test_bad_op_registration_leaves_no_trace(case: str, temp_op_name: str) -> None:
     name = temp_op_name
     if case == "kwonly":
-        def native(x: Tensor, *, eps: float) -> Tensor: return x
+
+        def native(x: Tensor, *, eps: float) -> Tensor:
+            return x
+
         kwargs: dict = {}
     elif case == "varargs":
-        def native(x: Tensor, *rest: Tensor) -> Tensor: return x  # type: ignore[misc]
+
+        def native(x: Tensor, *rest: Tensor) -> Tensor:
+            return x  # type: ignore[misc]
+
         kwargs = {}
     elif case == "unannotated":
-        def native(x, eps: float) -> Tensor: return x  # type: ignore[no-untyped-def]
+
+        def native(x, eps: float) -> Tensor:
+            return x  # type: ignore[no-untyped-def]
+
         kwargs = {}
     elif case == "bad_name":
-        def native(x: Tensor) -> Tensor: return x
+
+        def native(x: Tensor) -> Tensor:
+            return x
+
         name = "Bad-Name"
         kwargs = {}
     elif case == "not_tensor_act":
-        def native(x: Tensor, n: int) -> Tensor: return x
+
+        def native(x: Tensor, n: int) -> Tensor:
+            return x
+
         kwargs = {"activations": ["n"]}
     elif case == "inplace_no_act":
-        def native(y: Tensor) -> Tensor: return y
+
+        def native(y: Tensor) -> Tensor:
+            return y
+
         kwargs = {"allow_inplace": True}
     else:
-        def native(x: Tensor, d: dict) -> Tensor: return x  # type: ignore[type-arg]
+
+        def native(x: Tensor, d: dict) -> Tensor:
+            return x  # type: ignore[type-arg]
+
         kwargs = {}
     with pytest.raises(ir.RegistrationError, match=repr(name).strip("'")[:8]):
         ir.register_op(name=name, **kwargs)(native)
@@ -91,16 +122,24 @@ def _rms(x, weight, epsilon, variance_size=None):  # type: ignore[no-untyped-def
     return ir.ops.rms_norm.native(x, weight, epsilon, variance_size)
 
 
-@pytest.mark.parametrize("provider, fn, kwargs, match", [
-    ("native", _rms, {}, "reserved"),
-    ("Bad", _rms, {}, "must match"),
-    ("p_names", lambda y, weight, epsilon, variance_size=None: y, {}, "differs from the native"),
-    ("p_default", lambda x, weight, epsilon, variance_size=1: x, {}, "differs from the native"),
-    ("p_missing", lambda x, weight, epsilon: x, {}, "differs from the native"),
-    ("p_check", _rms, {"supports_args": lambda x, weight: True}, "supports_args"),
-    ("p_inplace", _rms, {"inplace": True}, "allow_inplace"),
-    ("p_supported", _rms, {"supported": "yes"}, "supported must be"),
-])
+@pytest.mark.parametrize(
+    "provider, fn, kwargs, match",
+    [
+        ("native", _rms, {}, "reserved"),
+        ("Bad", _rms, {}, "must match"),
+        (
+            "p_names",
+            lambda y, weight, epsilon, variance_size=None: y,
+            {},
+            "differs from the native",
+        ),
+        ("p_default", lambda x, weight, epsilon, variance_size=1: x, {}, "differs from the native"),
+        ("p_missing", lambda x, weight, epsilon: x, {}, "differs from the native"),
+        ("p_check", _rms, {"supports_args": lambda x, weight: True}, "supports_args"),
+        ("p_inplace", _rms, {"inplace": True}, "allow_inplace"),
+        ("p_supported", _rms, {"supported": "yes"}, "supported must be"),
+    ],
+)
 def test_bad_impl_registration(provider: str, fn: object, kwargs: dict, match: str) -> None:
     op = ir.ops.rms_norm
     before = dict(op.impls)
@@ -111,7 +150,9 @@ def test_bad_impl_registration(provider: str, fn: object, kwargs: dict, match: s
 
 
 def test_impl_annotations_must_match_schema() -> None:
-    def wrong(x: Tensor, weight: Tensor | None, epsilon: int, variance_size: int | None = None) -> Tensor:
+    def wrong(
+        x: Tensor, weight: Tensor | None, epsilon: int, variance_size: int | None = None
+    ) -> Tensor:
         return x
 
     with pytest.raises(ir.RegistrationError, match="schema"):
@@ -145,7 +186,9 @@ def test_unregister_impl(temp_impl) -> None:  # type: ignore[no-untyped-def]
 def test_supported_may_return_a_reason(temp_impl) -> None:  # type: ignore[no-untyped-def]
     import torch
 
-    p = temp_impl(ir.ops.silu_and_mul, lambda x: x, supported=lambda: ir.Unsupported("no widget here"))
+    p = temp_impl(
+        ir.ops.silu_and_mul, lambda x: x, supported=lambda: ir.Unsupported("no widget here")
+    )
     impl = ir.ops.silu_and_mul.impls[p]
     assert impl.is_supported() is False
     assert impl.unsupported_reason == "no widget here"

@@ -35,14 +35,22 @@ _HOT_GLOBALS: dict[str, Any] = {
 def _param_list(params: Sequence[inspect.Parameter], *, with_defaults: bool) -> str:
     out = []
     for p in params:
-        out.append(p.name if not with_defaults or p.default is inspect.Parameter.empty
-                   else f"{p.name}={p.name}__default")
+        out.append(
+            p.name
+            if not with_defaults or p.default is inspect.Parameter.empty
+            else f"{p.name}={p.name}__default"
+        )
     return ", ".join(out)
 
 
-def make_entry(params: Sequence[inspect.Parameter], tensor_kinds: dict[str, str],
-               torch_op: Any, cache: dict[Any, Any], resolve: Callable[[Any], Any],
-               name: str) -> Callable[..., Any]:
+def make_entry(
+    params: Sequence[inspect.Parameter],
+    tensor_kinds: dict[str, str],
+    torch_op: Any,
+    cache: dict[Any, Any],
+    resolve: Callable[[Any], Any],
+    name: str,
+) -> Callable[..., Any]:
     """Build ``f(self, <native params>)`` for the eager fast path.
 
     ``tensor_kinds`` maps each tensor parameter to ``"tensor"``,
@@ -60,9 +68,16 @@ def make_entry(params: Sequence[inspect.Parameter], tensor_kinds: dict[str, str]
         elif kind == "optional":
             plain_checks.append(f"({pname} is not None and {not_plain})")
         else:  # list of tensors
-            plain_checks.append(f"any(type(t) is not __ir_T and type(t) is not __ir_P for t in {pname})")
-    watched = ["__ir_compiling()", "__ir_dispatch_modes()", "__ir_function_modes()",
-               "__ir_functorch()", *plain_checks]
+            plain_checks.append(
+                f"any(type(t) is not __ir_T and type(t) is not __ir_P for t in {pname})"
+            )
+    watched = [
+        "__ir_compiling()",
+        "__ir_dispatch_modes()",
+        "__ir_function_modes()",
+        "__ir_functorch()",
+        *plain_checks,
+    ]
     if tensor_kinds:  # autograd needs a graph: grad mode on and an input requires grad
         watched.append(f"(__ir_grad() and __ir_any_requires_grad({', '.join(tensor_kinds)}))")
     src = (
@@ -76,8 +91,7 @@ def make_entry(params: Sequence[inspect.Parameter], tensor_kinds: dict[str, str]
         f"    return __ir_sel({call_args})\n"
     )
     namespace: dict[str, Any] = dict(_HOT_GLOBALS)
-    namespace.update({"__ir_torch_op": torch_op, "__ir_cache": cache,
-                      "__ir_resolve": resolve})
+    namespace.update({"__ir_torch_op": torch_op, "__ir_cache": cache, "__ir_resolve": resolve})
     for p in params:
         if p.default is not inspect.Parameter.empty:
             namespace[f"{p.name}__default"] = p.default
@@ -87,8 +101,11 @@ def make_entry(params: Sequence[inspect.Parameter], tensor_kinds: dict[str, str]
     return fn
 
 
-def make_selector(names: Sequence[str], candidates: Sequence[tuple[Callable[..., Any], Callable[..., bool] | None]],
-                  name: str) -> Callable[..., Any]:
+def make_selector(
+    names: Sequence[str],
+    candidates: Sequence[tuple[Callable[..., Any], Callable[..., bool] | None]],
+    name: str,
+) -> Callable[..., Any]:
     """Build ``select(<params>)`` that calls the first candidate whose check
     accepts the arguments. The last candidate must have no check."""
     if candidates[0][1] is None:
@@ -109,8 +126,9 @@ def make_selector(names: Sequence[str], candidates: Sequence[tuple[Callable[...,
     return select
 
 
-def make_bucket_selector(names: Sequence[str], pos: int, rows: dict[Any, Any],
-                         miss: Callable[..., Any], name: str) -> Callable[..., Any]:
+def make_bucket_selector(
+    names: Sequence[str], pos: int, rows: dict[Any, Any], miss: Callable[..., Any], name: str
+) -> Callable[..., Any]:
     """Build ``select(<params>)`` for a tuned op: with ``t`` the parameter at
     ``pos``, it calls ``rows[(t.dtype, t.shape[-1])][(t.numel() // t.shape[-1]).bit_length()]``
     (``t.shape`` read once; ``torch.Size.numel`` is cheaper than ``Tensor.numel``),

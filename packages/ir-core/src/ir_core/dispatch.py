@@ -61,7 +61,8 @@ class Resolution:
         sub = self._subs.get(names)
         if sub is None:
             sub = self._subs[names] = _resolve_names(
-                self.op, names, self.tuned.source, self.batch_invariant, self.inplace, self.tracer)
+                self.op, names, self.tuned.source, self.batch_invariant, self.inplace, self.tracer
+            )
         return sub
 
     def for_call(self, args: Sequence[Any]) -> Resolution:
@@ -75,8 +76,14 @@ class Resolution:
         names = self.tuned.priority_for_bucket(bucket)
         if names is None:
             return self
-        sub = _resolve_names(self.op, names, self.tuned.describe(bucket), self.batch_invariant,
-                             self.inplace, self.tracer)
+        sub = _resolve_names(
+            self.op,
+            names,
+            self.tuned.describe(bucket),
+            self.batch_invariant,
+            self.inplace,
+            self.tracer,
+        )
         return sub
 
     def choose(self, args: Sequence[Any]) -> IrOpImpl:
@@ -88,7 +95,9 @@ class Resolution:
         for impl in self.candidates:
             if impl.accepts(*args):
                 return impl
-        raise NoImplementationError(self.fallback_error or f"ir.ops.{self.op.name}: no implementation accepts the call")
+        raise NoImplementationError(
+            self.fallback_error or f"ir.ops.{self.op.name}: no implementation accepts the call"
+        )
 
     def _callable(self, impl: IrOpImpl) -> Callable[..., Any]:
         fn = impl.fn if self.inplace else impl.functional_fn()
@@ -112,7 +121,8 @@ class Resolution:
 
     def _plain_selector(self) -> Callable[..., Any]:
         pairs: list[tuple[Callable[..., Any], Callable[..., bool] | None]] = [
-            (self._callable(impl), impl.supports_args) for impl in self.candidates]
+            (self._callable(impl), impl.supports_args) for impl in self.candidates
+        ]
         if self.fallback_error is not None:
             message = self.fallback_error
 
@@ -137,8 +147,9 @@ def resolve(op: IrOp, scope: Scope, *, inplace: bool = False) -> Resolution:
     return res
 
 
-def _resolve_names(op: IrOp, names: tuple[str, ...], source: str, invariant: bool, inplace: bool,
-                   tracer: Any) -> Resolution:
+def _resolve_names(
+    op: IrOp, names: tuple[str, ...], source: str, invariant: bool, inplace: bool, tracer: Any
+) -> Resolution:
     res = Resolution(op, names, source, invariant, inplace, [], tracer=tracer)
     for name in names:
         impl = op.impls.get(name)
@@ -162,15 +173,20 @@ def _resolve_names(op: IrOp, names: tuple[str, ...], source: str, invariant: boo
                 f"ir.ops.{op.name}: batch-invariant mode is on and no batch-invariant implementation "
                 f"accepts this call (priority {list(names)} from {source}; candidates tried: {tried}; "
                 f"native is not batch-invariant for an op with a reduction). Install or prioritise a "
-                f"provider with batch_invariant=True, e.g. triton.")
+                f"provider with batch_invariant=True, e.g. triton."
+            )
         elif native not in res.candidates:
             res.candidates.append(native)
             res.native_appended = True
             key = (op.name, names)
             if "native" not in names and key not in _warned:
                 _warned.add(key)
-                logger.info("ir: %s: no provider in %s accepts every call; native appended as the "
-                            "last candidate", op.name, list(names))
+                logger.info(
+                    "ir: %s: no provider in %s accepts every call; native appended as the "
+                    "last candidate",
+                    op.name,
+                    list(names),
+                )
     return res
 
 

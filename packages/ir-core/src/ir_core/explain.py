@@ -37,9 +37,11 @@ class Explanation:
     error: str | None = None
 
     def __str__(self) -> str:
-        lines = [f"ir.ops.{self.op}({self.args})",
-                 f"  priority: {', '.join(self.priority)}  (from {self.source})",
-                 f"  batch-invariant mode: {'on' if self.batch_invariant else 'off'}"]
+        lines = [
+            f"ir.ops.{self.op}({self.args})",
+            f"  priority: {', '.join(self.priority)}  (from {self.source})",
+            f"  batch-invariant mode: {'on' if self.batch_invariant else 'off'}",
+        ]
         width = max([len(e.provider) for e in self.entries] + [8])
         for e in self.entries:
             mark = "->" if e.status == "chosen" else "  "
@@ -52,11 +54,13 @@ class Explanation:
 def describe_args(args: tuple[Any, ...], names: list[str]) -> str:
     """A short, tensor-aware description of a call's arguments."""
     parts = []
-    for name, a in zip(names, args):
+    for name, a in zip(names, args, strict=False):
         if isinstance(a, torch.Tensor):
             shape = "x".join(str(s) for s in a.shape) or "scalar"
             extra = "" if a.is_contiguous() else ", non-contiguous"
-            parts.append(f"{name}=Tensor[{shape}, {str(a.dtype).replace('torch.', '')}, {a.device}{extra}]")
+            parts.append(
+                f"{name}=Tensor[{shape}, {str(a.dtype).replace('torch.', '')}, {a.device}{extra}]"
+            )
         else:
             parts.append(f"{name}={a!r}")
     return ", ".join(parts)
@@ -70,7 +74,9 @@ def explain_call(op: IrOp, args: tuple[Any, ...], scope: Scope) -> Explanation:
         entries.append(CandidateStatus(provider, "skipped", reason))
     for impl in res.candidates:
         if chosen is not None:
-            entries.append(CandidateStatus(impl.provider, "not reached", f"{chosen} was chosen first"))
+            entries.append(
+                CandidateStatus(impl.provider, "not reached", f"{chosen} was chosen first")
+            )
             continue
         try:
             ok = impl.accepts(*args)
@@ -79,9 +85,13 @@ def explain_call(op: IrOp, args: tuple[Any, ...], scope: Scope) -> Explanation:
             ok, why = False, f"supports_args raised {type(exc).__name__}: {exc}"
         if ok:
             chosen = impl.provider
-            how = "appended: no listed provider accepts every call" if (
-                impl.provider == "native" and res.native_appended) else (
-                "accepts every call" if impl.supports_args is None else "supports_args accepted")
+            how = (
+                "appended: no listed provider accepts every call"
+                if (impl.provider == "native" and res.native_appended)
+                else (
+                    "accepts every call" if impl.supports_args is None else "supports_args accepted"
+                )
+            )
             entries.append(CandidateStatus(impl.provider, "chosen", how))
         else:
             entries.append(CandidateStatus(impl.provider, "skipped", why))
@@ -91,8 +101,22 @@ def explain_call(op: IrOp, args: tuple[Any, ...], scope: Scope) -> Explanation:
     listed = {e.provider for e in entries}
     for provider, impl in sorted(op.impls.items()):
         if provider not in listed:
-            entries.append(CandidateStatus(provider, "not listed", "not in the priority list"
-                                           + ("" if impl.is_supported() else "; unsupported here")))
+            entries.append(
+                CandidateStatus(
+                    provider,
+                    "not listed",
+                    "not in the priority list"
+                    + ("" if impl.is_supported() else "; unsupported here"),
+                )
+            )
     error = None if chosen is not None else res.fallback_error
-    return Explanation(op.name, describe_args(args, op.param_names), res.priority, res.source,
-                       res.batch_invariant, chosen, tuple(entries), error)
+    return Explanation(
+        op.name,
+        describe_args(args, op.param_names),
+        res.priority,
+        res.source,
+        res.batch_invariant,
+        chosen,
+        tuple(entries),
+        error,
+    )

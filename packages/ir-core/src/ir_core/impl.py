@@ -42,12 +42,31 @@ class IrOpImpl:
     gets clones of the op's activations. ``fn`` is the function as registered.
     """
 
-    __slots__ = ("_source_hash", "_supported", "_unsupported_reason", "batch_invariant", "fn",
-                 "inplace", "op", "package", "provider", "supports_args")
+    __slots__ = (
+        "_source_hash",
+        "_supported",
+        "_unsupported_reason",
+        "batch_invariant",
+        "fn",
+        "inplace",
+        "op",
+        "package",
+        "provider",
+        "supports_args",
+    )
 
-    def __init__(self, op: IrOp, provider: str, fn: Callable[..., Any], *,
-                 supported: bool | Callable[[], bool], supports_args: Callable[..., bool] | None,
-                 inplace: bool, batch_invariant: bool, package: str | None) -> None:
+    def __init__(
+        self,
+        op: IrOp,
+        provider: str,
+        fn: Callable[..., Any],
+        *,
+        supported: bool | Callable[[], bool],
+        supports_args: Callable[..., bool] | None,
+        inplace: bool,
+        batch_invariant: bool,
+        package: str | None,
+    ) -> None:
         self.op = op
         self.provider = provider
         self.fn = fn
@@ -84,8 +103,12 @@ class IrOpImpl:
         except Exception as exc:
             value = False
             self._unsupported_reason = f"supported() raised {type(exc).__name__}: {exc}"
-            logger.warning("ir: %s/%s is unsupported here: %s", self.op.name, self.provider,
-                           self._unsupported_reason)
+            logger.warning(
+                "ir: %s/%s is unsupported here: %s",
+                self.op.name,
+                self.provider,
+                self._unsupported_reason,
+            )
         self._supported = value
         return value
 

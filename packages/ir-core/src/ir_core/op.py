@@ -64,8 +64,16 @@ class IrOp:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover
         raise NotImplementedError
 
-    def __init__(self, native: Callable[..., Any], *, name: str, activations: Sequence[str],
-                 allow_inplace: bool, has_reduction: bool, tags: Sequence[Any]) -> None:
+    def __init__(
+        self,
+        native: Callable[..., Any],
+        *,
+        name: str,
+        activations: Sequence[str],
+        allow_inplace: bool,
+        has_reduction: bool,
+        tags: Sequence[Any],
+    ) -> None:
         self.name = name
         self.native = native
         self.signature = inspect.signature(native)
@@ -84,8 +92,11 @@ class IrOp:
         # calls of op.maybe_inplace use the functional overload.
         returns = self.schema.split("->", 1)[1]
         plain_returns = "?" not in returns and "[]" not in returns
-        self.inplace_schema = (infer_schema(native, mutates=self.activations)
-                               if allow_inplace and plain_returns else None)
+        self.inplace_schema = (
+            infer_schema(native, mutates=self.activations)
+            if allow_inplace and plain_returns
+            else None
+        )
         self.impls: dict[str, IrOpImpl] = {}
         self._cache: dict[Scope, Callable[..., Any]] = {}
         self._inplace_cache: dict[Scope, Callable[..., Any]] = {}
@@ -100,18 +111,31 @@ class IrOp:
         self.test_variants: list[dict[str, Any]] = [{}]
         self.compare: Callable[..., Any] | None = None
         self.bytes_moved: Callable[..., int] | None = None
-        self.impls["native"] = IrOpImpl(self, "native", native, supported=True, supports_args=None,
-                                        inplace=False, batch_invariant=not has_reduction,
-                                        package="ir-core")
+        self.impls["native"] = IrOpImpl(
+            self,
+            "native",
+            native,
+            supported=True,
+            supports_args=None,
+            inplace=False,
+            batch_invariant=not has_reduction,
+            package="ir-core",
+        )
 
     def __repr__(self) -> str:
         return f"<IrOp {self.name}{self.schema}>"
 
     # ------------------------------------------------------- registration
 
-    def register_impl(self, provider: str, *, supported: bool | Callable[[], bool] = True,
-                      supports_args: Callable[..., bool] | None = None, inplace: bool = False,
-                      batch_invariant: bool | None = None) -> Callable[[Callable[..., Any]], IrOpImpl]:
+    def register_impl(
+        self,
+        provider: str,
+        *,
+        supported: bool | Callable[[], bool] = True,
+        supports_args: Callable[..., bool] | None = None,
+        inplace: bool = False,
+        batch_invariant: bool | None = None,
+    ) -> Callable[[Callable[..., Any]], IrOpImpl]:
         """Decorator registering an implementation of this op by ``provider``.
 
         Args:
@@ -131,10 +155,14 @@ class IrOp:
         """
 
         def decorator(fn: Callable[..., Any]) -> IrOpImpl:
-            impl = self._validate_impl(provider, fn, supported, supports_args, inplace, batch_invariant)
+            impl = self._validate_impl(
+                provider, fn, supported, supports_args, inplace, batch_invariant
+            )
             with registry.lock:
                 if provider in self.impls:  # re-check under the lock
-                    raise RegistrationError(f"op {self.name!r}: provider {provider!r} is already registered")
+                    raise RegistrationError(
+                        f"op {self.name!r}: provider {provider!r} is already registered"
+                    )
                 self.impls[provider] = impl
             from .providers import currently_loading
 
@@ -147,8 +175,15 @@ class IrOp:
 
         return decorator
 
-    def _validate_impl(self, provider: str, fn: Callable[..., Any], supported: Any,
-                       supports_args: Any, inplace: bool, batch_invariant: bool | None) -> IrOpImpl:
+    def _validate_impl(
+        self,
+        provider: str,
+        fn: Callable[..., Any],
+        supported: Any,
+        supports_args: Any,
+        inplace: bool,
+        batch_invariant: bool | None,
+    ) -> IrOpImpl:
         where = f"op {self.name!r}, provider {provider!r}"
         if not isinstance(provider, str) or not registry.NAME_RE.match(provider):
             raise RegistrationError(f"{where}: provider names must match [a-z_][a-z0-9_]*")
@@ -159,24 +194,38 @@ class IrOp:
         if not callable(fn):
             raise RegistrationError(f"{where}: the implementation is not callable")
         if not (isinstance(supported, bool) or callable(supported)):
-            raise RegistrationError(f"{where}: supported must be a bool or a zero-argument callable")
+            raise RegistrationError(
+                f"{where}: supported must be a bool or a zero-argument callable"
+            )
         self._check_same_signature(fn, where=f"{where}: implementation")
         if supports_args is not None:
             if not callable(supports_args):
                 raise RegistrationError(f"{where}: supports_args must be callable")
             self._check_same_signature(supports_args, where=f"{where}: supports_args", types=False)
         if inplace and not self.allow_inplace:
-            raise RegistrationError(f"{where}: inplace=True needs the op registered with allow_inplace=True")
+            raise RegistrationError(
+                f"{where}: inplace=True needs the op registered with allow_inplace=True"
+            )
         if batch_invariant is None:
             batch_invariant = not self.has_reduction
         from .providers import currently_loading
 
         loading = currently_loading()
         package = loading.distribution if loading is not None else getattr(fn, "__module__", None)
-        return IrOpImpl(self, provider, fn, supported=supported, supports_args=supports_args,
-                        inplace=bool(inplace), batch_invariant=bool(batch_invariant), package=package)
+        return IrOpImpl(
+            self,
+            provider,
+            fn,
+            supported=supported,
+            supports_args=supports_args,
+            inplace=bool(inplace),
+            batch_invariant=bool(batch_invariant),
+            package=package,
+        )
 
-    def _check_same_signature(self, fn: Callable[..., Any], *, where: str, types: bool = True) -> None:
+    def _check_same_signature(
+        self, fn: Callable[..., Any], *, where: str, types: bool = True
+    ) -> None:
         try:
             sig = inspect.signature(fn)
         except (TypeError, ValueError) as exc:
@@ -186,19 +235,26 @@ class IrOp:
         if mine != native:
             raise RegistrationError(
                 f"{where}: signature {sig} differs from the native {self.signature} "
-                "(names, order, kinds and defaults must be equal)")
-        if types and any(p.annotation is not inspect.Parameter.empty for p in sig.parameters.values()):
+                "(names, order, kinds and defaults must be equal)"
+            )
+        if types and any(
+            p.annotation is not inspect.Parameter.empty for p in sig.parameters.values()
+        ):
             try:
                 schema = infer_schema(fn)
             except TypeError as exc:
                 raise RegistrationError(f"{where}: {exc}") from None
             if schema != self.schema:
-                raise RegistrationError(f"{where}: schema {schema} differs from the native {self.schema}")
+                raise RegistrationError(
+                    f"{where}: schema {schema} differs from the native {self.schema}"
+                )
 
     def unregister_impl(self, provider: str) -> IrOpImpl:
         """Remove ``provider``'s implementation (tests, hot reload). Native stays."""
         if provider == "native":
-            raise RegistrationError(f"op {self.name!r}: the native implementation cannot be removed")
+            raise RegistrationError(
+                f"op {self.name!r}: the native implementation cannot be removed"
+            )
         with registry.lock:
             try:
                 impl = self.impls.pop(provider)
@@ -244,8 +300,9 @@ class IrOp:
         """The ordered candidates in ``scope`` (default: the current one)."""
         return resolve(self, current_scope() if scope is None else scope, inplace=inplace)
 
-    def _resolve_into(self, cache: dict[Scope, Callable[..., Any]], scope: Scope,
-                      inplace: bool) -> Callable[..., Any]:
+    def _resolve_into(
+        self, cache: dict[Scope, Callable[..., Any]], scope: Scope, inplace: bool
+    ) -> Callable[..., Any]:
         from .providers import load_providers
 
         load_providers()
@@ -295,8 +352,10 @@ def _valid_native(fn: Callable[..., Any], name: str) -> None:
         raise RegistrationError(f"op {name!r}: torch.ops.ir.{name} already exists")
     for p in inspect.signature(fn).parameters.values():
         if p.kind is inspect.Parameter.KEYWORD_ONLY:
-            raise RegistrationError(f"op {name!r}: keyword-only parameter {p.name!r} is not allowed "
-                                    "(graph nodes carry positional arguments only)")
+            raise RegistrationError(
+                f"op {name!r}: keyword-only parameter {p.name!r} is not allowed "
+                "(graph nodes carry positional arguments only)"
+            )
         if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             raise RegistrationError(f"op {name!r}: *args/**kwargs are not allowed")
         if not p.name.isidentifier() or p.name.startswith("__ir") or p.name == "self":
@@ -304,21 +363,38 @@ def _valid_native(fn: Callable[..., Any], name: str) -> None:
 
 
 @typing.overload
-def register_op(f: Callable[..., Any], *, name: str | None = None,
-                activations: Sequence[str] | None = None, allow_inplace: bool = False,
-                has_reduction: bool = False, tags: Sequence[Any] = ()) -> IrOp: ...
+def register_op(
+    f: Callable[..., Any],
+    *,
+    name: str | None = None,
+    activations: Sequence[str] | None = None,
+    allow_inplace: bool = False,
+    has_reduction: bool = False,
+    tags: Sequence[Any] = (),
+) -> IrOp: ...
 
 
 @typing.overload
-def register_op(f: None = None, *, name: str | None = None,
-                activations: Sequence[str] | None = None, allow_inplace: bool = False,
-                has_reduction: bool = False, tags: Sequence[Any] = ()) -> Callable[[Callable[..., Any]], IrOp]: ...
+def register_op(
+    f: None = None,
+    *,
+    name: str | None = None,
+    activations: Sequence[str] | None = None,
+    allow_inplace: bool = False,
+    has_reduction: bool = False,
+    tags: Sequence[Any] = (),
+) -> Callable[[Callable[..., Any]], IrOp]: ...
 
 
-def register_op(f: Callable[..., Any] | None = None, *, name: str | None = None,
-                activations: Sequence[str] | None = None, allow_inplace: bool = False,
-                has_reduction: bool = False,
-                tags: Sequence[Any] = ()) -> IrOp | Callable[[Callable[..., Any]], IrOp]:
+def register_op(
+    f: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    activations: Sequence[str] | None = None,
+    allow_inplace: bool = False,
+    has_reduction: bool = False,
+    tags: Sequence[Any] = (),
+) -> IrOp | Callable[[Callable[..., Any]], IrOp]:
     """Register an IR op defined by its native implementation ``f``.
 
     Use as ``@register_op`` or ``@register_op(has_reduction=True)``.
@@ -342,25 +418,47 @@ def register_op(f: Callable[..., Any] | None = None, *, name: str | None = None,
         _valid_native(fn, op_name)
         try:
             hints = typing.get_type_hints(fn)
-            tensor_params = [p for p in inspect.signature(fn).parameters
-                             if p in hints and _tensor_kind(hints[p]) in ("tensor", "optional")]
-            acts = list(activations) if activations is not None else [p for p in tensor_params if p.startswith("x")]
+            tensor_params = [
+                p
+                for p in inspect.signature(fn).parameters
+                if p in hints and _tensor_kind(hints[p]) in ("tensor", "optional")
+            ]
+            acts = (
+                list(activations)
+                if activations is not None
+                else [p for p in tensor_params if p.startswith("x")]
+            )
             for a in acts:
                 if a not in tensor_params:
-                    raise RegistrationError(f"op {op_name!r}: activation {a!r} is not a Tensor parameter")
+                    raise RegistrationError(
+                        f"op {op_name!r}: activation {a!r} is not a Tensor parameter"
+                    )
             if allow_inplace and not acts:
-                raise RegistrationError(f"op {op_name!r}: allow_inplace needs at least one activation")
+                raise RegistrationError(
+                    f"op {op_name!r}: allow_inplace needs at least one activation"
+                )
             cls = type(f"IrOp_{op_name}", (IrOp,), {})
-            op: IrOp = cls(fn, name=op_name, activations=acts, allow_inplace=allow_inplace,
-                     has_reduction=has_reduction, tags=tags)
+            op: IrOp = cls(
+                fn,
+                name=op_name,
+                activations=acts,
+                allow_inplace=allow_inplace,
+                has_reduction=has_reduction,
+                tags=tags,
+            )
         except RegistrationError:
             raise
         except Exception as exc:  # schema inference and friends
             raise RegistrationError(f"op {op_name!r}: {exc}") from exc
         torch_binding.define(op)  # raises RegistrationError and cleans up on failure
         cls.__call__ = _codegen.make_entry(  # type: ignore[method-assign]
-            op.params, op.tensor_kinds, op.torch_op.default, op._cache,
-            lambda scope: op._resolve_into(op._cache, scope, False), op_name)
+            op.params,
+            op.tensor_kinds,
+            op.torch_op.default,
+            op._cache,
+            lambda scope: op._resolve_into(op._cache, scope, False),
+            op_name,
+        )
         cls.__doc__ = fn.__doc__
         registry.add(op)
         return op

@@ -75,11 +75,18 @@ def out_of_tree_platforms() -> list[Platform]:
                     obj: Any = ep.load()
                     plat = obj() if callable(obj) and not isinstance(obj, Platform) else obj
                     if not isinstance(plat, Platform):
-                        raise TypeError(f"expected an ir_core.platforms.Platform, got {type(plat).__name__}")
+                        raise TypeError(
+                            f"expected an ir_core.platforms.Platform, got {type(plat).__name__}"
+                        )
                     dist = getattr(ep, "dist", None)
                     if dist is not None and not plat.package:
-                        plat = Platform(plat.name, plat.device_type, plat.default_priority,
-                                        plat.is_current, dist.metadata["Name"])
+                        plat = Platform(
+                            plat.name,
+                            plat.device_type,
+                            plat.default_priority,
+                            plat.is_current,
+                            dist.metadata["Name"],
+                        )
                     found.append(plat)
                 except Exception as exc:  # a broken plugin must not break the process
                     logger.warning("ir: platform entry point %r failed to load: %s", ep.name, exc)
@@ -131,14 +138,16 @@ def set_platform(platform: Platform | str | None) -> None:
 # ------------------------------------------------------------ capabilities
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _capability(device_type: str, index: int) -> tuple[int, int]:
     if device_type == "cuda":
         return tuple(torch.cuda.get_device_capability(index))  # type: ignore[return-value]
     return (0, 0)
 
 
-def device_capability(device: torch.device | torch.Tensor | int | str | None = None) -> tuple[int, int]:
+def device_capability(
+    device: torch.device | torch.Tensor | int | str | None = None,
+) -> tuple[int, int]:
     """Compute capability ``(major, minor)`` of one device, read once per
     device index, so a process with two different GPUs gets each one's own.
 

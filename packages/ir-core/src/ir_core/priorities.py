@@ -47,8 +47,9 @@ class Scope:
 
     __slots__ = ("batch_invariant", "priority", "tracer")
 
-    def __init__(self, priority: dict[str, PriorityList], batch_invariant: bool | None,
-                 tracer: Any = None) -> None:
+    def __init__(
+        self, priority: dict[str, PriorityList], batch_invariant: bool | None, tracer: Any = None
+    ) -> None:
         self.priority = priority
         self.batch_invariant = batch_invariant
         self.tracer = tracer
@@ -61,8 +62,9 @@ _interned: dict[tuple[Any, ...], Scope] = {}
 _intern_lock = threading.Lock()
 
 
-def _make_scope(priority: dict[str, PriorityList], batch_invariant: bool | None,
-                tracer: Any = None) -> Scope:
+def _make_scope(
+    priority: dict[str, PriorityList], batch_invariant: bool | None, tracer: Any = None
+) -> Scope:
     if tracer is not None:  # a trace is unique; never shared
         return Scope(priority, batch_invariant, tracer)
     key = (tuple(sorted(priority.items())), batch_invariant)
@@ -104,16 +106,19 @@ def parse_priority_string(text: str, *, source: str = "priority string") -> dict
         op, sep, providers = part.partition("=")
         op = op.strip()
         if not sep or not op:
-            raise PriorityError(f"{source}: malformed entry {part!r}; expected OP=PROVIDER[,PROVIDER...] "
-                                f"as in 'rms_norm=cuda,native;*=triton,native'")
+            raise PriorityError(
+                f"{source}: malformed entry {part!r}; expected OP=PROVIDER[,PROVIDER...] "
+                f"as in 'rms_norm=cuda,native;*=triton,native'"
+            )
         if op in out:
             raise PriorityError(f"{source}: op {op!r} is given twice")
         out[op] = [p.strip() for p in providers.split(",")]
     return out
 
 
-def _normalize_list(op: str, value: Sequence[str] | str, *, source: str,
-                    known: set[str]) -> PriorityList:
+def _normalize_list(
+    op: str, value: Sequence[str] | str, *, source: str, known: set[str]
+) -> PriorityList:
     names = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
     if not names:
         raise PriorityError(f"{source}: empty priority list for op {op!r}")
@@ -128,11 +133,14 @@ def _normalize_list(op: str, value: Sequence[str] | str, *, source: str,
             raise PriorityError(
                 f"{source}: unknown provider {name!r} for op {op!r}; registered providers: "
                 f"{', '.join(sorted(registry.registered_providers()))}; known names: "
-                f"{', '.join(sorted(known))}")
+                f"{', '.join(sorted(known))}"
+            )
     return tuple(names)
 
 
-def normalize_priority(spec: PrioritySpec | str, *, source: str = "priority") -> dict[str, PriorityList]:
+def normalize_priority(
+    spec: PrioritySpec | str, *, source: str = "priority"
+) -> dict[str, PriorityList]:
     """Validate a priority mapping (or string) and return it normalised.
 
     Keys are op names or ``"*"``; values are provider lists or comma strings.
@@ -144,13 +152,17 @@ def normalize_priority(spec: PrioritySpec | str, *, source: str = "priority") ->
     if isinstance(spec, str):
         spec = parse_priority_string(spec, source=source)
     if not isinstance(spec, Mapping):
-        raise PriorityError(f"{source}: expected a mapping op -> providers, got {type(spec).__name__}")
+        raise PriorityError(
+            f"{source}: expected a mapping op -> providers, got {type(spec).__name__}"
+        )
     ops = registry.ops()
     known = registry.known_providers()
     out: dict[str, PriorityList] = {}
     for op, value in spec.items():
         if op != "*" and op not in ops:
-            raise PriorityError(f"{source}: unknown op {op!r}; registered ops: {', '.join(sorted(ops))}")
+            raise PriorityError(
+                f"{source}: unknown op {op!r}; registered ops: {', '.join(sorted(ops))}"
+            )
         out[op] = _normalize_list(op, value, source=source, known=known)
     return out
 
@@ -168,7 +180,9 @@ class _ProcessState:
     def env(self) -> dict[str, PriorityList]:
         if self.env_priority is None:
             text = os.environ.get(ENV_PRIORITY, "")
-            self.env_priority = normalize_priority(text, source=ENV_PRIORITY) if text.strip() else {}
+            self.env_priority = (
+                normalize_priority(text, source=ENV_PRIORITY) if text.strip() else {}
+            )
         return self.env_priority
 
 
@@ -249,15 +263,20 @@ def effective_priority(op: str, scope: Scope | None = None) -> tuple[PriorityLis
 
 
 @contextlib.contextmanager
-def priority(spec: PrioritySpec | str | None = None, /, **ops: Sequence[str] | str) -> Iterator[None]:
+def priority(
+    spec: PrioritySpec | str | None = None, /, **ops: Sequence[str] | str
+) -> Iterator[None]:
     """Scoped priority override for this thread or asyncio task.
 
     ``with ir.priority(rms_norm=["triton", "native"]): ...`` or
     ``with ir.priority({"*": ["triton", "native"]}): ...``. Nested scopes
     merge; the previous scope is restored on exit, also on exception.
     """
-    merged: dict[str, Any] = dict(spec) if isinstance(spec, Mapping) else (
-        parse_priority_string(spec, source="priority") if isinstance(spec, str) else {})
+    merged: dict[str, Any] = (
+        dict(spec)
+        if isinstance(spec, Mapping)
+        else (parse_priority_string(spec, source="priority") if isinstance(spec, str) else {})
+    )
     merged.update(ops)
     new = normalize_priority(merged, source="priority")
     outer = current_scope()
@@ -297,11 +316,21 @@ def add_priority_arguments(parser: argparse.ArgumentParser) -> None:
 
     load_providers()
     group = parser.add_argument_group("ir op priority")
-    group.add_argument("--ir-op-priority", dest="ir_op_priority", default=None, metavar="SPEC",
-                       help="e.g. 'rms_norm=cuda,native;*=triton,native'")
+    group.add_argument(
+        "--ir-op-priority",
+        dest="ir_op_priority",
+        default=None,
+        metavar="SPEC",
+        help="e.g. 'rms_norm=cuda,native;*=triton,native'",
+    )
     for name in ["*", *sorted(registry.ops())]:
-        group.add_argument(f"--ir-op-priority.{name}", dest=_ARG_PREFIX + name, default=None,
-                           metavar="P,P", help=f"provider priority of {name}")
+        group.add_argument(
+            f"--ir-op-priority.{name}",
+            dest=_ARG_PREFIX + name,
+            default=None,
+            metavar="P,P",
+            help=f"provider priority of {name}",
+        )
 
 
 def priority_from_arguments(namespace: argparse.Namespace) -> dict[str, PriorityList]:
@@ -312,7 +341,7 @@ def priority_from_arguments(namespace: argparse.Namespace) -> dict[str, Priority
         spec.update(parse_priority_string(combined, source="--ir-op-priority"))
     for key, value in vars(namespace).items():
         if key.startswith(_ARG_PREFIX) and value:
-            spec[key[len(_ARG_PREFIX):]] = value
+            spec[key[len(_ARG_PREFIX) :]] = value
     return normalize_priority(spec, source="--ir-op-priority") if spec else {}
 
 

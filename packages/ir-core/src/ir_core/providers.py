@@ -82,9 +82,11 @@ def load_providers() -> dict[str, ProviderPackage]:
             for ep in _entry_points():
                 dist = getattr(ep, "dist", None)
                 pkg = ProviderPackage(
-                    entry_point=ep.name, module=ep.value,
+                    entry_point=ep.name,
+                    module=ep.value,
                     distribution=dist.metadata["Name"] if dist is not None else "?",
-                    version=dist.version if dist is not None else "?")
+                    version=dist.version if dist is not None else "?",
+                )
                 found[ep.name] = pkg
                 if ep.name in disabled:
                     pkg.error = f"disabled by {ENV_DISABLE}"
@@ -95,8 +97,13 @@ def load_providers() -> dict[str, ProviderPackage]:
                     pkg.loaded = True
                 except Exception as exc:  # never let a broken plugin break the process
                     pkg.error = f"{type(exc).__name__}: {exc}"
-                    logger.warning("ir: provider package %r (%s %s) failed to import and is skipped: %s",
-                                   ep.name, pkg.distribution, pkg.version, pkg.error)
+                    logger.warning(
+                        "ir: provider package %r (%s %s) failed to import and is skipped: %s",
+                        ep.name,
+                        pkg.distribution,
+                        pkg.version,
+                        pkg.error,
+                    )
                 finally:
                     _loading_state.package = None
         finally:

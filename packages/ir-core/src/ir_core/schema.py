@@ -45,8 +45,10 @@ def type_to_schema(tp: Any, *, where: str) -> str:
     elif origin in (list, typing.List) and typing.get_args(inner)[0] in _LISTS:  # noqa: UP006
         base = _LISTS[typing.get_args(inner)[0]]
     else:
-        raise TypeError(f"{where}: unsupported type {tp!r} (use Tensor, int, float, bool, str, "
-                        "their Optional forms, or list[Tensor|int|float])")
+        raise TypeError(
+            f"{where}: unsupported type {tp!r} (use Tensor, int, float, bool, str, "
+            "their Optional forms, or list[Tensor|int|float])"
+        )
     return base + ("?" if optional else "")
 
 

@@ -32,8 +32,12 @@ _PLAIN = (torch.Tensor, torch.nn.Parameter)
 
 def must_trace(op: IrOp, args: Sequence[Any]) -> bool:
     """Slow-path twin of the generated check: does something watch this call?"""
-    if (torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack()
-            or torch._C._len_torch_function_stack() or torch._C._are_functorch_transforms_active()):
+    if (
+        torch.compiler.is_compiling()
+        or torch._C._len_torch_dispatch_stack()
+        or torch._C._len_torch_function_stack()
+        or torch._C._are_functorch_transforms_active()
+    ):
         return True
     grad = torch.is_grad_enabled()
     for a in args:
@@ -49,8 +53,11 @@ def must_trace(op: IrOp, args: Sequence[Any]) -> bool:
 
 def _unalias(outputs: Any, inputs: Sequence[Any]) -> Any:
     """Clone outputs that share storage with an input (schemas promise fresh outputs)."""
-    ptrs = {t.untyped_storage().data_ptr() for t in inputs
-            if isinstance(t, torch.Tensor) and t.numel() > 0}
+    ptrs = {
+        t.untyped_storage().data_ptr()
+        for t in inputs
+        if isinstance(t, torch.Tensor) and t.numel() > 0
+    }
 
     def fix(o: Any) -> Any:
         if isinstance(o, torch.Tensor) and o.numel() > 0 and o.untyped_storage().data_ptr() in ptrs:
@@ -133,12 +140,19 @@ def _register_autograd(op: IrOp, qualname: str, lib: torch.library.Library) -> N
                 args[i] = args[i].detach().requires_grad_(True)
             outs = op.native(*args)
         outs_t = outs if isinstance(outs, tuple) else (outs,)
-        pairs = [(o, g) for o, g in zip(outs_t, grads, strict=False)
-                 if isinstance(o, torch.Tensor) and o.requires_grad and g is not None]
+        pairs = [
+            (o, g)
+            for o, g in zip(outs_t, grads, strict=False)
+            if isinstance(o, torch.Tensor) and o.requires_grad and g is not None
+        ]
         if not pairs:
             return tuple(result)
-        got = torch.autograd.grad([o for o, _ in pairs], [args[i] for i in wanted],
-                                  [g for _, g in pairs], allow_unused=True)
+        got = torch.autograd.grad(
+            [o for o, _ in pairs],
+            [args[i] for i in wanted],
+            [g for _, g in pairs],
+            allow_unused=True,
+        )
         for i, g in zip(wanted, got, strict=False):
             result[i] = g
         return tuple(result)

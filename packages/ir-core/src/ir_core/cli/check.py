@@ -12,7 +12,9 @@ import torch
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("check", help="run the conformance kit on providers supported here")
     p.add_argument("op", nargs="*", help="ops to check (default: all)")
-    p.add_argument("--provider", action="append", help="providers to check (repeatable; default: all)")
+    p.add_argument(
+        "--provider", action="append", help="providers to check (repeatable; default: all)"
+    )
     p.add_argument("--device", default=None, help="cpu or cuda[:N] (default: cuda if present)")
     p.add_argument("--dtype", action="append", help="dtypes (repeatable; default fp32, fp16, bf16)")
     p.add_argument("--quick", action="store_true", help="fewer shapes")
@@ -45,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
                 continue
             label = f"{name}/{provider}"
             try:
-                report = testing.check_impl(op, provider, device=device, dtypes=dtypes,
-                                            tokens=tokens, hidden=hidden)
+                report = testing.check_impl(
+                    op, provider, device=device, dtypes=dtypes, tokens=tokens, hidden=hidden
+                )
                 line = f"PASS  {report.summary()}"
                 if impl.batch_invariant and op.has_reduction:
                     testing.check_batch_invariance(op, provider, device=device)

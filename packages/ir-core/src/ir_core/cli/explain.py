@@ -7,8 +7,14 @@ from typing import Any
 
 import torch
 
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
-          "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
 
 
 def parse_dtype(name: str) -> torch.dtype:
@@ -33,7 +39,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--shape", default="16x4096", help="TOKENSxHIDDEN (default 16x4096)")
     p.add_argument("--dtype", default="bfloat16", help="float32, float16 or bfloat16")
     p.add_argument("--device", default=None, help="cpu or cuda[:N] (default: cuda if present)")
-    p.add_argument("--priority", default=None, help="scoped override, e.g. 'rms_norm=triton,native'")
+    p.add_argument(
+        "--priority", default=None, help="scoped override, e.g. 'rms_norm=triton,native'"
+    )
     p.add_argument("--batch-invariant", action="store_true", help="explain in batch-invariant mode")
     p.set_defaults(func=run)
 
@@ -51,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
     dtype = parse_dtype(args.dtype)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if op.input_generator is None:
-        raise ValueError(f"op {op.name!r} has no input generator, so ir explain cannot build inputs")
+        raise ValueError(
+            f"op {op.name!r} has no input generator, so ir explain cannot build inputs"
+        )
     inputs = op.input_generator(tokens, hidden, dtype, device)
     with contextlib.ExitStack() as stack:
         if args.priority:

@@ -28,30 +28,56 @@ def collect() -> dict[str, Any]:
     devices = []
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
-            devices.append({"index": i, "name": torch.cuda.get_device_name(i),
-                            "capability": ".".join(map(str, platforms.device_capability(i)))})
+            devices.append(
+                {
+                    "index": i,
+                    "name": torch.cuda.get_device_name(i),
+                    "capability": ".".join(map(str, platforms.device_capability(i))),
+                }
+            )
     ops: dict[str, Any] = {}
     for name, op in sorted(registry.ops().items()):
         prio, source = effective_priority(name)
         ops[name] = {
-            "priority": list(prio), "source": source,
-            "providers": {p: ("supported" if impl.is_supported() else f"unsupported: {impl.unsupported_reason}")
-                          for p, impl in sorted(op.impls.items())},
+            "priority": list(prio),
+            "source": source,
+            "providers": {
+                p: (
+                    "supported"
+                    if impl.is_supported()
+                    else f"unsupported: {impl.unsupported_reason}"
+                )
+                for p, impl in sorted(op.impls.items())
+            },
         }
     return {
-        "ir_core": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
-        "torch_cuda": torch.version.cuda, "torch_hip": torch.version.hip,
+        "ir_core": __version__,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "torch_hip": torch.version.hip,
         "machine": _platform.machine(),
-        "platform": {"name": plat.name, "device_type": plat.device_type,
-                     "package": plat.package or "built in",
-                     "default_priority": {k: list(v) for k, v in plat.default_priority.items()}},
+        "platform": {
+            "name": plat.name,
+            "device_type": plat.device_type,
+            "package": plat.package or "built in",
+            "default_priority": {k: list(v) for k, v in plat.default_priority.items()},
+        },
         "platform_errors": [{"entry_point": n, "error": e} for n, e in platforms.platform_errors],
         "devices": devices,
         "batch_invariant": is_batch_invariant(),
         "provider_packages": [
-            {"entry_point": p.entry_point, "distribution": p.distribution, "version": p.version,
-             "module": p.module, "loaded": p.loaded, "error": p.error, "providers": sorted(p.providers)}
-            for p in pkgs.values()],
+            {
+                "entry_point": p.entry_point,
+                "distribution": p.distribution,
+                "version": p.version,
+                "module": p.module,
+                "loaded": p.loaded,
+                "error": p.error,
+                "providers": sorted(p.providers),
+            }
+            for p in pkgs.values()
+        ],
         "ops": ops,
     }
 
@@ -61,10 +87,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    out = [f"ir-core {info['ir_core']}  python {info['python']}  torch {info['torch']}"
-           f" (cuda {info['torch_cuda']}, hip {info['torch_hip']})",
-           f"platform: {info['platform']['name']} ({info['platform']['package']}); "
-           f"batch-invariant mode: {'on' if info['batch_invariant'] else 'off'}"]
+    out = [
+        f"ir-core {info['ir_core']}  python {info['python']}  torch {info['torch']}"
+        f" (cuda {info['torch_cuda']}, hip {info['torch_hip']})",
+        f"platform: {info['platform']['name']} ({info['platform']['package']}); "
+        f"batch-invariant mode: {'on' if info['batch_invariant'] else 'off'}",
+    ]
     for d in info["devices"]:
         out.append(f"  device {d['index']}: {d['name']} (capability {d['capability']})")
     if not info["devices"]:
@@ -75,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
     for p in info["provider_packages"]:
         state = "loaded" if p["loaded"] else f"NOT LOADED: {p['error']}"
         provs = ", ".join(p["providers"]) or "-"
-        out.append(f"  {p['entry_point']:<10} {p['distribution']} {p['version']:<8} {state}; providers: {provs}")
+        out.append(
+            f"  {p['entry_point']:<10} {p['distribution']} {p['version']:<8} {state}; providers: {provs}"
+        )
     if not info["provider_packages"]:
         out.append("  (none installed)")
     out.append("ops (effective priority -> providers registered):")

@@ -13,7 +13,11 @@ from ..op import IrOp
 from .activation import gelu_and_mul, silu_and_mul
 from .fused_quant import fused_add_rms_norm_static_fp8_quant, rms_norm_static_fp8_quant
 from .layernorm import fused_add_rms_norm, rms_norm
-from .quant import dynamic_per_token_scaled_fp8_quant, per_token_group_quant_fp8, static_scaled_fp8_quant
+from .quant import (
+    dynamic_per_token_scaled_fp8_quant,
+    per_token_group_quant_fp8,
+    static_scaled_fp8_quant,
+)
 from .rotary import rotary_embedding
 
 __all__ = [

@@ -6,8 +6,9 @@ from __future__ import annotations
 import torch
 
 
-def activation(tokens: int, hidden: int, dtype: torch.dtype, device: torch.device | str,
-               scale: float = 1.0) -> torch.Tensor:
+def activation(
+    tokens: int, hidden: int, dtype: torch.dtype, device: torch.device | str, scale: float = 1.0
+) -> torch.Tensor:
     """A ``[tokens, hidden]`` activation drawn from N(0, scale^2)."""
     return (torch.randn(tokens, hidden, device=device, dtype=torch.float32) * scale).to(dtype)
 

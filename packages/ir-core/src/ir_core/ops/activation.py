@@ -29,14 +29,21 @@ def gelu_and_mul(x: Tensor, approximate: str = "none") -> Tensor:
 
 
 @silu_and_mul.register_input_generator
-def _silu_inputs(tokens: int, hidden: int, dtype: torch.dtype,
-                 device: torch.device | str) -> tuple[object, ...]:
+def _silu_inputs(
+    tokens: int, hidden: int, dtype: torch.dtype, device: torch.device | str
+) -> tuple[object, ...]:
     return (activation(tokens, 2 * hidden, dtype, device, scale=2.0),)
 
 
 @gelu_and_mul.register_input_generator
-def _gelu_inputs(tokens: int, hidden: int, dtype: torch.dtype, device: torch.device | str,
-                 *, approximate: str = "none") -> tuple[object, ...]:
+def _gelu_inputs(
+    tokens: int,
+    hidden: int,
+    dtype: torch.dtype,
+    device: torch.device | str,
+    *,
+    approximate: str = "none",
+) -> tuple[object, ...]:
     return (activation(tokens, 2 * hidden, dtype, device, scale=2.0), approximate)
 
 

@@ -27,7 +27,9 @@ def static_scaled_fp8_quant(x: Tensor, scale: Tensor) -> Tensor:
 
 
 @register_op(has_reduction=True, tags=("quant",))
-def dynamic_per_token_scaled_fp8_quant(x: Tensor, scale_ub: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def dynamic_per_token_scaled_fp8_quant(
+    x: Tensor, scale_ub: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """Per-row (token) scale ``max(min(amax(|x|), scale_ub) / 448, MIN_SCALE)``;
     returns ``(fp8 values, float32 scales of shape [..., 1])``."""
     xf = x.float()
@@ -45,8 +47,10 @@ def per_token_group_quant_fp8(x: Tensor, group_size: int) -> tuple[Tensor, Tenso
     of shape [..., hidden // group_size])``."""
     hidden = x.shape[-1]
     if hidden % group_size != 0:
-        raise ValueError(f"per_token_group_quant_fp8: hidden size {hidden} is not a multiple "
-                         f"of group_size {group_size}")
+        raise ValueError(
+            f"per_token_group_quant_fp8: hidden size {hidden} is not a multiple "
+            f"of group_size {group_size}"
+        )
     groups = x.float().reshape(*x.shape[:-1], hidden // group_size, group_size)
     scales = groups.abs().amax(dim=-1, keepdim=True).clamp(min=GROUP_EPS) / FP8_MAX
     return _to_fp8(groups / scales).reshape(x.shape), scales.squeeze(-1)
@@ -58,16 +62,23 @@ def unit_scale(x: Tensor) -> Tensor:
 
 
 @static_scaled_fp8_quant.register_input_generator
-def _static_inputs(tokens: int, hidden: int, dtype: torch.dtype,
-                   device: torch.device | str) -> tuple[object, ...]:
+def _static_inputs(
+    tokens: int, hidden: int, dtype: torch.dtype, device: torch.device | str
+) -> tuple[object, ...]:
     x = activation(tokens, hidden, dtype, device)
     scale = torch.tensor([0.01], device=device) if tokens == 0 else unit_scale(x)
     return (x, scale)
 
 
 @dynamic_per_token_scaled_fp8_quant.register_input_generator
-def _dynamic_inputs(tokens: int, hidden: int, dtype: torch.dtype, device: torch.device | str,
-                    *, with_ub: bool = False) -> tuple[object, ...]:
+def _dynamic_inputs(
+    tokens: int,
+    hidden: int,
+    dtype: torch.dtype,
+    device: torch.device | str,
+    *,
+    with_ub: bool = False,
+) -> tuple[object, ...]:
     x = activation(tokens, hidden, dtype, device)
     return (x, torch.tensor([1.5], device=device) if with_ub else None)
 
@@ -76,8 +87,14 @@ dynamic_per_token_scaled_fp8_quant.test_variants = [{}, {"with_ub": True}]
 
 
 @per_token_group_quant_fp8.register_input_generator
-def _group_inputs(tokens: int, hidden: int, dtype: torch.dtype, device: torch.device | str,
-                  *, group_size: int = 128) -> tuple[object, ...]:
+def _group_inputs(
+    tokens: int,
+    hidden: int,
+    dtype: torch.dtype,
+    device: torch.device | str,
+    *,
+    group_size: int = 128,
+) -> tuple[object, ...]:
     hidden = max(group_size, (hidden // group_size) * group_size)
     return (activation(tokens, hidden, dtype, device), group_size)
 

@@ -26,8 +26,14 @@ def _rotate(t: Tensor, cos: Tensor, sin: Tensor, head_size: int, is_neox: bool) 
 
 
 @register_op(activations=("query", "key"), allow_inplace=True, tags=("rotary",))
-def rotary_embedding(positions: Tensor, query: Tensor, key: Tensor | None, head_size: int,
-                     cos_sin_cache: Tensor, is_neox: bool) -> tuple[Tensor, Tensor | None]:
+def rotary_embedding(
+    positions: Tensor,
+    query: Tensor,
+    key: Tensor | None,
+    head_size: int,
+    cos_sin_cache: Tensor,
+    is_neox: bool,
+) -> tuple[Tensor, Tensor | None]:
     """Rotate the first ``rotary_dim = cos_sin_cache.shape[-1]`` features of each
     head of ``query`` (and ``key``) by the angles of ``positions``.
 
@@ -46,18 +52,33 @@ def rotary_embedding(positions: Tensor, query: Tensor, key: Tensor | None, head_
     return q, k
 
 
-def cos_sin_cache(max_position: int, rotary_dim: int, base: float = 10000.0,
-                  dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> Tensor:
+def cos_sin_cache(
+    max_position: int,
+    rotary_dim: int,
+    base: float = 10000.0,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+) -> Tensor:
     """The standard RoPE cache ``[max_position, rotary_dim]`` (cos | sin)."""
-    inv_freq = 1.0 / (base ** (torch.arange(0, rotary_dim, 2, dtype=torch.float64, device=device) / rotary_dim))
+    inv_freq = 1.0 / (
+        base ** (torch.arange(0, rotary_dim, 2, dtype=torch.float64, device=device) / rotary_dim)
+    )
     freqs = torch.outer(torch.arange(max_position, dtype=torch.float64, device=device), inv_freq)
     return torch.cat((freqs.cos(), freqs.sin()), dim=-1).to(dtype)
 
 
 @rotary_embedding.register_input_generator
-def _rotary_inputs(tokens: int, hidden: int, dtype: torch.dtype, device: torch.device | str, *,
-                   is_neox: bool = True, partial: bool = False, with_key: bool = True,
-                   head_size: int = 64) -> tuple[object, ...]:
+def _rotary_inputs(
+    tokens: int,
+    hidden: int,
+    dtype: torch.dtype,
+    device: torch.device | str,
+    *,
+    is_neox: bool = True,
+    partial: bool = False,
+    with_key: bool = True,
+    head_size: int = 64,
+) -> tuple[object, ...]:
     heads = max(1, hidden // head_size)
     kv_heads = max(1, heads // 4)
     rotary_dim = head_size // 2 if partial else head_size
@@ -69,13 +90,26 @@ def _rotary_inputs(tokens: int, hidden: int, dtype: torch.dtype, device: torch.d
     return (positions, query, key, head_size, cache, is_neox)
 
 
-rotary_embedding.test_variants = [{}, {"is_neox": False}, {"partial": True},
-                                  {"with_key": False}, {"head_size": 128}]
+rotary_embedding.test_variants = [
+    {},
+    {"is_neox": False},
+    {"partial": True},
+    {"with_key": False},
+    {"head_size": 128},
+]
 
 
-def _rotary_bytes(positions: Tensor, query: Tensor, key: Tensor | None, head_size: int,
-                  cos_sin_cache: Tensor, is_neox: bool) -> int:
-    qk = query.numel() * query.element_size() + (0 if key is None else key.numel() * key.element_size())
+def _rotary_bytes(
+    positions: Tensor,
+    query: Tensor,
+    key: Tensor | None,
+    head_size: int,
+    cos_sin_cache: Tensor,
+    is_neox: bool,
+) -> int:
+    qk = query.numel() * query.element_size() + (
+        0 if key is None else key.numel() * key.element_size()
+    )
     rows = positions.numel() * cos_sin_cache.shape[-1] * cos_sin_cache.element_size()
     return 2 * qk + rows + positions.numel() * positions.element_size()
 

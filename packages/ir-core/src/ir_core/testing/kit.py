@@ -49,10 +49,14 @@ def _impl(op: IrOp, provider: str) -> Any:
     try:
         impl = op.impls[provider]
     except KeyError:
-        raise ValueError(f"op {op.name!r} has no provider {provider!r}; registered: "
-                         f"{', '.join(sorted(op.impls))}") from None
+        raise ValueError(
+            f"op {op.name!r} has no provider {provider!r}; registered: "
+            f"{', '.join(sorted(op.impls))}"
+        ) from None
     if not impl.is_supported():
-        raise unittest.SkipTest(f"{op.name}/{provider} is unsupported here: {impl.unsupported_reason}")
+        raise unittest.SkipTest(
+            f"{op.name}/{provider} is unsupported here: {impl.unsupported_reason}"
+        )
     return impl
 
 
@@ -97,14 +101,16 @@ def compare_outputs(op: IrOp, actual: Any, expected: Any) -> str | None:
     acts, exps = _flatten(actual), _flatten(expected)
     if len(acts) != len(exps):
         return f"returned {len(acts)} outputs, native returns {len(exps)}"
-    for i, (a, e) in enumerate(zip(acts, exps)):
+    for i, (a, e) in enumerate(zip(acts, exps, strict=False)):
         if e is None or a is None:
             if a is not e:
                 return f"output {i}: {type(a).__name__} where native gives {type(e).__name__}"
             continue
         if a.shape != e.shape or a.dtype != e.dtype or a.device != e.device:
-            return (f"output {i}: {tuple(a.shape)} {a.dtype} on {a.device}, native "
-                    f"{tuple(e.shape)} {e.dtype} on {e.device}")
+            return (
+                f"output {i}: {tuple(a.shape)} {a.dtype} on {a.device}, native "
+                f"{tuple(e.shape)} {e.dtype} on {e.device}"
+            )
         if a.numel() == 0:
             continue
         atol, rtol = op.tolerances.get(e.dtype, (1e-5, 1e-5))
@@ -114,9 +120,11 @@ def compare_outputs(op: IrOp, actual: Any, expected: Any) -> str | None:
         bad = ~torch.isclose(af, ef, atol=atol, rtol=rtol, equal_nan=True)
         if bad.any():
             idx = tuple(int(j) for j in bad.nonzero()[0])
-            return (f"output {i}: {int(bad.sum())}/{a.numel()} elements off (atol={atol}, rtol={rtol}); "
-                    f"first at {idx}: got {af[idx].item():.6g}, native {ef[idx].item():.6g}; "
-                    f"max abs err {(af - ef).abs().max().item():.3g}")
+            return (
+                f"output {i}: {int(bad.sum())}/{a.numel()} elements off (atol={atol}, rtol={rtol}); "
+                f"first at {idx}: got {af[idx].item():.6g}, native {ef[idx].item():.6g}; "
+                f"max abs err {(af - ef).abs().max().item():.3g}"
+            )
     return None
 
 
@@ -150,29 +158,46 @@ class CheckReport:
         return [c for c in self.cases if c.status == "rejected"]
 
     def summary(self) -> str:
-        return (f"{self.op}/{self.provider}: {len(self.passed)} passed, {len(self.failed)} failed, "
-                f"{len(self.rejected)} rejected by supports_args")
+        return (
+            f"{self.op}/{self.provider}: {len(self.passed)} passed, {len(self.failed)} failed, "
+            f"{len(self.rejected)} rejected by supports_args"
+        )
 
     def raise_on_failure(self) -> CheckReport:
         if self.failed:
-            lines = [self.summary()] + [f"  FAIL {c.description}: {c.detail}" for c in self.failed[:20]]
+            lines = [self.summary()] + [
+                f"  FAIL {c.description}: {c.detail}" for c in self.failed[:20]
+            ]
             raise AssertionError("\n".join(lines))
         if not self.passed:
-            raise AssertionError(f"{self.summary()}: no case ran (supports_args rejected every input)")
+            raise AssertionError(
+                f"{self.summary()}: no case ran (supports_args rejected every input)"
+            )
         return self
 
 
-def _describe(op: IrOp, tokens: int, hidden: int, dtype: torch.dtype, variant: dict[str, Any],
-              strided: bool) -> str:
+def _describe(
+    op: IrOp, tokens: int, hidden: int, dtype: torch.dtype, variant: dict[str, Any], strided: bool
+) -> str:
     extra = "".join(f", {k}={v}" for k, v in variant.items())
-    return (f"{op.name}(tokens={tokens}, hidden={hidden}, {str(dtype).replace('torch.', '')}"
-            f"{extra}{', row-strided' if strided else ''})")
+    return (
+        f"{op.name}(tokens={tokens}, hidden={hidden}, {str(dtype).replace('torch.', '')}"
+        f"{extra}{', row-strided' if strided else ''})"
+    )
 
 
-def check_impl(op: IrOp | str, provider: str, *, device: torch.device | str | None = None,
-               dtypes: Sequence[torch.dtype] | None = None, tokens: Sequence[int] | None = None,
-               hidden: Sequence[int] | None = None, variants: Sequence[dict[str, Any]] | None = None,
-               strided: bool = True, seed: int = 0) -> CheckReport:
+def check_impl(
+    op: IrOp | str,
+    provider: str,
+    *,
+    device: torch.device | str | None = None,
+    dtypes: Sequence[torch.dtype] | None = None,
+    tokens: Sequence[int] | None = None,
+    hidden: Sequence[int] | None = None,
+    variants: Sequence[dict[str, Any]] | None = None,
+    strided: bool = True,
+    seed: int = 0,
+) -> CheckReport:
     """Compare ``provider``'s implementation of ``op`` with native.
 
     For every dtype x variant x tokens x hidden (and a row-strided copy of the
@@ -185,20 +210,27 @@ def check_impl(op: IrOp | str, provider: str, *, device: torch.device | str | No
     impl = _impl(op, provider)
     dev = _device(device)
     if op.input_generator is None:
-        raise ValueError(f"op {op.name!r} has no input generator; register one with "
-                         "op.register_input_generator")
+        raise ValueError(
+            f"op {op.name!r} has no input generator; register one with op.register_input_generator"
+        )
     report = CheckReport(op.name, provider)
     act_pos = [op.param_names.index(a) for a in op.activations]
-    grid = itertools.product(dtypes or FLOAT_DTYPES, variants or op.test_variants,
-                             tokens or default_tokens(dev), hidden or default_hidden(dev),
-                             (False, True) if strided else (False,))
+    grid = itertools.product(
+        dtypes or FLOAT_DTYPES,
+        variants or op.test_variants,
+        tokens or default_tokens(dev),
+        hidden or default_hidden(dev),
+        (False, True) if strided else (False,),
+    )
     for n, (dtype, variant, t, h, strd) in enumerate(grid):
         desc = _describe(op, t, h, dtype, variant, strd)
         torch.manual_seed(seed + n)
         args = list(op.input_generator(t, h, dtype, dev, **variant))
         if strd:
-            args = [_row_strided(a) if i in act_pos and isinstance(a, torch.Tensor) else a
-                    for i, a in enumerate(args)]
+            args = [
+                _row_strided(a) if i in act_pos and isinstance(a, torch.Tensor) else a
+                for i, a in enumerate(args)
+            ]
         if not impl.accepts(*args):
             report.cases.append(CaseResult(desc, "rejected"))
             continue
@@ -214,11 +246,16 @@ def check_impl(op: IrOp | str, provider: str, *, device: torch.device | str | No
             continue
         problem = compare_outputs(op, actual, expected)
         if problem is None:
-            for i, (a, b) in enumerate(zip(args, before)):
-                if isinstance(a, torch.Tensor) and not torch.equal(a.view(torch.uint8) if a.dtype.itemsize == 1 else a, b.view(torch.uint8) if b.dtype.itemsize == 1 else b):
+            for i, (a, b) in enumerate(zip(args, before, strict=False)):
+                if isinstance(a, torch.Tensor) and not torch.equal(
+                    a.view(torch.uint8) if a.dtype.itemsize == 1 else a,
+                    b.view(torch.uint8) if b.dtype.itemsize == 1 else b,
+                ):
                     problem = f"modified its input {op.param_names[i]!r} under the functional call"
                     break
-        report.cases.append(CaseResult(desc, "passed" if problem is None else "failed", problem or ""))
+        report.cases.append(
+            CaseResult(desc, "passed" if problem is None else "failed", problem or "")
+        )
     return report.raise_on_failure()
 
 
@@ -226,10 +263,17 @@ def _bits(t: torch.Tensor) -> torch.Tensor:
     return t.view(torch.uint8) if t.dtype.itemsize == 1 else t
 
 
-def check_batch_invariance(op: IrOp | str, provider: str, *, device: torch.device | str | None = None,
-                           dtype: torch.dtype = torch.bfloat16, hidden: int | None = None,
-                           rows: int | None = None, batch_sizes: Sequence[int] | None = None,
-                           seed: int = 0) -> CheckReport:
+def check_batch_invariance(
+    op: IrOp | str,
+    provider: str,
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.bfloat16,
+    hidden: int | None = None,
+    rows: int | None = None,
+    batch_sizes: Sequence[int] | None = None,
+    seed: int = 0,
+) -> CheckReport:
     """Prove bit for bit that each row's output does not depend on the batch.
 
     Runs the implementation on ``rows`` rows, then on sub-batches of several
@@ -252,11 +296,15 @@ def check_batch_invariance(op: IrOp | str, provider: str, *, device: torch.devic
     args = list(op.input_generator(rows, hidden, dtype, dev))
     report = CheckReport(op.name, provider)
     if not impl.accepts(*args):
-        raise AssertionError(f"{op.name}/{provider} rejects the batch-invariance inputs "
-                             f"({rows}x{hidden} {dtype})")
+        raise AssertionError(
+            f"{op.name}/{provider} rejects the batch-invariance inputs ({rows}x{hidden} {dtype})"
+        )
     fn = impl.functional_fn()
-    row_args = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor) and a.dim() >= 1
-                and a.shape[0] == rows]
+    row_args = [
+        i
+        for i, a in enumerate(args)
+        if isinstance(a, torch.Tensor) and a.dim() >= 1 and a.shape[0] == rows
+    ]
 
     def run(select: torch.Tensor) -> list[Any]:
         sub = [a[select].contiguous() if i in row_args else a for i, a in enumerate(args)]
@@ -266,26 +314,37 @@ def check_batch_invariance(op: IrOp | str, provider: str, *, device: torch.devic
     trials: list[tuple[str, torch.Tensor]] = []
     for b in sizes:
         for start in sorted({0, (rows - b) // 2, rows - b}):
-            trials.append((f"rows {start}..{start + b - 1} as a batch of {b}",
-                           torch.arange(start, start + b, device=dev)))
+            trials.append(
+                (
+                    f"rows {start}..{start + b - 1} as a batch of {b}",
+                    torch.arange(start, start + b, device=dev),
+                )
+            )
     trials.append(("all rows permuted", torch.randperm(rows, device=dev)))
     for desc, select in trials:
         outs = run(select)
         problem = None
-        for i, (o, f) in enumerate(zip(outs, full)):
+        for i, (o, f) in enumerate(zip(outs, full, strict=False)):
             if not isinstance(o, torch.Tensor) or o.dim() == 0 or f.shape[0] != rows:
                 continue
             if not torch.equal(_bits(o), _bits(f[select])):
                 diff = (o.float() - f[select].float()).abs().max().item()
                 problem = f"output {i} differs from the full batch (max abs diff {diff:.3g})"
                 break
-        report.cases.append(CaseResult(desc, "passed" if problem is None else "failed", problem or ""))
+        report.cases.append(
+            CaseResult(desc, "passed" if problem is None else "failed", problem or "")
+        )
     return report.raise_on_failure()
 
 
-def check_opcheck(op: IrOp | str, *, device: torch.device | str | None = None,
-                  dtypes: Sequence[torch.dtype] | None = None, tokens: int = 3,
-                  hidden: int = 64) -> None:
+def check_opcheck(
+    op: IrOp | str,
+    *,
+    device: torch.device | str | None = None,
+    dtypes: Sequence[torch.dtype] | None = None,
+    tokens: int = 3,
+    hidden: int = 64,
+) -> None:
     """``torch.library.opcheck`` of ``torch.ops.ir.<op>`` (and its
     ``maybe_inplace`` overload) on generated inputs, under the current priority."""
     op = _as_op(op)
@@ -301,8 +360,12 @@ def check_opcheck(op: IrOp | str, *, device: torch.device | str | None = None,
                 torch.library.opcheck(op.torch_op.maybe_inplace, tuple(_clone(args)))
 
 
-def conformance_cases(provider: str | None = None, ops: Sequence[str] | None = None,
-                      *, batch_invariant_only: bool = False) -> list[tuple[str, str]]:
+def conformance_cases(
+    provider: str | None = None,
+    ops: Sequence[str] | None = None,
+    *,
+    batch_invariant_only: bool = False,
+) -> list[tuple[str, str]]:
     """``(op name, provider)`` pairs for pytest parametrisation: every
     registered non-native implementation, filtered by provider and op names.
     With ``batch_invariant_only``, only implementations that claim invariance

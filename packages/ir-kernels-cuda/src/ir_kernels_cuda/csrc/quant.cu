@@ -98,32 +98,49 @@ __global__ void __launch_bounds__(1024) dynamic_quant_kernel(QuantArgs a) {
 // ------------------------------------------------------------------ per token group
 
 // A group of `group_size` features is handled by L lanes of one warp (L a
-// power of two <= 32); lane l owns the group's chunks l, l + L, ... (K of
-// them, K <= KMAX), kept in registers between the max and the stores.
+// power of two <= 32, as few as possible so that each lane keeps several
+// 16-byte loads in flight); lane l owns the group's chunks l, l + L, ... (K of
+// them, K <= KMAX), kept in registers between the max and the stores. The
+// L lanes of a group are consecutive and start at a multiple of L, so the
+// butterfly below stays inside the group; a warp covers 32 / L consecutive
+// groups, whose scales it writes as one contiguous run.
 template <typename T, int KMAX>
 __global__ void group_quant_kernel(QuantArgs a, int lanes, int chunks_per_lane) {
   constexpr int N = Vec<T>::N;
   const int64_t gid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int lane_shift = __ffs(lanes) - 1;  // lanes is a power of two
   const int groups_per_row = a.hidden / a.group_size;
-  const int64_t group = gid / lanes;
-  const int lane = static_cast<int>(gid % lanes);
-  const bool valid = group < a.rows * groups_per_row;
-  const int64_t row = valid ? group / groups_per_row : 0;
-  const int g = valid ? static_cast<int>(group % groups_per_row) : 0;
+  const int64_t total_groups = a.rows * groups_per_row;
+  const int64_t group = gid >> lane_shift;
+  const int lane = static_cast<int>(gid & (lanes - 1));
+  const bool valid = group < total_groups;
+  int64_t row = 0;
+  int g = 0;
+  if (valid) {
+    if (total_groups <= 0x7fffffff) {  // the usual case: 32-bit division
+      const uint32_t gu = static_cast<uint32_t>(group);
+      const uint32_t r = gu / static_cast<uint32_t>(groups_per_row);
+      row = r;
+      g = static_cast<int>(gu - r * static_cast<uint32_t>(groups_per_row));
+    } else {
+      row = group / groups_per_row;
+      g = static_cast<int>(group - row * groups_per_row);
+    }
+  }
   const int n = a.hidden;
   const T* x = static_cast<const T*>(a.x) + row * a.x_stride;
   uint8_t* out = a.out + row * n;
   const bool vec = aligned16(x) && aligned_to(out, N);
   const int first = g * (a.group_size / N) + lane;
   Vec<T> xs[KMAX];
+  // All loads first (up to KMAX in flight), then the max.
+#pragma unroll
+  for (int k = 0; k < KMAX; ++k)
+    if (valid && k < chunks_per_lane) xs[k] = load_chunk(x, first + k * lanes, n, vec);
   float amax = 0.0f;
 #pragma unroll
-  for (int k = 0; k < KMAX; ++k) {
-    if (valid && k < chunks_per_lane) {
-      xs[k] = load_chunk(x, first + k * lanes, n, vec);
-      amax = chunk_amax(xs[k], amax);
-    }
-  }
+  for (int k = 0; k < KMAX; ++k)
+    if (valid && k < chunks_per_lane) amax = chunk_amax(xs[k], amax);
   // Every lane of the warp takes part in the shuffles (valid or not).
   for (int off = lanes / 2; off > 0; off >>= 1) amax = fmaxf(amax, IR_SHFL_XOR(amax, off));
   if (!valid) return;
@@ -166,12 +183,17 @@ int group_quant_lanes(int group_size, int elem_bytes, int* chunks_per_lane) {
   const int per_chunk = 16 / elem_bytes;
   if (group_size <= 0 || group_size % per_chunk != 0) return 0;
   const int chunks = group_size / per_chunk;
-  int lanes = 1;
-  while (lanes < 32 && chunks % (2 * lanes) == 0) lanes *= 2;
-  const int k = chunks / lanes;
-  if (k > kGroupQuantMaxChunksPerLane) return 0;
-  if (chunks_per_lane != nullptr) *chunks_per_lane = k;
-  return lanes;
+  // The fewest lanes (a power of two dividing the chunk count, <= 32) that
+  // leave each lane at most kGroupQuantMaxChunksPerLane chunks: more bytes in
+  // flight per thread, fewer threads and shuffles.
+  for (int lanes = 1; lanes <= 32 && chunks % lanes == 0; lanes *= 2) {
+    const int k = chunks / lanes;
+    if (k <= kGroupQuantMaxChunksPerLane) {
+      if (chunks_per_lane != nullptr) *chunks_per_lane = k;
+      return lanes;
+    }
+  }
+  return 0;
 }
 
 void launch_per_token_group_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
