@@ -213,6 +213,10 @@ def test_quant_is_bitwise_native(dtype: torch.dtype) -> None:
         ("dynamic_per_token_scaled_fp8_quant", (x, ub)),
         ("per_token_group_quant_fp8", (x, 128)),
         ("per_token_group_quant_fp8", (x, 64)),
+        # 1 to 32 lanes per group, 1 to 4 chunks per lane, whole and partial warps
+        ("per_token_group_quant_fp8", (x, 24)),
+        ("per_token_group_quant_fp8", (x, 96)),
+        ("per_token_group_quant_fp8", (x, 512)),
     )
     for name, args in cases:
         op = getattr(ir.ops, name)

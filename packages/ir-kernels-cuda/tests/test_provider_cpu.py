@@ -98,12 +98,16 @@ def test_cpp_defines_nothing_unexpected() -> None:
 
 
 def test_group_lanes_mirrors_the_kernel_rule() -> None:
-    assert provider.group_lanes(128, 2) == 16  # 16 chunks of 8 bf16: one chunk per lane
-    assert provider.group_lanes(128, 4) == 32
-    assert provider.group_lanes(64, 2) == 8
+    # The fewest lanes (power of two dividing the chunks) with <= 4 chunks each.
+    assert provider.group_lanes(128, 2) == 4  # 16 chunks of 8 bf16: 4 lanes x 4 chunks
+    assert provider.group_lanes(128, 4) == 8  # 32 chunks of 4 fp32
+    assert provider.group_lanes(64, 2) == 2
+    assert provider.group_lanes(8, 2) == 1  # one chunk
+    assert provider.group_lanes(24, 2) == 1  # 3 chunks: one lane keeps them all
     assert provider.group_lanes(96, 2) == 4  # 12 chunks: 4 lanes x 3 chunks
     assert provider.group_lanes(1024, 2) == 32  # 128 chunks: 32 lanes x 4
     assert provider.group_lanes(2048, 2) == 0  # 8 chunks per lane: too many
+    assert provider.group_lanes(40, 2) == 0  # 5 chunks: odd and more than 4
     assert provider.group_lanes(4, 2) == 0  # under 16 bytes
     assert provider.group_lanes(0, 2) == 0
 

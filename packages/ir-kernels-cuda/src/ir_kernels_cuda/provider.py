@@ -82,9 +82,11 @@ def group_lanes(group_size: int, itemsize: int) -> int:
         return 0
     chunks = group_size // per_chunk
     lanes = 1
-    while lanes < 32 and chunks % (2 * lanes) == 0:
+    while lanes <= 32 and chunks % lanes == 0:
+        if chunks // lanes <= _GROUP_MAX_CHUNKS_PER_LANE:
+            return lanes
         lanes *= 2
-    return lanes if chunks // lanes <= _GROUP_MAX_CHUNKS_PER_LANE else 0
+    return 0
 
 
 def _qk_ok(t: Tensor, q: Tensor, tokens: int, head_size: int) -> bool:
