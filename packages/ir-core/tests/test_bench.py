@@ -104,6 +104,9 @@ def test_cli_writes_json_plot_and_table(tmp_path: Path, capsys: pytest.CaptureFi
     assert {r["op"] for r in data["rows"]} == {"silu_and_mul", "rms_norm"}
     assert png.read_bytes()[:8] == PNG_MAGIC
     assert out == md.read_text() + "\n"
+    # CPU: eager timing only, no graph column, graph fields null
+    assert data["config"]["timing"] == "eager" and "graph (us)" not in out
+    assert all(r["graph_us"] is None and r["graph_gbps"] is None for r in data["rows"])
 
 
 @pytest.mark.parametrize(
@@ -117,6 +120,8 @@ def test_cli_writes_json_plot_and_table(tmp_path: Path, capsys: pytest.CaptureFi
         (["bench", "rms_norm", "--device", "warp9"], "unknown device 'warp9'"),
         (["bench", "rms_norm", "--tokens", "x"], "--tokens: 'x' is not an integer"),
         (["bench", "rms_norm", "--threads", "0"], "--threads must be at least 1"),
+        (["bench", "rms_norm", "--device", "cpu", "--timing", "graph"], "needs a CUDA device"),
+        (["bench", "rms_norm", "--device", "cpu", "--timing", "both"], "use --timing eager"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_list(
@@ -285,6 +290,74 @@ def test_compiled_is_listed_last_and_skipped_past_the_budget() -> None:
         (3, "native"),
         (3, COMPILED),
     ]
+
+
+def _fake_graph_timer(calls: list[str]) -> Any:
+    """Stands in for the CUDA graph timer on CPU: 2 us per call, except that
+    F.rms_norm's capture 'fails'."""
+
+    def timer(fn: Any, device: torch.device) -> float:
+        calls.append(str(device))
+        fn()  # the callable handed over is the timed one: it must run
+        if getattr(fn, "__qualname__", "").startswith("_torch_rms_norm"):
+            raise RuntimeError("operation not permitted when stream is capturing")
+        return 2e-6
+
+    return timer
+
+
+def test_graph_timing_fills_its_columns_and_notes_a_failed_capture(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from ir_core.bench import sweep as bench_sweep
+    from ir_core.bench.plot import write_plot
+
+    calls: list[str] = []
+    monkeypatch.setattr(bench_sweep, "time_cuda_graph", _fake_graph_timer(calls))
+    result = run_bench(_config(["rms_norm"], ["torch"], timing_mode="both"), progress=False)
+    assert len(calls) == 4  # every row, native included
+    for r in result.rows:
+        assert r.status == "ok" and r.time_us is not None and r.time_us > 0
+        # GB/s and the speedup still come from the eager time
+        assert r.gbps == pytest.approx(r.bytes / (r.time_us * 1e-6) / 1e9)
+        if r.provider == "native":
+            assert r.graph_us == pytest.approx(2.0) and r.graph_error == ""
+            assert r.graph_gbps == pytest.approx(r.bytes / 2e-6 / 1e9)
+        else:
+            assert r.graph_us is None and r.graph_gbps is None
+            assert "RuntimeError: operation not permitted" in r.graph_error
+    d = result.to_dict()
+    assert d["config"]["timing"] == "both"
+    assert {"graph_us", "graph_gbps", "graph_error"} <= set(d["rows"][0])
+    text = markdown(result)
+    assert "| graph (us) |" in text and "| time (us) |" in text
+    assert "torch F.rms_norm: no graph time on 2 shape(s): capture failed: RuntimeError" in text
+    write_plot(result, tmp_path / "g.png")  # dashed graph lines next to the eager ones
+    assert (tmp_path / "g.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_graph_only_timing_derives_bandwidth_from_the_graph(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ir_core.bench import sweep as bench_sweep
+
+    monkeypatch.setattr(bench_sweep, "time_cuda_graph", lambda fn, device: 4e-6)
+    result = run_bench(_config(["silu_and_mul"], None, timing_mode="graph"), progress=False)
+    native = [r for r in result.rows if r.provider == "native"]
+    assert len(native) == 2
+    for r in native:
+        assert r.time_us is None and r.graph_us == pytest.approx(4.0)
+        assert r.gbps == pytest.approx(r.bytes / 4e-6 / 1e9) == pytest.approx(r.graph_gbps)
+        assert r.speedup == 1.0
+    text = markdown(result)
+    assert "| graph (us) |" in text and "| time (us) |" not in text
+
+
+def test_graph_timer_refuses_a_cpu_device() -> None:
+    from ir_core.bench.timing import time_cuda_graph
+
+    with pytest.raises(RuntimeError, match="CUDA graphs need a CUDA device"):
+        time_cuda_graph(lambda: None, torch.device("cpu"))
 
 
 def test_interrupt_keeps_the_rows_so_far(monkeypatch: pytest.MonkeyPatch) -> None:

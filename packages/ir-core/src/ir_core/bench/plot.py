@@ -1,4 +1,5 @@
-"""``--plot``: GB/s against tokens, one line per provider, one panel per op and hidden size."""
+"""``--plot``: GB/s against tokens, one line per provider, one panel per op and hidden size
+(dashed: the same provider's GB/s inside a CUDA graph, when both timings ran)."""
 
 from __future__ import annotations
 
@@ -33,12 +34,16 @@ def write_plot(result: BenchResult, path: str | Path) -> None:
         sharex=True,
     )
     copy_gbps = result.copy_bw / 1e9
+    # solid lines: GB/s from the eager time (or the graph time when only that
+    # ran); dashed: GB/s from the graph time, drawn when both ran
+    both_timings = result.config.get("timing", "eager") == "both"
     for i, op in enumerate(ops):
         for j, hidden in enumerate(hiddens):
             ax = axes[i][j]
             rows = [
                 r for r in result.rows if r.op == op and r.hidden == hidden and r.gbps is not None
             ]
+            drew_graph = False
             for label in labels:
                 good = sorted(
                     (r.tokens, r.gbps) for r in rows if r.provider == label and r.status == "ok"
@@ -50,10 +55,20 @@ def write_plot(result: BenchResult, path: str | Path) -> None:
                     ax.plot(
                         *zip(*good, strict=True), marker="o", ms=3, color=colors[label], label=label
                     )
+                in_graph = sorted(
+                    (r.tokens, r.graph_gbps)
+                    for r in rows
+                    if r.provider == label and r.status == "ok" and r.graph_gbps is not None
+                )
+                if in_graph and both_timings:
+                    drew_graph = True
+                    ax.plot(*zip(*in_graph, strict=True), ls="--", lw=0.9, color=colors[label])
                 if bad:
                     ax.plot(
                         *zip(*bad, strict=True), "x", color="red", ms=7, label=f"{label} (FAIL)"
                     )
+            if drew_graph:
+                ax.plot([], [], ls="--", color="gray", lw=0.9, label="dashed: in a CUDA graph")
             if copy_gbps:
                 ax.axhline(copy_gbps, color="gray", ls="--", lw=0.8, label="copy bandwidth")
             ax.set_xscale("log", base=2)

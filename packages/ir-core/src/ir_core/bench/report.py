@@ -96,44 +96,63 @@ def always_skipped(rows: Sequence[Row]) -> dict[str, str]:
     }
 
 
-def op_table(op: str, rows: Sequence[Row], hidden_labels: Sequence[str] = ()) -> list[str]:
+def graph_failures(rows: Sequence[Row]) -> list[str]:
+    """One line per (candidate, reason) whose CUDA graph capture failed."""
+    seen: dict[tuple[str, str], int] = {}
+    for r in rows:
+        if r.graph_error:
+            seen[(r.provider, r.graph_error)] = seen.get((r.provider, r.graph_error), 0) + 1
+    return [
+        f"- {label}: no graph time on {n} shape(s): capture failed: {reason}"
+        for (label, reason), n in sorted(seen.items())
+    ]
+
+
+def op_table(
+    op: str,
+    rows: Sequence[Row],
+    hidden_labels: Sequence[str] = (),
+    *,
+    eager: bool = True,
+    graph: bool = False,
+) -> list[str]:
     """The Markdown lines of one op's table. A candidate skipped on every
     shape for one reason is listed once below the table instead; those in
-    ``hidden_labels`` (reported once for the whole run) are left out."""
+    ``hidden_labels`` (reported once for the whole run) are left out.
+    ``eager``/``graph``: which time columns to show."""
     rows = [r for r in rows if r.provider not in hidden_labels]
     collapsed = always_skipped(rows)
-    header = [
-        "tokens",
-        "hidden",
-        "provider",
-        "time (us)",
-        "GB/s",
-        "% copy BW",
-        "vs native",
-        "check",
+    columns: list[tuple[str, bool, Any]] = [
+        ("tokens", True, lambda r: str(r.tokens)),
+        ("hidden", True, lambda r: str(r.hidden)),
+        ("provider", False, lambda r: r.provider),
     ]
-    right = [True, True, False, True, True, True, True, False]
-    cells = [
-        [
-            str(r.tokens),
-            str(r.hidden),
-            r.provider,
-            _fmt(r.time_us, ".1f"),
-            _fmt(r.gbps, ".1f"),
-            _fmt(None if r.bw_share is None else 100 * r.bw_share, ".0f"),
-            "-" if r.speedup is None else f"{r.speedup:.2f}x",
-            _check(r),
-        ]
-        for r in rows
-        if r.provider not in collapsed
+    if eager:
+        columns.append(("time (us)", True, lambda r: _fmt(r.time_us, ".1f")))
+    if graph:
+        columns.append(("graph (us)", True, lambda r: _fmt(r.graph_us, ".1f")))
+    columns += [
+        ("GB/s", True, lambda r: _fmt(r.gbps, ".1f")),
+        (
+            "% copy BW",
+            True,
+            lambda r: _fmt(None if r.bw_share is None else 100 * r.bw_share, ".0f"),
+        ),
+        ("vs native", True, lambda r: "-" if r.speedup is None else f"{r.speedup:.2f}x"),
+        ("check", False, _check),
     ]
+    header = [c[0] for c in columns]
+    right = [c[1] for c in columns]
+    cells = [[c[2](r) for c in columns] for r in rows if r.provider not in collapsed]
     out = [f"### {op}", "", *_table(header, cells, right)]
-    if collapsed:
-        out.append("")
-        out += [
-            f"- {label}: skipped on every shape: {reason}"
-            for label, reason in sorted(collapsed.items())
-        ]
+    notes = [
+        f"- {label}: skipped on every shape: {reason}"
+        for label, reason in sorted(collapsed.items())
+    ]
+    if graph:
+        notes += graph_failures([r for r in rows if r.provider not in collapsed])
+    if notes:
+        out += ["", *notes]
     fails = sorted({r.provider for r in rows if r.status == "FAIL"})
     if fails:
         out += [
@@ -160,6 +179,22 @@ def markdown(result: BenchResult) -> str:
         "Providers are called directly (not through dispatch); inplace ones are timed on a private copy "
         "of the inputs that each call overwrites (no clone in the timed region).",
     ]
+    mode = result.config.get("timing", "eager")
+    eager, graph = mode in ("eager", "both"), mode in ("graph", "both")
+    if graph:
+        head += [
+            "",
+            "graph (us): device time per call inside a CUDA graph (up to 20 back-to-back calls on "
+            "the same inputs captured once, replays timed with CUDA events, median / calls): no "
+            "host launch overhead and no L2 flush between calls, so it is the kernel's own time "
+            "and small inputs are read from L2. "
+            + (
+                "GB/s, % copy BW and vs native come from the eager time (graph GB/s: `graph_gbps` "
+                "in the JSON)."
+                if eager
+                else "GB/s, % copy BW and vs native come from the graph time."
+            ),
+        ]
     head += [f"- {n}" for n in result.notes]
     everywhere = always_skipped(result.rows)
     head += [
@@ -170,7 +205,7 @@ def markdown(result: BenchResult) -> str:
         ops.setdefault(r.op, []).append(r)
     body: list[str] = []
     for op, rows in ops.items():
-        body += ["", *op_table(op, rows, list(everywhere))]
+        body += ["", *op_table(op, rows, list(everywhere), eager=eager, graph=graph)]
     return "\n".join(head + body) + "\n"
 
 

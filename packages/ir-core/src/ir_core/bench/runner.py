@@ -54,6 +54,7 @@ def _run(
         "hidden": list(config.hidden),
         "device": str(config.device),
         "compiled": config.compiled,
+        "timing": config.timing_mode,
         "rep_ms": config.timing.rep_ms,
         "warmup_ms": config.timing.warmup_ms,
         "cpu_blocks": config.timing.cpu_blocks,

@@ -14,12 +14,15 @@ from .. import registry
 from ..op import IrOp
 from ..testing import compare_outputs
 from .candidates import NATIVE, Candidate, Skip, candidates_for, clone_args, compile_limits
-from .timing import TimingSpec, median_time
+from .timing import TimingSpec, median_time, time_cuda_graph
 from .traffic import bytes_moved
 
 logger = logging.getLogger(__name__)
 
 BUDGET_REASON = "time budget (--budget-s) reached: compile skipped"
+#: ``--timing`` choices: eager (the timer's median of single calls), graph
+#: (per-call device time inside a CUDA graph), or both.
+TIMING_MODES = ("eager", "graph", "both")
 
 
 @dataclass
@@ -40,13 +43,28 @@ class BenchConfig:
     seed: int = 0
     #: CPU intra-op threads for the run (None: leave torch's setting)
     threads: int | None = None
+    #: one of :data:`TIMING_MODES`; graph timing needs a CUDA device
+    timing_mode: str = "eager"
+
+    @property
+    def eager(self) -> bool:
+        return self.timing_mode in ("eager", "both")
+
+    @property
+    def graph(self) -> bool:
+        return self.timing_mode in ("graph", "both")
 
 
 @dataclass
 class Row:
     """One candidate on one shape. ``status``: ``ok``, ``FAIL`` (output off
     native beyond the op's tolerance; still timed, never counted as good),
-    ``error`` (raised) or ``skipped`` (does not apply; ``reason`` says why)."""
+    ``error`` (raised) or ``skipped`` (does not apply; ``reason`` says why).
+
+    ``time_us`` is the eager median; ``graph_us`` the per-call device time
+    inside a CUDA graph (None when not asked for or when capture failed:
+    ``graph_error`` says why). ``gbps``, ``bw_share`` and ``speedup`` come
+    from ``time_us`` when eager timing ran, else from ``graph_us``."""
 
     op: str
     provider: str
@@ -61,6 +79,9 @@ class Row:
     gbps: float | None = None
     bw_share: float | None = None
     speedup: float | None = None
+    graph_us: float | None = None
+    graph_gbps: float | None = None
+    graph_error: str = ""
 
     @property
     def correct(self) -> bool | None:
@@ -147,8 +168,9 @@ class _Sweep:
             self.progress(f"{op.name} {tokens}x{hidden} {cand.label}")
             row = Row(provider=cand.label, kind=cand.kind, status="ok", **base)
             yield self.one(op, cand, args, expected, row, self.native_times.get(key))
-            if cand.label == NATIVE and row.time_us is not None:
-                self.native_times[key] = row.time_us
+            primary = row.time_us if row.time_us is not None else row.graph_us
+            if cand.label == NATIVE and primary is not None:
+                self.native_times[key] = primary
 
     def one(
         self,
@@ -174,7 +196,7 @@ class _Sweep:
                     row.status, row.reason = "FAIL", f"differs from native: {problem}"
                 del actual
             spec = cfg.timing.scaled(0.25) if over else cfg.timing
-            seconds = median_time(prepared.timed, cfg.device, spec)
+            seconds = median_time(prepared.timed, cfg.device, spec) if cfg.eager else None
         except Skip as skip:
             row.status, row.reason = "skipped", str(skip)
             return row
@@ -182,13 +204,41 @@ class _Sweep:
             logger.debug("ir bench: %s/%s raised", op.name, cand.label, exc_info=True)
             row.status, row.reason = "error", f"raised {type(exc).__name__}: {_first_line(exc)}"
             return row
-        row.time_us = seconds * 1e6
-        row.gbps = row.bytes / seconds / 1e9 if row.bytes else None
-        row.bw_share = row.bytes / seconds / self.copy_bw if row.bytes and self.copy_bw else None
+        graph_s = self.graph_time(op, cand, prepared.timed, row) if cfg.graph else None
+        if graph_s is not None:
+            row.graph_us = graph_s * 1e6
+            row.graph_gbps = row.bytes / graph_s / 1e9 if row.bytes else None
+        if seconds is not None:
+            row.time_us = seconds * 1e6
+        primary = seconds if seconds is not None else graph_s
+        if primary is None:
+            return row
+        row.gbps = row.bytes / primary / 1e9 if row.bytes else None
+        row.bw_share = row.bytes / primary / self.copy_bw if row.bytes and self.copy_bw else None
         row.speedup = (
-            (native_time / row.time_us) if native_time else (1.0 if cand.label == NATIVE else None)
+            (native_time / (primary * 1e6))
+            if native_time
+            else (1.0 if cand.label == NATIVE else None)
         )
         return row
+
+    def graph_time(
+        self, op: IrOp, cand: Candidate, fn: Callable[[], Any], row: Row
+    ) -> float | None:
+        """Per-call seconds inside a CUDA graph, or None with ``row.graph_error``
+        set: a capture failure is noted, never a failure of the row."""
+        try:
+            return time_cuda_graph(fn, self.config.device)
+        except Exception as exc:
+            logger.debug(
+                "ir bench: graph timing of %s/%s failed", op.name, cand.label, exc_info=True
+            )
+            row.graph_error = f"{type(exc).__name__}: {_first_line(exc)}"
+            try:  # clear what a broken capture may have left pending
+                _sync(self.config.device)
+            except Exception as again:
+                row.graph_error += f" (then synchronize raised {type(again).__name__})"
+            return None
 
 
 def run_sweep(

@@ -4,6 +4,12 @@ CUDA: ``triton.testing.do_bench`` (CUDA events, L2 cache flushed before each
 rep, median), or CUDA events with an explicit L2 flush when Triton is
 missing. CPU: ``torch.utils.benchmark.Timer`` blocks of at least ~2 ms,
 repeated, median of the per-call times (all intra-op threads).
+
+CUDA graph timing (:func:`time_cuda_graph`): ``calls`` back-to-back calls on
+the same inputs captured in one CUDA graph, the graph replayed several times
+between CUDA events, median replay time / calls. It is the device time per
+call without the host's launch overhead; no L2 flush between the captured
+calls, so inputs small enough to stay in L2 are read from it.
 """
 
 from __future__ import annotations
@@ -97,6 +103,63 @@ def time_cpu(fn: Callable[[], Any], spec: TimingSpec) -> float:
     # slow calls (tens of ms) get fewer blocks: at least 3, about CPU_CAP_S in all
     blocks = max(3, min(spec.cpu_blocks, int(CPU_CAP_S / max(first * number, 1e-9))))
     return statistics.median(timer.timeit(number).median for _ in range(blocks))
+
+
+#: CUDA graphs: aim for about this much device time per replay (fewer captured
+#: calls for slow calls), never more than ``calls`` nor fewer than one call.
+GRAPH_TARGET_S = 2e-3
+
+
+def time_cuda_graph(
+    fn: Callable[[], Any],
+    device: torch.device,
+    *,
+    calls: int = 20,
+    replays: int = 10,
+) -> float:
+    """Median device seconds per call of ``fn`` captured in a CUDA graph.
+
+    ``fn`` is warmed up on a side stream (as capture requires), then up to
+    ``calls`` calls (fewer when one call is slow, see :data:`GRAPH_TARGET_S`)
+    are captured in one graph; the graph is replayed ``replays`` times (at
+    least 3), each between two CUDA events. Raises whatever capture raises
+    (e.g. a call that synchronises or launches work on another stream).
+    """
+    if device.type != "cuda":
+        raise RuntimeError(f"CUDA graphs need a CUDA device, not {device.type!r}")
+    with torch.cuda.device(device):
+        main = torch.cuda.current_stream(device)
+        side = torch.cuda.Stream(device)  # type: ignore[no-untyped-call]
+        side.wait_stream(main)
+        with torch.cuda.stream(side):
+            fn()  # warm-up (first-call work such as compiles or workspace setup)
+            start, end = _event(), _event()
+            start.record()
+            for _ in range(3):
+                fn()
+            end.record()
+        main.wait_stream(side)
+        torch.cuda.synchronize(device)
+        estimate = max(float(start.elapsed_time(end)) / 3 / 1e3, 1e-7)
+        n = max(1, min(calls, int(GRAPH_TARGET_S / estimate)))
+        graph = torch.cuda.CUDAGraph()  # type: ignore[no-untyped-call]
+        try:
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                for _ in range(n):
+                    fn()
+        finally:  # a failed capture can leave its side stream current
+            torch.cuda.set_stream(main)
+        graph.replay()  # first replay uploads the graph
+        torch.cuda.synchronize(device)
+        pairs = [(_event(), _event()) for _ in range(max(3, replays))]
+        for s, e in pairs:
+            s.record()
+            graph.replay()
+            e.record()
+        torch.cuda.synchronize(device)
+        times = [float(s.elapsed_time(e)) / 1e3 / n for s, e in pairs]
+        del graph
+        return statistics.median(times)
 
 
 def median_time(fn: Callable[[], Any], device: torch.device, spec: TimingSpec) -> float:

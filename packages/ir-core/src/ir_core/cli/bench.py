@@ -96,6 +96,13 @@ def add_parser(sub: Any) -> None:
         "off on CPU where each compile costs seconds)",
     )
     p.add_argument(
+        "--timing",
+        choices=("eager", "graph", "both"),
+        default=None,
+        help="eager: median of single calls (with the host's launch overhead); graph: per-call "
+        "device time inside a CUDA graph (CUDA only); both (default on CUDA; eager on CPU)",
+    )
+    p.add_argument(
         "--rep-ms", type=float, default=None, help="CUDA: timed ms per measurement (default 100)"
     )
     p.add_argument(
@@ -197,6 +204,12 @@ def _config(args: argparse.Namespace) -> tuple[Any, list[str]]:
     if dtype not in DTYPES:
         raise BenchUsageError(f"unsupported dtype {dtype!r}; available: {', '.join(DTYPES)}")
     compiled = gpu if args.compiled is None else args.compiled
+    timing_mode = getattr(args, "timing", None) or ("both" if gpu else "eager")
+    if timing_mode != "eager" and not gpu:
+        raise BenchUsageError(
+            f"--timing {timing_mode} needs a CUDA device (CUDA graphs); on {device.type} "
+            "use --timing eager"
+        )
     notes = []
     if not gpu:
         notes.append(
@@ -237,6 +250,7 @@ def _config(args: argparse.Namespace) -> tuple[Any, list[str]]:
         budget_s=args.budget_s,
         seed=args.seed,
         threads=threads,
+        timing_mode=timing_mode,
     )
     return config, notes
 
