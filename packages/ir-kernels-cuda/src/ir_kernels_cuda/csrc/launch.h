@@ -96,8 +96,8 @@ constexpr int kGroupQuantMaxChunksPerLane = 4;
 int group_quant_lanes(int group_size, int elem_bytes, int* chunks_per_lane);
 
 // Tuning knob for benchmarks: target 16-byte chunks per thread in the
-// row-reduction kernels (0 restores the default). The launch config still
-// depends on the hidden size only, never on the number of rows.
+// norm kernels (0 restores the automatic choice). The launch config depends
+// on the hidden size, dtype and op variant only, never on the number of rows.
 void set_norm_chunks_per_thread(int chunks);
 int norm_chunks_per_thread();
 

@@ -14,9 +14,9 @@
 namespace ir_cuda {
 namespace {
 
-// Target chunks per thread (tunable from the benchmarks, see launch.h).
-int g_chunks_per_thread = 4;
-constexpr int kDefaultChunksPerThread = 4;
+// Target chunks per thread (tunable from the benchmarks, see launch.h);
+// 0 = automatic (see norm_config).
+int g_chunks_per_thread = 0;
 constexpr int kMaxThreads = 1024;
 
 template <typename T, bool ADD, bool FP8>
@@ -184,11 +184,16 @@ struct NormConfig {
   int cpt;  // chunks per thread held in registers; 0 = looped kernel
 };
 
-// From the hidden size (and element width) only: never from the row count.
-NormConfig norm_config(int hidden, int elem_bytes) {
+// From the hidden size, element width and op variant only: never from the
+// row count. Automatic target: two 16-byte chunks per thread for rows of up
+// to 512 chunks (4096 bf16) and for the non-residual fp8 form (whose write
+// phase, a division per element, is the heaviest: more threads share it and
+// fewer registers per thread allow more rows in flight per SM), else four.
+NormConfig norm_config(int hidden, int elem_bytes, bool add, bool fp8) {
   const int per_chunk = 16 / elem_bytes;
   const int nchunks = static_cast<int>(ceil_div(hidden, per_chunk));
-  const int target = g_chunks_per_thread;
+  int target = g_chunks_per_thread;
+  if (target <= 0) target = (nchunks <= 512 || (fp8 && !add)) ? 2 : 4;
   int threads = static_cast<int>(ceil_div(ceil_div(nchunks, target), IR_WARP_SIZE)) * IR_WARP_SIZE;
   threads = std::min(std::max(threads, IR_WARP_SIZE), kMaxThreads);
   const int cpt = static_cast<int>(ceil_div(nchunks, threads));
@@ -199,7 +204,7 @@ NormConfig norm_config(int hidden, int elem_bytes) {
 
 template <typename T, bool ADD, bool FP8>
 void launch_typed(const NormArgs& a, cudaStream_t stream) {
-  const NormConfig cfg = norm_config(a.hidden, sizeof(T));
+  const NormConfig cfg = norm_config(a.hidden, sizeof(T), ADD, FP8);
   const dim3 grid(static_cast<unsigned>(a.rows));
   switch (cfg.cpt) {
     case 2:
@@ -229,7 +234,7 @@ void launch_norm(const NormArgs& a, cudaStream_t stream) {
 }
 
 void set_norm_chunks_per_thread(int chunks) {
-  g_chunks_per_thread = chunks > 0 ? chunks : kDefaultChunksPerThread;
+  g_chunks_per_thread = chunks > 0 ? chunks : 0;
 }
 
 int norm_chunks_per_thread() { return g_chunks_per_thread; }
