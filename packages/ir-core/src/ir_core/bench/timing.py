@@ -121,8 +121,8 @@ def time_cuda_graph(
 
     ``fn`` is warmed up on a side stream (as capture requires), then up to
     ``calls`` calls (fewer when one call is slow, see :data:`GRAPH_TARGET_S`)
-    are captured in one graph; the graph is replayed ``replays`` times (at
-    least 3), each between two CUDA events. Raises whatever capture raises
+    are captured in one graph; the graph is replayed up to ``replays`` times
+    (at least 3; fewer for slow calls), each between two CUDA events. Raises whatever capture raises
     (e.g. a call that synchronises or launches work on another stream).
     """
     if device.type != "cuda":
@@ -151,7 +151,9 @@ def time_cuda_graph(
             torch.cuda.set_stream(main)
         graph.replay()  # first replay uploads the graph
         torch.cuda.synchronize(device)
-        pairs = [(_event(), _event()) for _ in range(max(3, replays))]
+        # slow calls: fewer replays (at least 3), about 10 target replays' worth
+        reps = max(3, min(replays, int(10 * GRAPH_TARGET_S / (n * estimate))))
+        pairs = [(_event(), _event()) for _ in range(reps)]
         for s, e in pairs:
             s.record()
             graph.replay()
