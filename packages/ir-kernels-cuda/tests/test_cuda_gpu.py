@@ -234,3 +234,32 @@ def test_rotary_is_bitwise_native(is_neox: bool) -> None:
     exp = op.native(*[a.clone() if isinstance(a, torch.Tensor) else a for a in args])
     got = op.impls["cuda"](*args)
     assert torch.equal(got[0], exp[0]) and torch.equal(got[1], exp[1])
+
+
+@pytest.mark.parametrize("is_neox", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rotary_vector_path_equals_scalar_path(dtype: torch.dtype, is_neox: bool) -> None:
+    """Aligned heads take the 16-byte vector kernel, misaligned rows the scalar
+    one: same arithmetic per pair, so the results are bit for bit equal."""
+    torch.manual_seed(0)
+    impl = ir.ops.rotary_embedding.impls["cuda"]
+    tokens, heads, kv_heads, hs = 37, 8, 2, 128
+    pos = torch.randint(0, 512, (tokens,), device=DEV)
+    q = torch.randn(tokens, heads * hs, device=DEV).to(dtype)
+    k = torch.randn(tokens, kv_heads * hs, device=DEV).to(dtype)
+
+    def misaligned(t: torch.Tensor) -> torch.Tensor:
+        buf = torch.empty(t.shape[0], t.shape[1] + 1, dtype=t.dtype, device=DEV)
+        buf[:, 1:].copy_(t)
+        return buf[:, 1:]
+
+    for rot in (hs, 64):  # full and partial rotary
+        cache = cos_sin_cache(512, rot, dtype=dtype, device=DEV)
+        qa, ka = q.clone(), k.clone()
+        qm, km = misaligned(q), misaligned(k)
+        assert qm.data_ptr() % 16 != 0 and impl.accepts(pos, qm, km, hs, cache, is_neox)
+        impl.fn(pos, qa, ka, hs, cache, is_neox)
+        impl.fn(pos, qm, km, hs, cache, is_neox)
+        assert not torch.equal(qa, q), "nothing was rotated"
+        assert torch.equal(qa, qm) and torch.equal(ka, km), f"rotary_dim {rot}"
+        assert torch.equal(qa[:, rot:hs], q[:, rot:hs])  # past rotary_dim: untouched

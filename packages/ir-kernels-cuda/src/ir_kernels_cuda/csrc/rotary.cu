@@ -7,7 +7,14 @@
 // rotary_dim are not touched (partial rotary). Each product is rounded
 // separately, as the native chain of torch element-wise ops does, so results
 // equal native bit for bit in float32.
+//
+// Fast path (16-byte aligned heads, rotary halves a multiple of one 16-byte
+// chunk): the block first stages the token's cos/sin row in shared memory
+// (float32), then each work item rotates one 16-byte chunk per half (NeoX:
+// chunk j of both halves; GPT-J: one chunk of interleaved pairs) with the
+// same per-element arithmetic as the scalar path, so results are identical.
 #include <algorithm>
+#include <cstdint>
 
 #include "common.cuh"
 
@@ -46,13 +53,106 @@ __global__ void rotary_kernel(RotaryArgs a) {
   }
 }
 
+__device__ __forceinline__ float rot_first(float x1, float x2, float c, float s) {
+  return __fsub_rn(__fmul_rn(x1, c), __fmul_rn(x2, s));
+}
+__device__ __forceinline__ float rot_second(float x1, float x2, float c, float s) {
+  return __fadd_rn(__fmul_rn(x2, c), __fmul_rn(x1, s));
+}
+
+// Vector path; the launcher checks the alignment and divisibility it needs.
+// Shared memory: rotary_dim floats (cos in the first half, sin in the second).
+template <typename T, typename C, typename P, bool NEOX>
+__global__ void rotary_vec_kernel(RotaryArgs a) {
+  constexpr int V = Vec<T>::N;
+  extern __shared__ float cs[];
+  const int64_t token = blockIdx.x;
+  const int64_t pos = static_cast<int64_t>(static_cast<const P*>(a.positions)[token]);
+  const int half = a.rotary_dim / 2;
+  const C* row = static_cast<const C*>(a.cos_sin_cache) + pos * a.rotary_dim;
+  for (int i = threadIdx.x; i < a.rotary_dim; i += blockDim.x) cs[i] = to_float<C>(row[i]);
+  __syncthreads();
+  T* q = static_cast<T*>(a.query) + token * a.query_stride;
+  T* k = a.key == nullptr ? nullptr : static_cast<T*>(a.key) + token * a.key_stride;
+  const int per_head = NEOX ? half / V : a.rotary_dim / V;  // chunks per head
+  const int q_items = a.query_heads * per_head;
+  const int items = q_items + (k == nullptr ? 0 : a.key_heads * per_head);
+  for (int it = threadIdx.x; it < items; it += blockDim.x) {
+    const bool is_q = it < q_items;
+    const int local = is_q ? it : it - q_items;
+    const int h = local / per_head;
+    const int j = local - h * per_head;
+    T* head = is_q ? q + h * a.query_head_stride : k + h * a.key_head_stride;
+    if constexpr (NEOX) {
+      const int i0 = j * V;
+      Vec<T>* p1 = reinterpret_cast<Vec<T>*>(head + i0);
+      Vec<T>* p2 = reinterpret_cast<Vec<T>*>(head + half + i0);
+      Vec<T> x1 = *p1;
+      Vec<T> x2 = *p2;
+      float o1[V], o2[V];
+#pragma unroll
+      for (int e = 0; e < V; ++e) {
+        const float c = cs[i0 + e];
+        const float s = cs[half + i0 + e];
+        o1[e] = rot_first(x1.get(e), x2.get(e), c, s);
+        o2[e] = rot_second(x1.get(e), x2.get(e), c, s);
+      }
+      x1.set(o1);
+      x2.set(o2);
+      *p1 = x1;
+      *p2 = x2;
+    } else {
+      const int e0 = j * V;  // pairs (e0 + 2m, e0 + 2m + 1), pair index e0 / 2 + m
+      Vec<T>* p = reinterpret_cast<Vec<T>*>(head + e0);
+      Vec<T> x = *p;
+      float o[V];
+#pragma unroll
+      for (int m = 0; m < V / 2; ++m) {
+        const float c = cs[e0 / 2 + m];
+        const float s = cs[half + e0 / 2 + m];
+        o[2 * m] = rot_first(x.get(2 * m), x.get(2 * m + 1), c, s);
+        o[2 * m + 1] = rot_second(x.get(2 * m), x.get(2 * m + 1), c, s);
+      }
+      x.set(o);
+      *p = x;
+    }
+  }
+}
+
+// The vector path's conditions: every head start 16-byte aligned and each
+// rotated half (NeoX) or the rotated span (GPT-J) whole 16-byte chunks.
+template <typename T>
+bool rotary_vec_ok(const RotaryArgs& a) {
+  constexpr int V = Vec<T>::N;
+  const int half = a.rotary_dim / 2;
+  if ((a.is_neox ? half : a.rotary_dim) % V != 0) return false;
+  if (a.rotary_dim > 4096) return false;  // shared-memory staging of cos/sin
+  const auto ok = [](const void* p, int64_t s1, int64_t s2) {
+    return (reinterpret_cast<uintptr_t>(p) & 15u) == 0 && s1 % V == 0 && s2 % V == 0;
+  };
+  return ok(a.query, a.query_stride, a.query_head_stride) &&
+         (a.key == nullptr || ok(a.key, a.key_stride, a.key_head_stride));
+}
+
+int rotary_threads(int64_t items) {
+  return static_cast<int>(
+      std::min<int64_t>(512, std::max<int64_t>(IR_WARP_SIZE, ceil_div(items, IR_WARP_SIZE) * IR_WARP_SIZE)));
+}
+
 template <typename T, typename C, typename P>
 void launch_typed(const RotaryArgs& a, cudaStream_t stream) {
   const int half = a.rotary_dim / 2;
-  const int64_t items = static_cast<int64_t>(a.query_heads + (a.key ? a.key_heads : 0)) * half;
-  const int threads = static_cast<int>(
-      std::min<int64_t>(512, std::max<int64_t>(IR_WARP_SIZE, ceil_div(items, IR_WARP_SIZE) * IR_WARP_SIZE)));
+  const int64_t heads = a.query_heads + (a.key ? a.key_heads : 0);
   const dim3 grid(static_cast<unsigned>(a.tokens));
+  if (rotary_vec_ok<T>(a)) {
+    constexpr int V = Vec<T>::N;
+    const int threads = rotary_threads(heads * (a.is_neox ? half / V : a.rotary_dim / V));
+    const size_t smem = static_cast<size_t>(a.rotary_dim) * sizeof(float);
+    if (a.is_neox) rotary_vec_kernel<T, C, P, true><<<grid, threads, smem, stream>>>(a);
+    else rotary_vec_kernel<T, C, P, false><<<grid, threads, smem, stream>>>(a);
+    return;
+  }
+  const int threads = rotary_threads(heads * half);
   if (a.is_neox) rotary_kernel<T, C, P, true><<<grid, threads, 0, stream>>>(a);
   else rotary_kernel<T, C, P, false><<<grid, threads, 0, stream>>>(a);
 }
