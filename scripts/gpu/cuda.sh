@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # GPU checks of the `cuda` provider (ir-kernels-cuda) on an NVIDIA GPU (H100).
-# Budget: 240 s on 16 cores. Steps (each under its own time limit; a failing
+# Budget: 150 s on 16 cores (CUDA_SH_BUDGET). Steps (each under its own time limit; a failing
 # step is reported and the script goes on):
 #   1. prebuild the extension: python3 -m ir_kernels_cuda build (MAX_JOBS=16)
 #   2. GPU tests: testing kit on every op x fp32/fp16/bf16, batch invariance,
 #      opcheck, layouts, bitwise checks (packages/ir-kernels-cuda/tests -m cuda)
 #   3. latency/bandwidth probe: 1x4096 rms_norm per call, and a few ops at
-#      16384x4096 bf16 against the measured copy bandwidth (not the sweep: `ir bench` does that)
+#      16384x4096 bf16 against the measured copy bandwidth (not the sweep: `ir bench` does that),
+#      plus the norm chunks-per-thread knob (auto/2/4) at 16384 x 2048/4096/8192
 #   4. compute-sanitizer memcheck over a short run of every op
 #   5. ncu (--clock-control none): duration and DRAM throughput per kernel
 # Outputs: $RES/cuda/{build.log,compiler.log,pytest.log,probe.txt,memcheck.log,ncu.csv,ncu_summary.txt,summary.txt}
@@ -23,7 +24,7 @@ TMP="$(mktemp -d)"
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
 
-DEADLINE=$(( $(date +%s) + ${CUDA_SH_BUDGET:-232} ))
+DEADLINE=$(( $(date +%s) + ${CUDA_SH_BUDGET:-150} ))
 
 step() {  # step NAME LIMIT_S LOGFILE CMD...  (limit shrinks to what the budget has left)
   local name="$1" limit="$2" log="$3"; shift 3
@@ -133,8 +134,27 @@ for name in ("rms_norm", "fused_add_rms_norm", "silu_and_mul", "rms_norm_static_
     us = gpu_us(lambda: fn(*args))
     bw = nbytes / (us * 1e-6) / 1e9
     print(f"{name:42s} {us:8.1f} {bw:7.0f} {100 * bw / copy_bw:6.1f}%")
+
+# Norm launch knob: target 16-byte chunks per thread (0 = the automatic choice).
+knob = torch.ops.ir_cuda._norm_chunks_per_thread
+print(f"norm chunks/thread knob, 16384 tokens bf16, % copy: {'op':38s} {'hidden':>6s} {'auto':>6s} {'2':>6s} {'4':>6s}")
+for hidden in (2048, 4096, 8192):
+    for name in ("rms_norm", "fused_add_rms_norm", "rms_norm_static_fp8_quant",
+                 "fused_add_rms_norm_static_fp8_quant"):
+        op = getattr(ir.ops, name)
+        args = op.input_generator(T, hidden, torch.bfloat16, dev)
+        fn = op.impls["cuda"].fn
+        nbytes = op.bytes_moved(*args) if op.bytes_moved is not None else None
+        cells = []
+        for cpt in (0, 2, 4):
+            knob(cpt)
+            us = gpu_us(lambda: fn(*args))
+            cells.append(f"{100 * nbytes / (us * 1e-6) / 1e9 / copy_bw:5.1f}%" if nbytes else f"{us:5.1f}us")
+        knob(0)
+        print(f"{'':51s}{name:38s} {hidden:6d} {cells[0]:>6s} {cells[1]:>6s} {cells[2]:>6s}")
+        del args
 EOF
-step probe 25 "$OUT/probe.txt" python3 "$TMP/probe.py"
+step probe 40 "$OUT/probe.txt" python3 "$TMP/probe.py"
 
 # ---------------------------------------------------------------- 4. memcheck
 cat > "$TMP/sanitize.py" <<'EOF'
@@ -191,6 +211,8 @@ for label, name, tokens in (("rms_norm 16384x4096", "rms_norm", 16384),
                             ("static_scaled_fp8_quant 16384x4096", "static_scaled_fp8_quant", 16384),
                             ("dynamic_per_token_fp8_quant 16384x4096", "dynamic_per_token_scaled_fp8_quant", 16384),
                             ("per_token_group_quant_fp8 16384x4096", "per_token_group_quant_fp8", 16384),
+                            ("rms_norm_static_fp8_quant 16384x4096", "rms_norm_static_fp8_quant", 16384),
+                            ("rotary_embedding 16384x4096", "rotary_embedding", 16384),
                             ("rms_norm 1x4096", "rms_norm", 1)):
     op = getattr(ir.ops, name)
     args = op.input_generator(tokens, 4096, bf16, "cuda")
@@ -202,7 +224,7 @@ EOF
 if command -v ncu > /dev/null; then
   step ncu 40 "$OUT/ncu.log" ncu --clock-control none --csv --page raw --print-units base \
     --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,dram__bytes_read.sum,dram__bytes_write.sum \
-    -k "regex:norm_|act_and_mul|quant_kernel" --log-file "$OUT/ncu.csv" python3 "$TMP/ncu_run.py"
+    -k "regex:norm_|act_and_mul|quant_kernel|rotary" --log-file "$OUT/ncu.csv" python3 "$TMP/ncu_run.py"
   python3 - "$OUT/ncu.csv" "$TMP/ncu_run.py" > "$OUT/ncu_summary.txt" 2>&1 <<'EOF'
 import csv, re, sys
 text = open(sys.argv[1]).read().splitlines()
