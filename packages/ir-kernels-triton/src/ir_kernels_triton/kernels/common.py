@@ -51,6 +51,37 @@ def row_meta(n_cols: int) -> tuple[int, int, int]:
 
 
 @triton.jit
+def tree_sum(v, N: tl.constexpr):
+    """Sum of the ``N`` (a power of two) elements of the 1-D ``v`` as a fixed
+    pairwise tree: level by level, element ``2i`` plus element ``2i+1``.
+
+    ``tl.sum`` adds in an order set by the register layout the compiler picks,
+    and that layout follows what it knows about the pointers (vector width
+    from 16-byte alignment, divisibility of strides): an aligned and a
+    misaligned input, or a kernel compiled by Inductor for a dynamic shape
+    (which may not know an input is aligned) would round differently. Each
+    level here adds exactly two numbers, so the result is the same whatever
+    the layout.
+    """
+    for _ in tl.static_range(N.bit_length() - 1):
+        a, b = tl.split(tl.reshape(v, [v.shape[0] // 2, 2]))
+        v = a + b
+    return tl.sum(v, axis=0)  # one element left: exact
+
+
+@triton.jit
+def sum_squares(x, N: tl.constexpr):
+    """``sum(x * x)`` over the ``N`` (a power of two) elements of ``x`` in a
+    layout-independent order: the first level is an explicit fma (so no
+    compiler contraction of a multiply into an add can differ between
+    layouts), the rest :func:`tree_sum`."""
+    if N == 1:
+        return tl.sum(x * x, axis=0)
+    a, b = tl.split(tl.reshape(x, [N // 2, 2]))
+    return tree_sum(tl.fma(a, a, b * b), N // 2)
+
+
+@triton.jit
 def round_to_e4m3(v):
     """Round float32 ``v`` (already within +-448) to the nearest e4m3
     value, ties to even, in float32 arithmetic."""

@@ -2,8 +2,12 @@
 quant fusions, all from one kernel specialised by constexpr flags.
 
 One program per row; the block and the chunking depend on the hidden size
-only, so a row's reduction order (and its result, bit for bit) does not depend
-on how many rows are in the batch or where the row sits.
+only, and the sum of squares is a fixed pairwise tree
+(:func:`.common.sum_squares`), not ``tl.sum`` whose order follows the register
+layout the compiler picks from pointer alignment. So a row's result, bit for
+bit, depends neither on how many rows are in the batch, nor where the row
+sits, nor on the input's alignment, nor on whether Inductor or the eager
+launcher compiled the kernel.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import triton
 import triton.language as tl
 
 from .._runtime import FP8_DTYPE, define_op, launch
-from .common import EXACT_FP8, row_meta, to_fp8
+from .common import EXACT_FP8, row_meta, sum_squares, to_fp8, tree_sum
 
 
 @triton.jit
@@ -98,8 +102,8 @@ def rms_norm_kernel(
     if N_CHUNKS == 1:
         mask = cols < n_cols
         x = _load_row(x_ptr, r_ptr, res_ptr, x_off, r_off, res_off, cols, mask, HAS_RESIDUAL, True)
-        sq = tl.where(cols < var_cols, x * x, 0.0)
-        rstd = tl.rsqrt(tl.sum(sq, axis=0) / var_cols + eps)
+        xv = tl.where(cols < var_cols, x, 0.0)
+        rstd = tl.rsqrt(sum_squares(xv, BLOCK) / var_cols + eps)
         _finish(
             x * rstd, cols, mask, w_ptr, scale, out_ptr, out_off, HAS_WEIGHT, QUANT, EXACT, in_dtype
         )
@@ -113,8 +117,9 @@ def rms_norm_kernel(
             x = _load_row(
                 x_ptr, r_ptr, res_ptr, x_off, r_off, res_off, cc, cc < n_cols, HAS_RESIDUAL, True
             )
-            acc += tl.where(cc < var_cols, x * x, 0.0)
-        rstd = tl.rsqrt(tl.sum(acc, axis=0) / var_cols + eps)
+            xv = tl.where(cc < var_cols, x, 0.0)
+            acc = tl.fma(xv, xv, acc)  # elementwise: the same in every layout
+        rstd = tl.rsqrt(tree_sum(acc, BLOCK) / var_cols + eps)
         for c in range(N_CHUNKS):
             cc = c * BLOCK + cols
             mask = cc < n_cols

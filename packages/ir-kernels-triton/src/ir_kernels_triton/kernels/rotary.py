@@ -82,6 +82,7 @@ def rotary_kernel(
     IS_NEOX: tl.constexpr,
     HEADS: tl.constexpr,
     DIM: tl.constexpr,
+    HAS_KEY: tl.constexpr,
 ):
     tok = tl.program_id(0).to(tl.int64)
     blk = tl.program_id(1)
@@ -105,7 +106,7 @@ def rotary_kernel(
             HEADS,
             DIM,
         )
-    else:
+    elif HAS_KEY:  # without a key nothing touches k_out_ptr (not even in the compiled code)
         _rope_tile(
             k_ptr,
             k_out_ptr,
@@ -151,8 +152,15 @@ def rotary_embedding(
     if key is not None and k_out is not None:
         kh, k_ts, k_hs = _heads(key, head_size)
         k_in, k_o = key, k_out
-    else:  # no key: the key blocks are absent (k_blocks == 0), pointers are placeholders
-        kh, k_ts, k_hs, k_in, k_o = 0, 0, 0, query, q_out
+    else:
+        # No key: no key blocks (k_blocks == 0) and HAS_KEY=False compiles the
+        # key branch out. The pointers are placeholders; traced calls get a
+        # separate empty output so that no argument the kernel may write
+        # aliases q_out (functionalization clones each written argument and
+        # copies every clone back: an aliased, unwritten clone would overwrite
+        # the rotated query).
+        kh, k_ts, k_hs, k_in = 0, 0, 0, query
+        k_o = q_out if direct else q_out.new_empty(0)
     heads_blk = min(max(1, _TILE // dim), triton.next_power_of_2(int(max(qh, kh))))
     q_blocks = triton.cdiv(int(qh), heads_blk)
     k_blocks = triton.cdiv(int(kh), heads_blk)
@@ -180,6 +188,7 @@ def rotary_embedding(
         IS_NEOX=is_neox,
         HEADS=heads_blk,
         DIM=dim,
+        HAS_KEY=key is not None,
         num_warps=warps,
     )
     return q_out, k_out
