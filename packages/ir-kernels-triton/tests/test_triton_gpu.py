@@ -99,3 +99,32 @@ def test_fp8_supported_on_this_gpu() -> None:
     s = torch.tensor([0.01], device="cuda")
     assert ir.ops.static_scaled_fp8_quant.impls["triton"].accepts(x, s)
     assert ir.ops.per_token_group_quant_fp8.impls["triton"].accepts(x, 64)
+
+
+def _misaligned_copy(t: torch.Tensor) -> torch.Tensor:
+    """``t``'s values in a tensor whose data starts one element past a
+    16-byte boundary (Triton then compiles the kernel without alignment)."""
+    buf = torch.empty(t.numel() + 1, dtype=t.dtype, device=t.device)
+    out = buf[1:].view(t.shape)
+    out.copy_(t)
+    assert out.data_ptr() % 16 != 0
+    return out
+
+
+@pytest.mark.parametrize("hidden", [4096, 20480])  # one block; the chunked path
+@pytest.mark.parametrize("op_name", ["rms_norm", "fused_add_rms_norm"])
+def test_norm_bits_do_not_depend_on_alignment(op_name: str, hidden: int) -> None:
+    """A misaligned input compiles another kernel specialisation (other
+    vector width, other register layout); the pairwise sum of squares makes
+    the result bit-identical anyway (what keeps Inductor's kernel, which may
+    not know an input is aligned, equal to eager)."""
+    op = getattr(ir.ops, op_name)
+    impl = op.impls["triton"]
+    torch.manual_seed(0)
+    args = list(op.input_generator(64, hidden, torch.bfloat16, "cuda"))
+    shifted = [
+        _misaligned_copy(a) if isinstance(a, torch.Tensor) and a.dim() == 2 else a for a in args
+    ]
+    assert impl.accepts(*shifted)
+    for a, e in zip(_flat(impl(*shifted)), _flat(impl(*args)), strict=True):
+        assert torch.equal(a, e), (op_name, hidden)
