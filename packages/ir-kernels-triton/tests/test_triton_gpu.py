@@ -128,3 +128,32 @@ def test_norm_bits_do_not_depend_on_alignment(op_name: str, hidden: int) -> None
     assert impl.accepts(*shifted)
     for a, e in zip(_flat(impl(*shifted)), _flat(impl(*args)), strict=True):
         assert torch.equal(a, e), (op_name, hidden)
+
+
+def test_fast_launch_matches_the_normal_launcher(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The eager fast path is on for this GPU, reuses Triton's compiled kernel
+    (bit-identical results to Triton's own launcher), and a misaligned input
+    gets its own compiled kernel instead of the aligned one."""
+    from ir_kernels_triton import _fastlaunch as fl
+    from ir_kernels_triton.kernels.norm import rms_norm_kernel
+
+    assert fl.available(), "fast launch not detected on this Triton"
+    impl = ir.ops.rms_norm.impls["triton"]
+    torch.manual_seed(0)
+    x, w, eps, vs = ir.ops.rms_norm.input_generator(33, 4096, torch.bfloat16, "cuda")
+    xm = _misaligned_copy(x)
+    fast = [impl(a, w, eps, vs) for a in (x, x, xm, xm)]  # second of each: the fast path
+    mine = {k: v for k, v in fl._cache.items() if k[0] is rms_norm_kernel and v is not fl._SLOW}
+    pairs = [
+        (mine[a], mine[b])
+        for a in mine
+        for b in mine
+        if a[2][0] == (torch.bfloat16, True)
+        and b[2][0] == (torch.bfloat16, False)
+        and a[2][1:] == b[2][1:]
+    ]
+    assert pairs and all(ca is not cb for ca, cb in pairs)  # not the aligned kernel reused
+    monkeypatch.setattr(fl, "_available", False)
+    slow = [impl(a, w, eps, vs) for a in (x, xm)]
+    for f, s in zip(fast, (slow[0], slow[0], slow[1], slow[1]), strict=True):
+        assert torch.equal(f, s)

@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from . import _fastlaunch
+
 INTERPRET: bool = os.environ.get("TRITON_INTERPRET") == "1"
 
 try:
@@ -101,13 +103,14 @@ def launch(kernel: Any, grid: tuple[Any, ...], direct: bool, *args: Any, **kwarg
     """Launch ``kernel[grid](*args, **kwargs)``.
 
     ``direct``: the caller is the eager fast path (nothing traces the call),
-    so the kernel is launched as is. Otherwise, on a GPU, through
+    so the kernel is launched as is, reusing the compiled kernel of an
+    earlier launch with the same specialisation (:mod:`._fastlaunch`). Otherwise, on a GPU, through
     ``wrap_triton`` (a graph node under make_fx/Inductor, a plain launch in
     eager); under the interpreter, a launch on fake tensors (the op's fake
     kernel) is skipped.
     """
     if direct:
-        kernel[grid](*args, **kwargs)
+        _fastlaunch.launch(kernel, grid, args, kwargs)
     elif INTERPRET:
         if not any(_is_fake(a) for a in args):
             kernel[grid](*args, **kwargs)
