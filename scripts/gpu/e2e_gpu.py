@@ -288,6 +288,10 @@ def compiled_forward(model: Any) -> Any:
 
     backend = ir_compile.backend()
     torch._dynamo.reset()
+    # dynamic=True would otherwise trace Python float scalars symbolically, then
+    # restart the analysis and compile the whole graph a second time
+    if hasattr(torch._dynamo.config, "specialize_float"):
+        torch._dynamo.config.specialize_float = True
     model.forward = torch.compile(
         model.__class__.forward.__get__(model), backend=backend, dynamic=True
     )
