@@ -186,8 +186,8 @@ def markdown(result: BenchResult) -> str:
             "",
             "graph (us): device time per call inside a CUDA graph (up to 20 back-to-back calls on "
             "the same inputs captured once, replays timed with CUDA events, median / calls): no "
-            "host launch overhead and no L2 flush between calls, so it is the kernel's own time "
-            "and small inputs are read from L2. "
+            "host launch overhead and no L2 flush between calls: the device time of the call's kernels, "
+            "with small inputs read from L2. "
             + (
                 "GB/s, % copy BW and vs native come from the eager time (graph GB/s: `graph_gbps` "
                 "in the JSON)."
