@@ -45,6 +45,39 @@ path = build.build("9.0")
 torch.ops.load_library(str(path))
 runtime._bind()
 
+# The direct (pybind) bindings: importable, every op present; on CPU tensors
+# each one converts its arguments and fails in the C++ checks (a RuntimeError
+# naming ir_cuda, not a TypeError from the binding).
+runtime._import_direct(str(path))
+d = runtime._direct
+assert d is not None, "the extension's pybind module did not import"
+cx = torch.zeros(2, 64)
+cw = torch.ones(64)
+cs = torch.ones(1)
+calls = {
+    "rms_norm": (cx, cw, 1e-6, None),
+    "fused_add_rms_norm": (cx, cx.clone(), cw, 1e-6, 32),
+    "rms_norm_static_fp8_quant": (cx, None, 1e-6, cs),
+    "fused_add_rms_norm_static_fp8_quant": (cx, cx.clone(), cw, 1e-6, cs),
+    "silu_and_mul": (cx,),
+    "gelu_and_mul": (cx, "tanh"),
+    "rotary_embedding": (torch.zeros(2, dtype=torch.long), cx, None, 64, torch.zeros(8, 64), True),
+    "static_scaled_fp8_quant": (cx, cs),
+    "dynamic_per_token_scaled_fp8_quant": (cx, None),
+    "per_token_group_quant_fp8": (cx, 32),
+}
+assert set(calls) == set(runtime.OP_NAMES)
+for name, call in calls.items():
+    try:
+        getattr(d, name)(*call)
+    except RuntimeError as exc:
+        assert "ir_cuda::" in str(exc), (name, exc)
+    else:
+        raise AssertionError(f"direct {name} accepted CPU tensors")
+assert runtime.kernels(cx, None) is d  # plain tensors, nothing tracing: direct
+with FakeTensorMode() as m:
+    assert runtime.kernels(m.from_tensor(cx)) is runtime.K  # traced: the torch ops
+
 def no_compile(*a):
     raise AssertionError("cache miss on the second build")
 

@@ -1,5 +1,7 @@
 """Registers the ``cuda`` provider: one implementation per IR op, each a thin
-call of ``torch.ops.ir_cuda.<op>`` (bound once, see :mod:`.runtime`).
+call of ``torch.ops.ir_cuda.<op>`` (bound once, see :mod:`.runtime`), or, when
+nothing traces the call, of the same C++ function through the extension's
+direct binding (:func:`runtime.kernels`: skips the dispatcher's host time).
 
 Importing this module (the ``ir.providers`` entry point) registers only; it
 never builds. ``supported`` is the lazy check of :func:`runtime.ensure_loaded`
@@ -139,7 +141,7 @@ def _rms_norm_ok(
 def rms_norm(
     x: Tensor, weight: Tensor | None, epsilon: float, variance_size: int | None = None
 ) -> Tensor:
-    return runtime.K.rms_norm(x, weight, epsilon, variance_size)
+    return runtime.kernels(x, weight).rms_norm(x, weight, epsilon, variance_size)
 
 
 def _fused_add_ok(
@@ -164,7 +166,9 @@ def fused_add_rms_norm(
     epsilon: float,
     variance_size: int | None = None,
 ) -> tuple[Tensor, Tensor]:
-    runtime.K.fused_add_rms_norm(x, x_residual, weight, epsilon, variance_size)
+    runtime.kernels(x, x_residual, weight).fused_add_rms_norm(
+        x, x_residual, weight, epsilon, variance_size
+    )
     return x, x_residual
 
 
@@ -175,7 +179,7 @@ def _rms_norm_quant_ok(x: Tensor, weight: Tensor | None, epsilon: float, scale: 
 def rms_norm_static_fp8_quant(
     x: Tensor, weight: Tensor | None, epsilon: float, scale: Tensor
 ) -> Tensor:
-    return runtime.K.rms_norm_static_fp8_quant(x, weight, epsilon, scale)
+    return runtime.kernels(x, weight, scale).rms_norm_static_fp8_quant(x, weight, epsilon, scale)
 
 
 def _fused_add_quant_ok(
@@ -192,7 +196,8 @@ def _fused_add_quant_ok(
 def fused_add_rms_norm_static_fp8_quant(
     x: Tensor, x_residual: Tensor, weight: Tensor | None, epsilon: float, scale: Tensor
 ) -> tuple[Tensor, Tensor]:
-    out = runtime.K.fused_add_rms_norm_static_fp8_quant(x, x_residual, weight, epsilon, scale)
+    k = runtime.kernels(x, x_residual, weight, scale)
+    out = k.fused_add_rms_norm_static_fp8_quant(x, x_residual, weight, epsilon, scale)
     return out, x_residual
 
 
@@ -204,7 +209,7 @@ def _silu_ok(x: Tensor) -> bool:
 
 
 def silu_and_mul(x: Tensor) -> Tensor:
-    return runtime.K.silu_and_mul(x)
+    return runtime.kernels(x).silu_and_mul(x)
 
 
 def _gelu_ok(x: Tensor, approximate: str = "none") -> bool:
@@ -212,7 +217,7 @@ def _gelu_ok(x: Tensor, approximate: str = "none") -> bool:
 
 
 def gelu_and_mul(x: Tensor, approximate: str = "none") -> Tensor:
-    return runtime.K.gelu_and_mul(x, approximate)
+    return runtime.kernels(x).gelu_and_mul(x, approximate)
 
 
 # rotary ---------------------------------------------------------------------------
@@ -259,7 +264,8 @@ def rotary_embedding(
     cos_sin_cache: Tensor,
     is_neox: bool,
 ) -> tuple[Tensor, Tensor | None]:
-    runtime.K.rotary_embedding(positions, query, key, head_size, cos_sin_cache, is_neox)
+    k = runtime.kernels(positions, query, key, cos_sin_cache)
+    k.rotary_embedding(positions, query, key, head_size, cos_sin_cache, is_neox)
     return query, key
 
 
@@ -271,7 +277,7 @@ def _static_ok(x: Tensor, scale: Tensor) -> bool:
 
 
 def static_scaled_fp8_quant(x: Tensor, scale: Tensor) -> Tensor:
-    return runtime.K.static_scaled_fp8_quant(x, scale)
+    return runtime.kernels(x, scale).static_scaled_fp8_quant(x, scale)
 
 
 def _dynamic_ok(x: Tensor, scale_ub: Tensor | None = None) -> bool:
@@ -281,7 +287,7 @@ def _dynamic_ok(x: Tensor, scale_ub: Tensor | None = None) -> bool:
 def dynamic_per_token_scaled_fp8_quant(
     x: Tensor, scale_ub: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
-    return runtime.K.dynamic_per_token_scaled_fp8_quant(x, scale_ub)
+    return runtime.kernels(x, scale_ub).dynamic_per_token_scaled_fp8_quant(x, scale_ub)
 
 
 def _group_ok(x: Tensor, group_size: int) -> bool:
@@ -294,7 +300,7 @@ def _group_ok(x: Tensor, group_size: int) -> bool:
 
 
 def per_token_group_quant_fp8(x: Tensor, group_size: int) -> tuple[Tensor, Tensor]:
-    return runtime.K.per_token_group_quant_fp8(x, group_size)
+    return runtime.kernels(x).per_token_group_quant_fp8(x, group_size)
 
 
 def register_all() -> dict[str, IrOpImpl]:

@@ -13,8 +13,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Protocol, cast
+
+import torch
 
 from . import build
 
@@ -22,6 +25,13 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 logger = logging.getLogger(__name__)
+
+_Tensor = torch.Tensor
+_Parameter = torch.nn.Parameter
+_compiling = torch.compiler.is_compiling
+_dispatch_modes = torch._C._len_torch_dispatch_stack
+_function_modes = torch._C._len_torch_function_stack
+_functorch = torch._C._are_functorch_transforms_active
 
 #: Ops of the ``ir_cuda`` library bound as attributes of :data:`K`.
 OP_NAMES = (
@@ -41,6 +51,7 @@ _lock = threading.Lock()
 _status: bool | None = None  # None: not tried yet
 _reason: str | None = None
 _library: str | None = None
+_direct: Any = None  # the extension's pybind module (eager fast path), if importable
 
 
 class Kernels(Protocol):
@@ -100,6 +111,45 @@ def _bind() -> None:
     K = cast(Kernels, SimpleNamespace(**{name: getattr(ns, name).default for name in OP_NAMES}))
 
 
+def _import_direct(path: str) -> None:
+    """Import the loaded library's pybind module (same functions as the
+    ``ir_cuda`` ops, without the dispatcher). Optional: on any failure the
+    torch ops serve every call."""
+    global _direct
+    try:
+        import importlib.machinery
+        import importlib.util
+
+        name = Path(path).stem
+        loader = importlib.machinery.ExtensionFileLoader(name, path)
+        spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+        if spec is None:
+            raise ImportError(f"no module spec for {path}")
+        module = importlib.util.module_from_spec(spec)
+        loader.exec_module(module)  # multi-phase init (pybind11 3) fills it here
+        missing = [n for n in OP_NAMES if not hasattr(module, n)]
+        if missing:
+            raise ImportError(f"the module lacks {missing}")
+        _direct = module
+    except Exception as exc:  # optional: the torch ops path always works
+        _direct = None
+        logger.debug("ir-kernels-cuda: no direct bindings (%s: %s)", type(exc).__name__, exc)
+
+
+def kernels(*tensors: Tensor | None) -> Kernels:
+    """The kernels for this call: the direct bindings when nothing traces or
+    transforms it (not compiling, no dispatch/function modes, no functorch,
+    plain tensors), else the ``torch.ops.ir_cuda`` ops (:data:`K`). Both run
+    the same C++ functions with the same checks."""
+    d = _direct
+    if d is None or _compiling() or _dispatch_modes() or _function_modes() or _functorch():
+        return K
+    for t in tensors:
+        if t is not None and type(t) is not _Tensor and type(t) is not _Parameter:
+            return K
+    return cast(Kernels, d)
+
+
 def _load() -> tuple[bool, str | None]:
     problem = gpu_problem()
     if problem is not None:
@@ -112,6 +162,7 @@ def _load() -> tuple[bool, str | None]:
         global _library
         _library = str(path)
         _bind()
+        _import_direct(str(path))
     except build.BuildError as exc:
         logger.warning(
             "ir-kernels-cuda: %s. The 'cuda' provider is unsupported in this process; "
@@ -167,6 +218,6 @@ def library_path() -> str | None:
 
 def _reset_for_tests() -> None:
     """Forget the outcome so tests can exercise :func:`ensure_loaded` again."""
-    global _status, _reason, K
+    global _status, _reason, K, _direct
     with _lock:
-        _status, _reason, K = None, None, cast(Kernels, _Unloaded())
+        _status, _reason, K, _direct = None, None, cast(Kernels, _Unloaded()), None

@@ -390,3 +390,27 @@ TORCH_LIBRARY_IMPL(ir_cuda, CUDA, m) {
   m.impl("dynamic_per_token_scaled_fp8_quant", &ir_cuda::dynamic_per_token_scaled_fp8_quant);
   m.impl("per_token_group_quant_fp8", &ir_cuda::per_token_group_quant_fp8);
 }
+
+// Direct Python bindings of the same functions, for the eager fast path of
+// provider.py (runtime.kernels): a call that nothing traces skips the torch
+// dispatcher (schema parsing, autograd fallback), a few microseconds per call.
+// Only in the torch extension build (which defines TORCH_EXTENSION_NAME);
+// the TORCH_LIBRARY ops above stay the path for tracing and compilation.
+#ifdef TORCH_EXTENSION_NAME
+#include <torch/extension.h>
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, py) {
+  using namespace ir_cuda;
+  py.def("rms_norm", &rms_norm);
+  py.def("fused_add_rms_norm", &fused_add_rms_norm);
+  py.def("rms_norm_static_fp8_quant", &rms_norm_static_fp8_quant);
+  py.def("fused_add_rms_norm_static_fp8_quant", &fused_add_rms_norm_static_fp8_quant);
+  py.def("silu_and_mul", &silu_and_mul);
+  py.def("gelu_and_mul",
+         [](const at::Tensor& x, const std::string& approximate) { return gelu_and_mul(x, approximate); });
+  py.def("rotary_embedding", &rotary_embedding);
+  py.def("static_scaled_fp8_quant", &static_scaled_fp8_quant);
+  py.def("dynamic_per_token_scaled_fp8_quant", &dynamic_per_token_scaled_fp8_quant);
+  py.def("per_token_group_quant_fp8", &per_token_group_quant_fp8);
+}
+#endif
