@@ -51,34 +51,69 @@ def row_meta(n_cols: int) -> tuple[int, int, int]:
 
 
 @triton.jit
-def tree_sum(v, N: tl.constexpr):
-    """Sum of the ``N`` (a power of two) elements of the 1-D ``v`` as a fixed
-    pairwise tree: level by level, element ``2i`` plus element ``2i+1``.
+def _pow2(n):
+    """``2.0 ** n`` in float32 for an int32 ``n`` in [-126, 127] (exact)."""
+    return ((n + 127) << 23).to(tl.float32, bitcast=True)
 
-    ``tl.sum`` adds in an order set by the register layout the compiler picks,
-    and that layout follows what it knows about the pointers (vector width
-    from 16-byte alignment, divisibility of strides): an aligned and a
-    misaligned input, or a kernel compiled by Inductor for a dynamic shape
-    (which may not know an input is aligned) would round differently. Each
-    level here adds exactly two numbers, so the result is the same whatever
-    the layout.
+
+@triton.jit
+def _max_nan(a, b):
+    return tl.maximum(a, b, propagate_nan=tl.PropagateNan.ALL)
+
+
+@triton.jit
+def exact_sum(v):
+    """Sum of the non-negative float32 elements of the 1-D ``v``, the same bits
+    whatever the register layout.
+
+    ``tl.sum`` adds in an order set by the layout the compiler picks, and that
+    layout follows what it knows about the pointers (vector width from 16-byte
+    alignment, divisibility of strides): an aligned and a misaligned input, or
+    a kernel compiled by Inductor for a dynamic shape (which may not know an
+    input is aligned), would round differently. Here every element is turned
+    into a 64-bit fixed-point integer relative to the largest one (47
+    fraction bits below its leading bit; an exact power-of-two scaling, then
+    truncation, element by element) and the integers are summed: integer
+    addition is associative, so the order does not matter. The error is below
+    ``len(v) * 2**-47`` of the largest element, far under float32 rounding.
+    Inf or NaN anywhere gives that value.
     """
-    for _ in tl.static_range(N.bit_length() - 1):
-        a, b = tl.split(tl.reshape(v, [v.shape[0] // 2, 2]))
-        v = a + b
-    return tl.sum(v, axis=0)  # one element left: exact
+    m = tl.reduce(v, 0, _max_nan)  # max is exact in any order
+    biased = (m.to(tl.int32, bitcast=True) >> 23) & 0xFF
+    e = tl.maximum(biased, 1) - 127  # m < 2**(e + 1); zeros and subnormals: e = -126
+    e_hi = e >> 1
+    e_lo = e - e_hi
+    finite = biased != 255
+    q = (v * _pow2(-e_hi)) * _pow2(47 - e_lo)  # < 2**48
+    q = tl.where(finite, q, 0.0)
+    total = tl.sum(q.to(tl.int64), axis=0).to(tl.float32)  # < 2**62: no overflow
+    total = (total * _pow2(e_lo - 47)) * _pow2(e_hi)
+    return tl.where(finite, total, m)
+
+
+@triton.jit
+def pair_sums(v, N: tl.constexpr):
+    """``v[2i] + v[2i+1]``: ``N // 2`` elements of a 1-D ``v`` of ``N``."""
+    a, b = tl.split(tl.reshape(v, [N // 2, 2]))
+    return a + b
 
 
 @triton.jit
 def sum_squares(x, N: tl.constexpr):
-    """``sum(x * x)`` over the ``N`` (a power of two) elements of ``x`` in a
-    layout-independent order: the first level is an explicit fma (so no
-    compiler contraction of a multiply into an add can differ between
-    layouts), the rest :func:`tree_sum`."""
-    if N == 1:
-        return tl.sum(x * x, axis=0)
-    a, b = tl.split(tl.reshape(x, [N // 2, 2]))
-    return tree_sum(tl.fma(a, a, b * b), N // 2)
+    """``sum(x * x)`` over the ``N`` (a power of two) elements of ``x``,
+    bit-identical in every register layout: squares of neighbours summed in
+    pairs, then in fours (held by one thread in the usual vectorised layouts;
+    the first level an explicit fma, so no compiler contraction can differ),
+    then :func:`exact_sum`."""
+    if N >= 4:
+        a, b = tl.split(tl.reshape(x, [N // 2, 2]))
+        total = exact_sum(pair_sums(tl.fma(a, a, b * b), N // 2))
+    elif N == 2:
+        a, b = tl.split(tl.reshape(x, [1, 2]))
+        total = exact_sum(tl.fma(a, a, b * b))
+    else:
+        total = exact_sum(x * x)
+    return total
 
 
 @triton.jit

@@ -2,9 +2,9 @@
 quant fusions, all from one kernel specialised by constexpr flags.
 
 One program per row; the block and the chunking depend on the hidden size
-only, and the sum of squares is a fixed pairwise tree
-(:func:`.common.sum_squares`), not ``tl.sum`` whose order follows the register
-layout the compiler picks from pointer alignment. So a row's result, bit for
+only, and the sum of squares (:func:`.common.sum_squares`) is exact in
+integers after a fixed first step, not ``tl.sum`` whose order follows the
+register layout the compiler picks from pointer alignment. So a row's result, bit for
 bit, depends neither on how many rows are in the batch, nor where the row
 sits, nor on the input's alignment, nor on whether Inductor or the eager
 launcher compiled the kernel.
@@ -17,7 +17,7 @@ import triton
 import triton.language as tl
 
 from .._runtime import FP8_DTYPE, define_op, launch
-from .common import EXACT_FP8, row_meta, sum_squares, to_fp8, tree_sum
+from .common import EXACT_FP8, exact_sum, pair_sums, row_meta, sum_squares, to_fp8
 
 
 @triton.jit
@@ -119,7 +119,7 @@ def rms_norm_kernel(
             )
             xv = tl.where(cc < var_cols, x, 0.0)
             acc = tl.fma(xv, xv, acc)  # elementwise: the same in every layout
-        rstd = tl.rsqrt(tree_sum(acc, BLOCK) / var_cols + eps)
+        rstd = tl.rsqrt(exact_sum(pair_sums(acc, BLOCK)) / var_cols + eps)
         for c in range(N_CHUNKS):
             cc = c * BLOCK + cols
             mask = cc < n_cols
