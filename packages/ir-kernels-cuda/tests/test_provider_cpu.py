@@ -357,3 +357,35 @@ def test_cuda_home_without_headers_is_replaced(
     monkeypatch.setattr(cpp_ext, "CUDA_HOME", str(tmp_path))
     build._fix_cuda_home()
     assert str(tmp_path) == cpp_ext.CUDA_HOME
+
+
+def test_kernels_uses_the_direct_bindings_only_when_nothing_traces(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    direct = object()
+    x = torch.zeros(2, 8)
+    monkeypatch.setattr(runtime, "_direct", None)
+    assert runtime.kernels(x) is runtime.K  # no bindings: the torch ops
+    monkeypatch.setattr(runtime, "_direct", direct)
+    assert runtime.kernels(x, None, torch.nn.Parameter(torch.ones(8))) is direct
+    with FakeTensorMode() as mode:
+        assert runtime.kernels(mode.from_tensor(x)) is runtime.K
+
+    class Passthrough(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            return func(*args, **(kwargs or {}))
+
+    with Passthrough():
+        assert runtime.kernels(x) is runtime.K
+    seen = []
+
+    @torch.compile(backend="eager", fullgraph=False)
+    def traced(t: torch.Tensor) -> torch.Tensor:
+        seen.append(runtime.kernels(t) is direct)
+        return t + 1
+
+    traced(x)
+    assert seen == [False]  # while dynamo traces, never the direct path
