@@ -14,6 +14,7 @@ calls, so inputs small enough to stay in L2 are read from it.
 
 from __future__ import annotations
 
+import logging
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,7 +96,15 @@ def time_cuda(fn: Callable[[], Any], spec: TimingSpec, device: torch.device) -> 
 
 def time_cpu(fn: Callable[[], Any], spec: TimingSpec) -> float:
     """Median seconds per call of ``fn`` on the CPU (``torch.utils.benchmark``)."""
-    from torch.utils import benchmark
+    # torch.utils.benchmark imports cpp_extension, which warns about a missing
+    # CUDA runtime on CPU-only machines: noise in a CPU benchmark's output.
+    ext_log = logging.getLogger("torch.utils.cpp_extension")
+    level = ext_log.level
+    ext_log.setLevel(logging.ERROR)
+    try:
+        from torch.utils import benchmark
+    finally:
+        ext_log.setLevel(level)
 
     timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
     first = timer.timeit(1).median  # also the warm-up call
