@@ -7,7 +7,7 @@ Cases (tiny CPU tensors, do-nothing providers, so only dispatch is timed):
       exact hidden row, dict + tuple lookup per call)
   (t') tuned op, hidden size without an exact row (nearest row, memoised)
 
-Run: ``uv run python benchmarks/results/tune_dispatch_overhead.py [--json PATH]``.
+Run: ``uv run python benchmarks/tune_dispatch_overhead.py [--json PATH]``.
 """
 
 from __future__ import annotations
