@@ -78,12 +78,14 @@ def define(op: IrOp) -> None:
         lib.define(op.name + op.schema, tags=torch_tags)  # type: ignore[no-untyped-call]
 
         n_params = len(op.param_names)
+        # The dispatcher drops trailing arguments left at their defaults; the
+        # selectors and impls take every parameter positionally. Only defaulted
+        # parameters can be dropped, so the tail of this tuple fills them in.
+        defaults = tuple(p.default for p in op.params)
 
         def kernel(*args: Any) -> Any:
-            # The dispatcher drops trailing arguments left at their defaults;
-            # selectors and impls take every parameter positionally.
             if len(args) < n_params:
-                args = op._bind(args, {})
+                args = args + defaults[len(args) :]
             # Functional overload: never alias an input, even if an impl is sloppy.
             return _unalias(op._select(current_scope(), False)(*args), args)
 
@@ -99,7 +101,7 @@ def define(op: IrOp) -> None:
 
             def inplace_kernel(*args: Any) -> Any:
                 if len(args) < n_params:
-                    args = op._bind(args, {})
+                    args = args + defaults[len(args) :]
                 return _unalias(op._select(current_scope(), True)(*args), args)
 
             lib.impl(f"{op.name}.maybe_inplace", inplace_kernel, "CompositeExplicitAutograd")  # type: ignore[no-untyped-call]
