@@ -18,6 +18,7 @@ from ir_kernels_triton import _fastlaunch
 
 x = torch.randn(1, 4096, device="cuda", dtype=torch.bfloat16)
 w = torch.randn(4096, device="cuda", dtype=torch.bfloat16)
+ir.load_providers()
 op = ir.ops.rms_norm
 
 
