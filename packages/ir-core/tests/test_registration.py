@@ -194,3 +194,18 @@ def test_supported_may_return_a_reason(temp_impl) -> None:  # type: ignore[no-un
     assert impl.unsupported_reason == "no widget here"
     with ir.priority(silu_and_mul=[p, "native"]):
         assert "no widget here" in str(ir.ops.silu_and_mul.explain(torch.randn(2, 8)))
+
+
+def test_gate_returns_its_reason(temp_impl) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    why: list[str | None] = ["no widget driver"]
+    gate = ir.Gate(lambda: why[0])
+    p = temp_impl(ir.ops.silu_and_mul, lambda x: x, supported=gate)
+    impl = gate.attach(ir.ops.silu_and_mul.impls[p])
+    assert gate.impl is impl and gate.reason() == "no widget driver"
+    assert impl.is_supported() is False and impl.unsupported_reason == "no widget driver"
+    with ir.priority(silu_and_mul=[p, "native"]):
+        assert ir.ops.silu_and_mul.dispatch(torch.randn(2, 8)).provider == "native"
+    why[0] = None
+    assert gate() is True

@@ -19,7 +19,7 @@ from . import ops, platforms
 from .dispatch import Resolution
 from .errors import IrError, NoImplementationError, PriorityError, RegistrationError, UnknownOpError
 from .explain import Explanation
-from .impl import IrOpImpl, Unsupported
+from .impl import Gate, IrOpImpl, Unsupported
 from .op import IrOp, register_op
 from .platforms import Platform, current_platform, device_capability
 from .priorities import (
@@ -44,6 +44,7 @@ __all__ = [
     "IrOp",
     "IrOpImpl",
     "Explanation",
+    "Gate",
     "NoImplementationError",
     "Platform",
     "PriorityError",

@@ -34,6 +34,34 @@ class Unsupported:
         return f"Unsupported({self.reason!r})"
 
 
+class Gate:
+    """A ``supported=`` callable built from ``why_not() -> str | None``.
+
+    ``why_not`` returns ``None`` when the implementation can run here, else a
+    one-line reason, which the gate returns as :class:`Unsupported` so that
+    ``explain`` and ``ir info`` show it (no warning is logged: a machine that
+    simply lacks the device is not an error). ``attach`` remembers the
+    registered implementation for the provider's own bookkeeping.
+    """
+
+    def __init__(self, why_not: Callable[[], str | None]) -> None:
+        self._why_not = why_not
+        self.impl: IrOpImpl | None = None
+
+    def attach(self, impl: IrOpImpl) -> IrOpImpl:
+        """Remember the registered implementation; returns it."""
+        self.impl = impl
+        return impl
+
+    def reason(self) -> str | None:
+        """Why the implementation cannot run here (``None``: it can)."""
+        return self._why_not()
+
+    def __call__(self) -> bool | Unsupported:
+        reason = self._why_not()
+        return True if reason is None else Unsupported(reason)
+
+
 class IrOpImpl:
     """An implementation of ``op`` registered by ``provider``.
 
