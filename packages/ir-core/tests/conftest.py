@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import ir_core as ir
-from ir_core import priorities, registry, torch_binding
+from ir_core import priorities, registry, testing, torch_binding
 
 _counter = itertools.count()
 
@@ -19,18 +19,8 @@ _counter = itertools.count()
 def temp_impl() -> Iterator[Callable[..., Any]]:
     """``temp_impl(op, fn, provider=None, **register_kwargs) -> provider name``;
     every implementation registered through it is removed after the test."""
-    added: list[tuple[Any, str]] = []
-
-    def add(op: Any, fn: Callable[..., Any], provider: str | None = None, **kwargs: Any) -> str:
-        name = provider or f"test_p{next(_counter)}"
-        op.register_impl(name, **kwargs)(fn)
-        added.append((op, name))
-        return name
-
-    yield add
-    for op, name in added:
-        if name in op.impls:
-            op.unregister_impl(name)
+    with testing.temporary_impls() as add:
+        yield add
 
 
 @pytest.fixture

@@ -36,8 +36,10 @@ from .kit import (
     default_tokens,
     poisoned_allocations,
 )
+from .scratch import temporary_impls
 
 __all__ = [
+    "temporary_impls",
     "CaseResult",
     "CheckReport",
     "check_batch_invariance",
