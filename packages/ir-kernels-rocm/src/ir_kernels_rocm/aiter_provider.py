@@ -97,9 +97,10 @@ def _gate(*names: str, fp8: bool = False) -> Gate:
 GATES: dict[str, Gate] = {}
 
 
-def _register(gate: Gate, impl: Any) -> None:
-    gate.attach(impl)
-    GATES[impl.op.name] = gate
+def _provide(op: Any, gate: Gate, fn: Any, **register_kwargs: Any) -> None:
+    """Register ``fn`` as this provider's implementation of ``op``, behind ``gate``."""
+    gate.attach(op.register_impl(PROVIDER, supported=gate, **register_kwargs)(fn))
+    GATES[op.name] = gate
 
 
 def _half_2d_ok(x: Tensor) -> bool:
@@ -136,10 +137,7 @@ def rms_norm_aiter(
     return out.view(x.shape)  # type: ignore[no-any-return]
 
 
-_g = _gate("rmsnorm2d_fwd")
-_register(
-    _g, ops.rms_norm.register_impl(PROVIDER, supported=_g, supports_args=_norm_args)(rms_norm_aiter)
-)
+_provide(ops.rms_norm, _gate("rmsnorm2d_fwd"), rms_norm_aiter, supports_args=_norm_args)
 
 
 def _add_norm_args(
@@ -172,12 +170,11 @@ def fused_add_rms_norm_aiter(
     return out, residual
 
 
-_g = _gate("rmsnorm2d_fwd_with_add")
-_register(
-    _g,
-    ops.fused_add_rms_norm.register_impl(PROVIDER, supported=_g, supports_args=_add_norm_args)(
-        fused_add_rms_norm_aiter
-    ),
+_provide(
+    ops.fused_add_rms_norm,
+    _gate("rmsnorm2d_fwd_with_add"),
+    fused_add_rms_norm_aiter,
+    supports_args=_add_norm_args,
 )
 
 # ------------------------------------------------------------ activations
@@ -197,13 +194,7 @@ def silu_and_mul_aiter(x: Tensor) -> Tensor:
     return _act("silu_and_mul", x)
 
 
-_g = _gate("silu_and_mul")
-_register(
-    _g,
-    ops.silu_and_mul.register_impl(PROVIDER, supported=_g, supports_args=_silu_args)(
-        silu_and_mul_aiter
-    ),
-)
+_provide(ops.silu_and_mul, _gate("silu_and_mul"), silu_and_mul_aiter, supports_args=_silu_args)
 
 
 def _gelu_args(x: Tensor, approximate: str = "none") -> bool:
@@ -214,12 +205,11 @@ def gelu_and_mul_aiter(x: Tensor, approximate: str = "none") -> Tensor:
     return _act("gelu_tanh_and_mul" if approximate == "tanh" else "gelu_and_mul", x)
 
 
-_g = _gate("gelu_and_mul", "gelu_tanh_and_mul")
-_register(
-    _g,
-    ops.gelu_and_mul.register_impl(PROVIDER, supported=_g, supports_args=_gelu_args)(
-        gelu_and_mul_aiter
-    ),
+_provide(
+    ops.gelu_and_mul,
+    _gate("gelu_and_mul", "gelu_tanh_and_mul"),
+    gelu_and_mul_aiter,
+    supports_args=_gelu_args,
 )
 
 # ------------------------------------------------------------ fp8 quantisation
@@ -239,12 +229,11 @@ def static_scaled_fp8_quant_aiter(x: Tensor, scale: Tensor) -> Tensor:
     return out
 
 
-_g = _gate("static_per_tensor_quant", fp8=True)
-_register(
-    _g,
-    ops.static_scaled_fp8_quant.register_impl(PROVIDER, supported=_g, supports_args=_static_args)(
-        static_scaled_fp8_quant_aiter
-    ),
+_provide(
+    ops.static_scaled_fp8_quant,
+    _gate("static_per_tensor_quant", fp8=True),
+    static_scaled_fp8_quant_aiter,
+    supports_args=_static_args,
 )
 
 
@@ -261,12 +250,11 @@ def dynamic_per_token_scaled_fp8_quant_aiter(
     return out, scales
 
 
-_g = _gate("dynamic_per_token_scaled_quant", fp8=True)
-_register(
-    _g,
-    ops.dynamic_per_token_scaled_fp8_quant.register_impl(
-        PROVIDER, supported=_g, supports_args=_dynamic_args
-    )(dynamic_per_token_scaled_fp8_quant_aiter),
+_provide(
+    ops.dynamic_per_token_scaled_fp8_quant,
+    _gate("dynamic_per_token_scaled_quant", fp8=True),
+    dynamic_per_token_scaled_fp8_quant_aiter,
+    supports_args=_dynamic_args,
 )
 
 
@@ -279,11 +267,9 @@ def per_token_group_quant_fp8_aiter(x: Tensor, group_size: int) -> tuple[Tensor,
     return y.view(x.shape), scales.view(*x.shape[:-1], x.shape[-1] // group_size)
 
 
-_g = _gate("per_group_quant_hip", fp8=True)
-_register(
-    _g,
-    ops.per_token_group_quant_fp8.register_impl(PROVIDER, supported=_g, supports_args=_group_args)(
-        per_token_group_quant_fp8_aiter
-    ),
+_provide(
+    ops.per_token_group_quant_fp8,
+    _gate("per_group_quant_hip", fp8=True),
+    per_token_group_quant_fp8_aiter,
+    supports_args=_group_args,
 )
-del _g

@@ -36,9 +36,10 @@ def _gate(feature: str) -> Gate:
 GATES: dict[str, Gate] = {}
 
 
-def _register(gate: Gate, impl: Any) -> None:
-    gate.attach(impl)
-    GATES[impl.op.name] = gate
+def _provide(op: Any, gate: Gate, fn: Any, **register_kwargs: Any) -> None:
+    """Register ``fn`` as this provider's implementation of ``op``, behind ``gate``."""
+    gate.attach(op.register_impl(PROVIDER, supported=gate, **register_kwargs)(fn))
+    GATES[op.name] = gate
 
 
 def _lib() -> object:
@@ -96,8 +97,6 @@ def _empty(x: Tensor, dtype: torch.dtype | None = None) -> Tensor:
 
 # ------------------------------------------------------------ norms
 
-_g = _gate("norm")
-
 
 def rms_norm_rocm(
     x: Tensor, weight: Tensor | None, epsilon: float, variance_size: int | None = None
@@ -107,13 +106,7 @@ def rms_norm_rocm(
     return out
 
 
-_register(
-    _g,
-    ops.rms_norm.register_impl(
-        PROVIDER, supported=_g, supports_args=_norm_args, batch_invariant=True
-    )(rms_norm_rocm),
-)
-_g = _gate("norm")
+_provide(ops.rms_norm, _gate("norm"), rms_norm_rocm, supports_args=_norm_args, batch_invariant=True)
 
 
 def fused_add_rms_norm_rocm(
@@ -136,13 +129,13 @@ def fused_add_rms_norm_rocm(
     return out, residual
 
 
-_register(
-    _g,
-    ops.fused_add_rms_norm.register_impl(
-        PROVIDER, supported=_g, supports_args=_add_norm_args, batch_invariant=True
-    )(fused_add_rms_norm_rocm),
+_provide(
+    ops.fused_add_rms_norm,
+    _gate("norm"),
+    fused_add_rms_norm_rocm,
+    supports_args=_add_norm_args,
+    batch_invariant=True,
 )
-_g = _gate("norm")
 
 
 def _norm_quant_args(x: Tensor, weight: Tensor | None, epsilon: float, scale: Tensor) -> bool:
@@ -157,13 +150,13 @@ def rms_norm_static_fp8_quant_rocm(
     return out
 
 
-_register(
-    _g,
-    ops.rms_norm_static_fp8_quant.register_impl(
-        PROVIDER, supported=_g, supports_args=_norm_quant_args, batch_invariant=True
-    )(rms_norm_static_fp8_quant_rocm),
+_provide(
+    ops.rms_norm_static_fp8_quant,
+    _gate("norm"),
+    rms_norm_static_fp8_quant_rocm,
+    supports_args=_norm_quant_args,
+    batch_invariant=True,
 )
-_g = _gate("norm")
 
 
 def _add_norm_quant_args(
@@ -182,11 +175,12 @@ def fused_add_rms_norm_static_fp8_quant_rocm(
     return out, residual
 
 
-_register(
-    _g,
-    ops.fused_add_rms_norm_static_fp8_quant.register_impl(
-        PROVIDER, supported=_g, supports_args=_add_norm_quant_args, batch_invariant=True
-    )(fused_add_rms_norm_static_fp8_quant_rocm),
+_provide(
+    ops.fused_add_rms_norm_static_fp8_quant,
+    _gate("norm"),
+    fused_add_rms_norm_static_fp8_quant_rocm,
+    supports_args=_add_norm_quant_args,
+    batch_invariant=True,
 )
 
 # ------------------------------------------------------------ activations
@@ -206,13 +200,7 @@ def silu_and_mul_rocm(x: Tensor) -> Tensor:
     return out
 
 
-_g = _gate("act")
-_register(
-    _g,
-    ops.silu_and_mul.register_impl(PROVIDER, supported=_g, supports_args=_silu_args)(
-        silu_and_mul_rocm
-    ),
-)
+_provide(ops.silu_and_mul, _gate("act"), silu_and_mul_rocm, supports_args=_silu_args)
 
 
 def _gelu_args(x: Tensor, approximate: str = "none") -> bool:
@@ -225,13 +213,7 @@ def gelu_and_mul_rocm(x: Tensor, approximate: str = "none") -> Tensor:
     return out
 
 
-_g = _gate("act")
-_register(
-    _g,
-    ops.gelu_and_mul.register_impl(PROVIDER, supported=_g, supports_args=_gelu_args)(
-        gelu_and_mul_rocm
-    ),
-)
+_provide(ops.gelu_and_mul, _gate("act"), gelu_and_mul_rocm, supports_args=_gelu_args)
 
 # ------------------------------------------------------------ rotary
 
@@ -277,12 +259,12 @@ def rotary_embedding_rocm(
     return query, key
 
 
-_g = _gate("rotary")
-_register(
-    _g,
-    ops.rotary_embedding.register_impl(
-        PROVIDER, supported=_g, supports_args=_rotary_args, inplace=True
-    )(rotary_embedding_rocm),
+_provide(
+    ops.rotary_embedding,
+    _gate("rotary"),
+    rotary_embedding_rocm,
+    supports_args=_rotary_args,
+    inplace=True,
 )
 
 # ------------------------------------------------------------ fp8 quantisation
@@ -298,12 +280,11 @@ def static_scaled_fp8_quant_rocm(x: Tensor, scale: Tensor) -> Tensor:
     return out
 
 
-_g = _gate("static_quant")
-_register(
-    _g,
-    ops.static_scaled_fp8_quant.register_impl(PROVIDER, supported=_g, supports_args=_static_args)(
-        static_scaled_fp8_quant_rocm
-    ),
+_provide(
+    ops.static_scaled_fp8_quant,
+    _gate("static_quant"),
+    static_scaled_fp8_quant_rocm,
+    supports_args=_static_args,
 )
 
 
@@ -320,12 +301,12 @@ def dynamic_per_token_scaled_fp8_quant_rocm(
     return out, scales
 
 
-_g = _gate("dynamic_quant")
-_register(
-    _g,
-    ops.dynamic_per_token_scaled_fp8_quant.register_impl(
-        PROVIDER, supported=_g, supports_args=_dynamic_args, batch_invariant=True
-    )(dynamic_per_token_scaled_fp8_quant_rocm),
+_provide(
+    ops.dynamic_per_token_scaled_fp8_quant,
+    _gate("dynamic_quant"),
+    dynamic_per_token_scaled_fp8_quant_rocm,
+    supports_args=_dynamic_args,
+    batch_invariant=True,
 )
 
 
@@ -342,11 +323,10 @@ def per_token_group_quant_fp8_rocm(x: Tensor, group_size: int) -> tuple[Tensor, 
     return out, scales
 
 
-_g = _gate("group_quant")
-_register(
-    _g,
-    ops.per_token_group_quant_fp8.register_impl(
-        PROVIDER, supported=_g, supports_args=_group_args, batch_invariant=True
-    )(per_token_group_quant_fp8_rocm),
+_provide(
+    ops.per_token_group_quant_fp8,
+    _gate("group_quant"),
+    per_token_group_quant_fp8_rocm,
+    supports_args=_group_args,
+    batch_invariant=True,
 )
-del _g
