@@ -35,14 +35,14 @@ echo "cuda build step took $(( $(date +%s) - t0 ))s"
 
 step "1. ir tune"
 "$PY" -m ir_core tune $OPS --dtype bfloat16 --tokens "$TOKENS" --hidden "$HIDDEN" \
-  --providers cuda,triton,native --budget 0.01 --out "$FILE" 2>&1 | tee "$DIR/tune.log" \
+  --providers cuda,triton,native --budget 0.03 --out "$FILE" 2>&1 | tee "$DIR/tune.log" \
   || failed+=(tune)
 [ -s "$FILE" ] || { echo "no tuned file written"; failed+=(tune-file); }
 
 if [ -s "$FILE" ]; then
   step "2. tuned vs fixed priorities"
   "$PY" -m ir_core tune $OPS --compare "$FILE" --dtype bfloat16 --tokens "$TOKENS" --hidden "$HIDDEN" \
-    --fixed "cuda,native;triton,native;native" --budget 0.012 \
+    --fixed "cuda,native;triton,native;native" --budget 0.03 \
     --md "$DIR/tune_compare_h100.md" --json "$DIR/tune_compare_h100.json" > "$DIR/compare.log" 2>&1 \
     || failed+=(compare)
   tail -n 70 "$DIR/compare.log"

@@ -58,7 +58,7 @@ def add_parser(sub: Any) -> None:
         "--budget",
         type=float,
         default=0.02,
-        help="seconds of timing per measurement (default 0.02)",
+        help="seconds of timing per provider (or configuration) and shape, spread over 3 interleaved rounds (default 0.02)",
     )
     p.add_argument(
         "--compare",

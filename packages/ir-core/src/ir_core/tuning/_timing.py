@@ -5,15 +5,17 @@ the L2 cache flushed between reps (``triton.testing.do_bench``), i.e. kernel
 time alone. Tuned priorities are for eager dispatch, where a stream of calls
 also pays each provider's launch cost (a Triton launch costs several times a
 C++ one), which decides the small-token buckets; so this helper times calls
-back to back, as :func:`ir_core.tuning.measure.compare` does. To be merged as
-a "stream" mode of ``bench.timing`` (see the report of issue 10).
+back to back, as :func:`ir_core.tuning.measure.compare` does.
+:func:`time_interleaved` times several candidates in alternating rounds, so
+that the machine's drift does not decide between them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -71,3 +73,35 @@ def time_us(
             sync()
             samples.append((time.perf_counter() - t0) * 1e6 / inner)
     return statistics.median(samples)
+
+
+#: Rounds of :func:`time_interleaved`: every candidate is timed once per round.
+ROUNDS = 3
+
+
+def time_interleaved(
+    candidates: Sequence[
+        tuple[str, Callable[[], Any], Callable[[], contextlib.AbstractContextManager[Any]] | None]
+    ],
+    device: torch.device | str,
+    *,
+    budget_s: float = 0.02,
+    rounds: int = ROUNDS,
+) -> dict[str, float]:
+    """Best of ``rounds`` :func:`time_us` medians for each ``(key, fn, scope)``.
+
+    The candidates are timed in turn, round after round, so a slow phase of
+    the machine (clock changes, another process) hits them all alike instead
+    of deciding the comparison; each keeps its fastest round. ``scope`` (a
+    context manager factory, e.g. a scoped priority) is entered around the
+    candidate's timing, never inside the timed loop. ``budget_s`` is per
+    candidate, spread over the rounds.
+    """
+    best: dict[str, float] = {}
+    per_round = budget_s / max(1, rounds)
+    for _ in range(max(1, rounds)):
+        for key, fn, scope in candidates:
+            with scope() if scope is not None else contextlib.nullcontext():
+                us = time_us(fn, device, budget_s=per_round)
+            best[key] = min(us, best.get(key, us))
+    return best

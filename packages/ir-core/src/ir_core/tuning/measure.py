@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import functools
 import logging
@@ -15,13 +14,16 @@ import torch
 
 from .. import registry
 from ..providers import load_providers
-from ._timing import time_us
+from ._timing import time_interleaved
 from .buckets import bucket_param
 from .table import FORMAT, FORMAT_VERSION, device_key, dtype_name, load_priority, provider_key
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
+
+#: The key of tuned dispatch among the configurations :func:`compare` times.
+_TUNED = "<tuned>"
 
 
 def _device(device: torch.device | str | None) -> torch.device:
@@ -83,8 +85,8 @@ def _run_providers(
 ) -> tuple[dict[str, float], dict[str, str]]:
     from ..testing.kit import compare_outputs
 
-    times: dict[str, float] = {}
     skipped: dict[str, str] = {}
+    timed: list[tuple[str, Callable[[], Any], None]] = []
     expected = op.native(*inputs) if check else None
     for name, impl in sorted(op.impls.items()):
         if providers and name not in providers:
@@ -105,11 +107,14 @@ def _run_providers(
                         "ir tune: %s/%s gives a wrong result: %s", op.name, name, problem
                     )
                     continue
-            times[name] = round(time_us(_bound(fn, inputs), device, budget_s=budget_s), 3)
+            fn(*inputs)  # a call that raises is skipped here, not in the timing rounds
         except Exception as exc:
             skipped[name] = f"raised {type(exc).__name__}: {exc}"
             logger.warning("ir tune: %s/%s raised %s: %s", op.name, name, type(exc).__name__, exc)
-    return times, skipped
+            continue
+        timed.append((name, _bound(fn, inputs), None))
+    times = time_interleaved(timed, device, budget_s=budget_s) if timed else {}
+    return {k: round(v, 3) for k, v in times.items()}, skipped
 
 
 def tune(
@@ -232,7 +237,7 @@ def compare(
                         }
                         row["tuned_provider"] = op.dispatch(*inputs).provider
                         known = registry.known_providers()
-                        configs: list[tuple[str | None, Any]] = [(None, contextlib.nullcontext)]
+                        configs: list[tuple[str, Any]] = [(_TUNED, None)]
                         for names in fixed:
                             if all(n in known for n in names):
                                 label = ",".join(names)
@@ -241,15 +246,13 @@ def compare(
                                 )
                                 with priority({op.name: list(names)}):
                                     row["fixed_provider"][label] = op.dispatch(*inputs).provider
-                        best: dict[str | None, float] = {}
-                        for _ in range(rounds):  # interleaved, best of rounds: drift hits all alike
-                            for key, scope in configs:
-                                with scope():
-                                    us = time_us(
-                                        _bound(op, inputs), dev, budget_s=budget_s / rounds
-                                    )
-                                best[key] = min(us, best.get(key, us))
-                        row["tuned_us"] = round(best.pop(None), 3)
+                        best = time_interleaved(
+                            [(key, _bound(op, inputs), scope) for key, scope in configs],
+                            dev,
+                            budget_s=budget_s,
+                            rounds=rounds,
+                        )
+                        row["tuned_us"] = round(best.pop(_TUNED), 3)
                         row["fixed"] = {k: round(v, 3) for k, v in best.items()}
                         rows.append(row)
                         if progress is not None:
