@@ -417,3 +417,18 @@ def test_bytes_moved_counts_what_each_op_must_move() -> None:
     silu = ir.ops.silu_and_mul
     (x,) = silu.input_generator(3, 16, torch.bfloat16, "cpu")
     assert bytes_moved(silu, (x,), silu.native(x)) == 3 * 32 * 2 + 3 * 16 * 2
+
+
+def test_stream_column_only_where_measured() -> None:
+    from ir_core.bench.timing import stream_time
+
+    result = run_bench(_config(["silu_and_mul"], None), progress=False)
+    assert all(r.stream_us is None for r in result.rows)  # CPU: time_us already is a stream
+    assert "stream (us)" not in markdown(result)
+    for r in result.rows:  # as a GPU run fills it
+        r.stream_us = 3.0
+    text = markdown(result)
+    assert "| stream (us) |" in text and "back-to-back calls" in text
+    calls: list[int] = []
+    per_call = stream_time(lambda: calls.append(1), "cpu", budget_s=0.002)
+    assert per_call > 0 and len(calls) > 5  # warm-up, estimate and 5 samples at least

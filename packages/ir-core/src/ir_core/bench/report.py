@@ -129,6 +129,8 @@ def op_table(
     ]
     if eager:
         columns.append(("time (us)", True, lambda r: _fmt(r.time_us, ".1f")))
+    if eager and any(r.stream_us is not None for r in rows):
+        columns.append(("stream (us)", True, lambda r: _fmt(r.stream_us, ".1f")))
     if graph:
         columns.append(("graph (us)", True, lambda r: _fmt(r.graph_us, ".1f")))
     columns += [
@@ -181,6 +183,13 @@ def markdown(result: BenchResult) -> str:
     ]
     mode = result.config.get("timing", "eager")
     eager, graph = mode in ("eager", "both"), mode in ("graph", "both")
+    if eager and any(r.stream_us is not None for r in result.rows):
+        head += [
+            "",
+            "stream (us): time per call of back-to-back calls on the same inputs (CUDA events around "
+            "the calls, no flush), as an eager program runs them: the host's launch cost where it "
+            "exceeds the kernel's time (small shapes), the device time otherwise.",
+        ]
     if graph:
         head += [
             "",

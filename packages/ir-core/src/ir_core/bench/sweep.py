@@ -14,11 +14,13 @@ from .. import registry
 from ..op import IrOp
 from ..testing import compare_outputs
 from .candidates import NATIVE, Candidate, Skip, candidates_for, clone_args, compile_limits
-from .timing import TimingSpec, median_time, time_cuda_graph
+from .timing import TimingSpec, median_time, stream_time, time_cuda_graph
 from .traffic import bytes_moved
 
 logger = logging.getLogger(__name__)
 
+#: Seconds of back-to-back calls behind a row's stream time (GPU only).
+STREAM_BUDGET_S = 0.01
 BUDGET_REASON = "time budget (--budget-s) reached: compile skipped"
 #: ``--timing`` choices: eager (the timer's median of single calls), graph
 #: (per-call device time inside a CUDA graph), or both.
@@ -61,7 +63,9 @@ class Row:
     native beyond the op's tolerance; still timed, never counted as good),
     ``error`` (raised) or ``skipped`` (does not apply; ``reason`` says why).
 
-    ``time_us`` is the eager median; ``graph_us`` the per-call device time
+    ``time_us`` is the eager median; ``stream_us`` the per-call time of
+    back-to-back calls on a GPU (host overhead included; None on a CPU,
+    where ``time_us`` is already that); ``graph_us`` the per-call device time
     inside a CUDA graph (None when not asked for or when capture failed:
     ``graph_error`` says why). ``gbps``, ``bw_share`` and ``speedup`` come
     from ``time_us`` when eager timing ran, else from ``graph_us``."""
@@ -75,6 +79,7 @@ class Row:
     status: str
     reason: str = ""
     time_us: float | None = None
+    stream_us: float | None = None
     bytes: int | None = None
     gbps: float | None = None
     bw_share: float | None = None
@@ -197,6 +202,9 @@ class _Sweep:
                 del actual
             spec = cfg.timing.scaled(0.25) if over else cfg.timing
             seconds = median_time(prepared.timed, cfg.device, spec) if cfg.eager else None
+            if cfg.eager and cfg.device.type != "cpu":
+                budget = STREAM_BUDGET_S * (0.25 if over else 1.0)
+                row.stream_us = stream_time(prepared.timed, cfg.device, budget_s=budget) * 1e6
         except Skip as skip:
             row.status, row.reason = "skipped", str(skip)
             return row

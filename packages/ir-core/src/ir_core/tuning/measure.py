@@ -13,8 +13,8 @@ from typing import Any
 import torch
 
 from .. import registry
+from ..bench.timing import best_of_rounds
 from ..providers import load_providers
-from ._timing import time_interleaved
 from .buckets import bucket_param
 from .table import FORMAT, FORMAT_VERSION, device_key, dtype_name, load_priority, provider_key
 
@@ -113,8 +113,8 @@ def _run_providers(
             logger.warning("ir tune: %s/%s raised %s: %s", op.name, name, type(exc).__name__, exc)
             continue
         timed.append((name, _bound(fn, inputs), None))
-    times = time_interleaved(timed, device, budget_s=budget_s) if timed else {}
-    return {k: round(v, 3) for k, v in times.items()}, skipped
+    times = best_of_rounds(timed, device, budget_s=budget_s) if timed else {}
+    return {k: round(v * 1e6, 3) for k, v in times.items()}, skipped
 
 
 def tune(
@@ -246,14 +246,14 @@ def compare(
                                 )
                                 with priority({op.name: list(names)}):
                                     row["fixed_provider"][label] = op.dispatch(*inputs).provider
-                        best = time_interleaved(
+                        best = best_of_rounds(
                             [(key, _bound(op, inputs), scope) for key, scope in configs],
                             dev,
                             budget_s=budget_s,
                             rounds=rounds,
                         )
-                        row["tuned_us"] = round(best.pop(_TUNED), 3)
-                        row["fixed"] = {k: round(v, 3) for k, v in best.items()}
+                        row["tuned_us"] = round(best.pop(_TUNED) * 1e6, 3)
+                        row["fixed"] = {k: round(v * 1e6, 3) for k, v in best.items()}
                         rows.append(row)
                         if progress is not None:
                             progress(
