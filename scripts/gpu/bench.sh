@@ -14,8 +14,10 @@
 # of work plus the graph timing, a few ms per row), reps kept at 25 ms timed + 5 ms warm-up
 # (large shapes already get only a handful of reps from that), compiled native still in
 # its own second pass, shape by shape, so compiles never cost another candidate its row.
-# Past the budget the remaining compiles are skipped and listed; `timeout -s INT` at 280 s
+# Past the budget the remaining compiles are skipped and listed; `timeout -s INT` at 320 s
 # makes ir bench write whatever it measured, leaving ~15 s for outputs and this summary.
+# The stream column (back-to-back calls, 10 ms a row) adds ~15 s: budget 290 s, run it
+# as bench:340.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PYTHONUNBUFFERED=1
@@ -28,8 +30,8 @@ echo "== ir bench: full default CUDA sweep ($(date -u +%T))"
 python3 -c 'import torch; assert torch.cuda.is_available(), "no GPU"; print(torch.cuda.get_device_name(0))' \
   || { echo "FAILED: no CUDA device"; exit 1; }
 start=$(date +%s)
-timeout -s INT -k 8 280 python3 -m ir_core bench \
-  --timing both --rep-ms 25 --warmup-ms 5 --budget-s 255 \
+timeout -s INT -k 8 320 python3 -m ir_core bench \
+  --timing both --rep-ms 25 --warmup-ms 5 --budget-s 290 \
   --json "$out/bench_h100.json" --markdown "$out/bench_h100.md" --plot "$out/bench_h100.png" \
   > "$out/bench_stdout.txt" 2> "$out/bench_stderr.txt"
 rc=$?
