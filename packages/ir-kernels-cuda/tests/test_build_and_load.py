@@ -66,7 +66,9 @@ calls = {
     "dynamic_per_token_scaled_fp8_quant": (cx, None),
     "per_token_group_quant_fp8": (cx, 32),
 }
-assert set(calls) == set(runtime.OP_NAMES)
+for name in runtime.INPLACE_OP_NAMES:  # same arguments as the functional forms
+    calls[name] = calls[name.rstrip("_")]
+assert set(calls) == set(runtime.ALL_OP_NAMES)
 for name, call in calls.items():
     try:
         getattr(d, name)(*call)

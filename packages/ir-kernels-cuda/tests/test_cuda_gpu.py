@@ -60,11 +60,12 @@ def test_batch_invariance(op: str, provider: str) -> None:
     )
 
 
-@pytest.mark.parametrize("name", runtime.OP_NAMES)
+@pytest.mark.parametrize("name", runtime.ALL_OP_NAMES)
 def test_opcheck_ir_cuda_ops(name: str) -> None:
     """Schemas, fake kernels and declared mutations agree with the CUDA kernels
-    (the ir_cuda ops take the IR op's arguments in the same order)."""
-    op = getattr(ir.ops, name)
+    (the ir_cuda ops and their in-place ``_`` forms take the IR op's arguments
+    in the same order)."""
+    op = getattr(ir.ops, name.rstrip("_"))
     kernel = getattr(torch.ops.ir_cuda, name).default
     for dtype in (torch.float32, torch.bfloat16):
         for variant in op.test_variants:
@@ -90,16 +91,51 @@ def test_dispatch_prefers_cuda_and_falls_through() -> None:
             assert ir.ops.rms_norm.dispatch(x, w, 1e-6).provider == "cuda"
 
 
-def test_maybe_inplace_writes_into_the_activations() -> None:
+def test_functional_calls_leave_the_inputs_alone() -> None:
+    """The cuda impls are functional (inplace=False): ir.ops and maybe_inplace
+    get fresh outputs without clones, the inputs keep their values."""
     x = torch.randn(5, 512, device=DEV, dtype=torch.bfloat16)
     r = torch.randn_like(x)
     w = torch.randn(512, device=DEV, dtype=torch.bfloat16)
-    exp_out, exp_res = ir.ops.fused_add_rms_norm.native(x.clone(), r.clone(), w, 1e-6)
+    x0, r0 = x.clone(), r.clone()
+    exp_out, exp_res = ir.ops.fused_add_rms_norm.native(x0, r0, w, 1e-6)
     with ir.priority(fused_add_rms_norm=["cuda", "native"]):
-        out, res = ir.ops.fused_add_rms_norm.maybe_inplace(x, r, w, 1e-6)
-    assert out.data_ptr() == x.data_ptr() and res.data_ptr() == r.data_ptr()
-    torch.testing.assert_close(res, exp_res, rtol=0, atol=0)
-    torch.testing.assert_close(out, exp_out, rtol=1.6e-2, atol=1e-3)
+        assert ir.ops.fused_add_rms_norm.dispatch(x, r, w, 1e-6).provider == "cuda"
+        for call in (ir.ops.fused_add_rms_norm, ir.ops.fused_add_rms_norm.maybe_inplace):
+            out, res = call(x, r, w, 1e-6)
+            assert out.data_ptr() not in (x.data_ptr(), r.data_ptr())
+            assert res.data_ptr() not in (x.data_ptr(), r.data_ptr())
+            assert torch.equal(x, x0) and torch.equal(r, r0)
+            torch.testing.assert_close(res, exp_res, rtol=0, atol=0)
+            torch.testing.assert_close(out, exp_out, rtol=1.6e-2, atol=1e-3)
+
+
+def test_inplace_forms_equal_the_functional_ones() -> None:
+    """fused_add_rms_norm_ and fused_add_rms_norm_static_fp8_quant_ write into
+    the caller's buffers exactly what the functional forms return, for
+    contiguous and row-strided (also misaligned) operands."""
+    k = runtime.K
+    for dtype in DTYPES:
+        base = torch.randn(7, 1001 + 9, device=DEV).to(dtype)
+        x = base[:, 1:1002]  # row stride 1010, misaligned rows
+        r = torch.randn(7, 1001, device=DEV).to(dtype)
+        w = torch.randn(1001, device=DEV).to(dtype)
+        scale = torch.tensor([0.02], device=DEV)
+        for xs in (x.contiguous(), x):
+            out, res = k.fused_add_rms_norm(xs, r, w, 1e-6, None)
+            xi, ri = xs.clone() if xs.is_contiguous() else xs, r.clone()
+            keep = base.clone()
+            k.fused_add_rms_norm_(xi, ri, w, 1e-6, None)
+            assert torch.equal(xi, out) and torch.equal(ri, res), dtype
+            if not xs.is_contiguous():  # only the view's elements were written
+                assert torch.equal(base[:, 0], keep[:, 0]) and torch.equal(
+                    base[:, 1002:], keep[:, 1002:]
+                )
+                base.copy_(keep)
+            q, res = k.fused_add_rms_norm_static_fp8_quant(xs, r, w, 1e-6, scale)
+            ri = r.clone()
+            qi = k.fused_add_rms_norm_static_fp8_quant_(xs, ri, w, 1e-6, scale)
+            assert torch.equal(q.view(torch.uint8), qi.view(torch.uint8)) and torch.equal(ri, res)
 
 
 # ------------------------------------------------------------------ layouts and paths
@@ -181,15 +217,20 @@ def test_rotary_layouts(is_neox: bool) -> None:
         exp = op.native(pos32.long(), q3.clone(), k3.clone(), hs, cache, is_neox)
         got = impl(*args)
         assert testing.compare_outputs(op, got, exp) is None
-    # a head-strided 3-D view (heads not adjacent): rotated in place, the rest untouched
+    # a head-strided 3-D view (heads not adjacent): the functional form returns
+    # a new contiguous tensor; the in-place form rotates the view, the rest untouched
     big = torch.randn(tokens, heads, 2 * hs, device=DEV, dtype=torch.float16)
-    cache = cos_sin_cache(256, hs, device=DEV)
-    exp = op.native(pos32.long(), big[:, :, :hs].clone(), None, hs, cache, is_neox)
-    work = big.clone()
-    q, k = impl.fn(pos32, work[:, :, :hs], None, hs, cache, is_neox)
-    assert k is None and q.data_ptr() == work.data_ptr()
-    assert testing.compare_outputs(op, (q, None), exp) is None
-    assert torch.equal(work[:, :, hs:], big[:, :, hs:])
+    for rot in (hs, 64):  # full and partial rotary (the tail is copied out of place)
+        cache = cos_sin_cache(256, rot, device=DEV)
+        exp = op.native(pos32.long(), big[:, :, :hs].clone(), None, hs, cache, is_neox)
+        work = big.clone()
+        q, k = impl.fn(pos32, work[:, :, :hs], None, hs, cache, is_neox)
+        assert k is None and q.is_contiguous() and q.shape == (tokens, heads, hs)
+        assert torch.equal(work, big)
+        assert testing.compare_outputs(op, (q, None), exp) is None
+        runtime.K.rotary_embedding_(pos32, work[:, :, :hs], None, hs, cache, is_neox)
+        assert torch.equal(work[:, :, :hs], q)
+        assert torch.equal(work[:, :, hs:], big[:, :, hs:])
 
 
 # ------------------------------------------------------------------ bitwise equality
@@ -255,11 +296,43 @@ def test_rotary_vector_path_equals_scalar_path(dtype: torch.dtype, is_neox: bool
 
     for rot in (hs, 64):  # full and partial rotary
         cache = cos_sin_cache(512, rot, dtype=dtype, device=DEV)
-        qa, ka = q.clone(), k.clone()
         qm, km = misaligned(q), misaligned(k)
         assert qm.data_ptr() % 16 != 0 and impl.accepts(pos, qm, km, hs, cache, is_neox)
-        impl.fn(pos, qa, ka, hs, cache, is_neox)
-        impl.fn(pos, qm, km, hs, cache, is_neox)
+        qa, ka = impl.fn(pos, q, k, hs, cache, is_neox)  # functional, vector kernel
+        qf, kf = impl.fn(pos, qm, km, hs, cache, is_neox)  # functional, scalar kernel
         assert not torch.equal(qa, q), "nothing was rotated"
-        assert torch.equal(qa, qm) and torch.equal(ka, km), f"rotary_dim {rot}"
-        assert torch.equal(qa[:, rot:hs], q[:, rot:hs])  # past rotary_dim: untouched
+        assert torch.equal(qa, qf) and torch.equal(ka, kf), f"rotary_dim {rot}"
+        tail = (slice(None), slice(None), slice(rot, hs))
+        assert torch.equal(qa.view(tokens, heads, hs)[tail], q.view(tokens, heads, hs)[tail])
+        # in place (vector and scalar kernels): the same values in the caller's buffers
+        qi, ki = q.clone(), k.clone()
+        runtime.K.rotary_embedding_(pos, qi, ki, hs, cache, is_neox)
+        runtime.K.rotary_embedding_(pos, qm, km, hs, cache, is_neox)
+        for got in (qi, qm):
+            assert torch.equal(got, qa), f"in place, rotary_dim {rot}"
+        assert torch.equal(ki, ka) and torch.equal(km, ka)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rotary_out_of_place_odd_heads(dtype: torch.dtype) -> None:
+    """Head sizes whose tail is not whole 16-byte chunks, and a zero-width
+    rotary part: the functional form copies every unrotated feature."""
+    op = ir.ops.rotary_embedding
+    impl = op.impls["cuda"]
+    tokens = 9
+    pos = torch.randint(0, 64, (tokens,), device=DEV)
+    for hs, rot in ((80, 32), (72, 64), (100, 36), (64, 0)):
+        q = torch.randn(tokens, 3 * hs, device=DEV).to(dtype)
+        k = torch.randn(tokens, hs, device=DEV).to(dtype)
+        cache = torch.randn(64, rot, device=DEV)
+        for is_neox in (True, False):
+            args = (pos, q, k, hs, cache, is_neox)
+            assert impl.accepts(*args), (hs, rot)
+            exp = op.native(*_clone(args))
+            got = impl.fn(*args)
+            assert testing.compare_outputs(op, got, exp) is None, (hs, rot, is_neox)
+            for g, t in zip(got, (q, k), strict=True):
+                heads = t.shape[1] // hs
+                assert torch.equal(
+                    g.view(tokens, heads, hs)[:, :, rot:], t.view(tokens, heads, hs)[:, :, rot:]
+                ), (hs, rot)

@@ -30,7 +30,12 @@ INVARIANT = {
     "dynamic_per_token_scaled_fp8_quant",
     "per_token_group_quant_fp8",
 }
-INPLACE = {"fused_add_rms_norm", "fused_add_rms_norm_static_fp8_quant", "rotary_embedding"}
+#: In-place forms of the C++ library (not registered with ir): name -> mutated arguments.
+INPLACE_FORMS = {
+    "fused_add_rms_norm_": {"x", "residual"},
+    "fused_add_rms_norm_static_fp8_quant_": {"residual"},
+    "rotary_embedding_": {"query", "key"},
+}
 
 
 def _cpp_schemas() -> dict[str, Any]:
@@ -63,7 +68,7 @@ def test_every_op_has_a_cuda_impl_with_the_native_signature(name: str) -> None:
     impl = op.impls["cuda"]
     assert impl is provider.IMPLS[name]
     assert impl.batch_invariant is (name in INVARIANT or not op.has_reduction)
-    assert impl.inplace is (name in INPLACE)
+    assert impl.inplace is False  # functional: no clones of the activations per call
     assert impl.supports_args is not None  # everything else falls through
     native = torch._C.parse_schema(f"{name}{op.schema}")
     mine = torch._C.parse_schema(f"{name}{ir.schema.infer_schema(impl.fn)}")
@@ -77,24 +82,34 @@ def test_every_ir_core_op_is_covered() -> None:
     assert sorted(core_ops) == BUILTIN_OPS
 
 
+def _mutated(schema: Any) -> set[str]:
+    return {a.name for a in schema.arguments if a.alias_info is not None and a.alias_info.is_write}
+
+
 @pytest.mark.parametrize("name", BUILTIN_OPS)
 def test_cpp_schema_matches_the_ir_op(name: str) -> None:
-    """ir_cuda.<op> takes the IR op's arguments in the same order and types, so
-    the wrappers pass them straight through; mutations are declared."""
+    """ir_cuda.<op> takes the IR op's arguments in the same order and types and
+    returns what the IR op returns, so the wrappers pass them straight through;
+    like the IR op it is functional (mutates nothing)."""
     cpp = _cpp_schemas()[name]
     native = torch._C.parse_schema(f"{name}{getattr(ir.ops, name).schema}")
     assert _types(cpp.arguments) == _types(native.arguments)
-    mutated = {a.name for a in cpp.arguments if a.alias_info is not None and a.alias_info.is_write}
-    expected = {
-        "fused_add_rms_norm": {"x", "residual"},
-        "fused_add_rms_norm_static_fp8_quant": {"residual"},
-        "rotary_embedding": {"query", "key"},
-    }.get(name, set())
-    assert mutated == expected
+    assert _types(cpp.returns) == _types(native.returns)
+    assert _mutated(cpp) == set()
+
+
+@pytest.mark.parametrize("name", sorted(INPLACE_FORMS))
+def test_cpp_inplace_forms_declare_their_mutations(name: str) -> None:
+    """``<op>_`` takes the functional op's arguments and writes into its buffers."""
+    cpp = _cpp_schemas()
+    functional = cpp[name.rstrip("_")]
+    assert _types(cpp[name].arguments) == _types(functional.arguments)
+    assert _mutated(cpp[name]) == INPLACE_FORMS[name]
 
 
 def test_cpp_defines_nothing_unexpected() -> None:
-    assert set(_cpp_schemas()) == {*runtime.OP_NAMES, "_norm_chunks_per_thread"}
+    assert set(runtime.INPLACE_OP_NAMES) == set(INPLACE_FORMS)
+    assert set(_cpp_schemas()) == {*runtime.ALL_OP_NAMES, "_norm_chunks_per_thread"}
 
 
 def test_group_lanes_mirrors_the_kernel_rule() -> None:
@@ -129,7 +144,7 @@ def python_defined_ir_cuda(monkeypatch: pytest.MonkeyPatch) -> Any:
     _fake.register()
     ns = torch.ops.ir_cuda
     monkeypatch.setattr(
-        runtime, "K", SimpleNamespace(**{n: getattr(ns, n).default for n in runtime.OP_NAMES})
+        runtime, "K", SimpleNamespace(**{n: getattr(ns, n).default for n in runtime.ALL_OP_NAMES})
     )
     return ns
 

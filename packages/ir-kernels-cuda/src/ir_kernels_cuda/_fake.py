@@ -50,6 +50,16 @@ def register() -> None:
         weight: Tensor | None,
         epsilon: float,
         variance_size: int | None,
+    ) -> tuple[Tensor, Tensor]:
+        return x.new_empty(x.shape), x.new_empty(x.shape)
+
+    @fake("ir_cuda::fused_add_rms_norm_")
+    def _fused_add_rms_norm_(
+        x: Tensor,
+        residual: Tensor,
+        weight: Tensor | None,
+        epsilon: float,
+        variance_size: int | None,
     ) -> None:
         return None
 
@@ -59,6 +69,12 @@ def register() -> None:
 
     @fake("ir_cuda::fused_add_rms_norm_static_fp8_quant")
     def _fused_add_quant(
+        x: Tensor, residual: Tensor, weight: Tensor | None, epsilon: float, scale: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        return _fp8_like(x), x.new_empty(x.shape)
+
+    @fake("ir_cuda::fused_add_rms_norm_static_fp8_quant_")
+    def _fused_add_quant_(
         x: Tensor, residual: Tensor, weight: Tensor | None, epsilon: float, scale: Tensor
     ) -> Tensor:
         return _fp8_like(x)
@@ -73,6 +89,17 @@ def register() -> None:
 
     @fake("ir_cuda::rotary_embedding")
     def _rotary(
+        positions: Tensor,
+        query: Tensor,
+        key: Tensor | None,
+        head_size: int,
+        cos_sin_cache: Tensor,
+        is_neox: bool,
+    ) -> tuple[Tensor, Tensor | None]:
+        return query.new_empty(query.shape), None if key is None else key.new_empty(key.shape)
+
+    @fake("ir_cuda::rotary_embedding_")
+    def _rotary_(
         positions: Tensor,
         query: Tensor,
         key: Tensor | None,

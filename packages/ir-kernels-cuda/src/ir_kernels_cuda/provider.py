@@ -115,15 +115,20 @@ def _register(
     fn: Callable[..., Any],
     supports_args: Callable[..., bool],
     *,
-    inplace: bool = False,
     batch_invariant: bool | None = None,
 ) -> IrOpImpl:
-    """Register ``fn`` for ``op`` with the shared lazy ``supported`` check."""
+    """Register ``fn`` for ``op`` with the shared lazy ``supported`` check.
+
+    Every implementation is functional (``inplace=False``), including
+    ``fused_add_rms_norm`` and ``rotary_embedding``: the C++ ops write fresh
+    outputs in one pass, where an in-place implementation would be run behind
+    clones of its activations by every functional caller (``ir.ops.<op>``,
+    the lowering pass, ``ir tune``), twice the memory traffic."""
     impl: IrOpImpl = op.register_impl(
         PROVIDER,
         supported=supported,
         supports_args=supports_args,
-        inplace=inplace,
+        inplace=False,
         batch_invariant=batch_invariant,
     )(fn)
     return impl
@@ -166,10 +171,9 @@ def fused_add_rms_norm(
     epsilon: float,
     variance_size: int | None = None,
 ) -> tuple[Tensor, Tensor]:
-    runtime.kernels(x, x_residual, weight).fused_add_rms_norm(
+    return runtime.kernels(x, x_residual, weight).fused_add_rms_norm(
         x, x_residual, weight, epsilon, variance_size
     )
-    return x, x_residual
 
 
 def _rms_norm_quant_ok(x: Tensor, weight: Tensor | None, epsilon: float, scale: Tensor) -> bool:
@@ -197,8 +201,7 @@ def fused_add_rms_norm_static_fp8_quant(
     x: Tensor, x_residual: Tensor, weight: Tensor | None, epsilon: float, scale: Tensor
 ) -> tuple[Tensor, Tensor]:
     k = runtime.kernels(x, x_residual, weight, scale)
-    out = k.fused_add_rms_norm_static_fp8_quant(x, x_residual, weight, epsilon, scale)
-    return out, x_residual
+    return k.fused_add_rms_norm_static_fp8_quant(x, x_residual, weight, epsilon, scale)
 
 
 # activations --------------------------------------------------------------------
@@ -265,8 +268,7 @@ def rotary_embedding(
     is_neox: bool,
 ) -> tuple[Tensor, Tensor | None]:
     k = runtime.kernels(positions, query, key, cos_sin_cache)
-    k.rotary_embedding(positions, query, key, head_size, cos_sin_cache, is_neox)
-    return query, key
+    return k.rotary_embedding(positions, query, key, head_size, cos_sin_cache, is_neox)
 
 
 # quant ------------------------------------------------------------------------------
@@ -312,7 +314,6 @@ def register_all() -> dict[str, IrOpImpl]:
             o.fused_add_rms_norm,
             fused_add_rms_norm,
             _fused_add_ok,
-            inplace=True,
             batch_invariant=True,
         ),
         "rms_norm_static_fp8_quant": _register(
@@ -325,14 +326,11 @@ def register_all() -> dict[str, IrOpImpl]:
             o.fused_add_rms_norm_static_fp8_quant,
             fused_add_rms_norm_static_fp8_quant,
             _fused_add_quant_ok,
-            inplace=True,
             batch_invariant=True,
         ),
         "silu_and_mul": _register(o.silu_and_mul, silu_and_mul, _silu_ok),
         "gelu_and_mul": _register(o.gelu_and_mul, gelu_and_mul, _gelu_ok),
-        "rotary_embedding": _register(
-            o.rotary_embedding, rotary_embedding, _rotary_ok, inplace=True
-        ),
+        "rotary_embedding": _register(o.rotary_embedding, rotary_embedding, _rotary_ok),
         "static_scaled_fp8_quant": _register(
             o.static_scaled_fp8_quant, static_scaled_fp8_quant, _static_ok
         ),

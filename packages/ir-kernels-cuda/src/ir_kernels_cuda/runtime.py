@@ -33,7 +33,7 @@ _dispatch_modes = torch._C._len_torch_dispatch_stack
 _function_modes = torch._C._len_torch_function_stack
 _functorch = torch._C._are_functorch_transforms_active
 
-#: Ops of the ``ir_cuda`` library bound as attributes of :data:`K`.
+#: The ``ir_cuda`` ops named after an IR op: functional, same arguments.
 OP_NAMES = (
     "rms_norm",
     "fused_add_rms_norm",
@@ -46,6 +46,15 @@ OP_NAMES = (
     "dynamic_per_token_scaled_fp8_quant",
     "per_token_group_quant_fp8",
 )
+#: Their in-place forms (torch's trailing underscore): the caller's buffers
+#: receive the results; not used by the provider, which is functional.
+INPLACE_OP_NAMES = (
+    "fused_add_rms_norm_",
+    "fused_add_rms_norm_static_fp8_quant_",
+    "rotary_embedding_",
+)
+#: Everything bound as attributes of :data:`K` (and of the direct module).
+ALL_OP_NAMES = OP_NAMES + INPLACE_OP_NAMES
 
 _lock = threading.Lock()
 _status: bool | None = None  # None: not tried yet
@@ -55,18 +64,22 @@ _direct: Any = None  # the extension's pybind module (eager fast path), if impor
 
 
 class Kernels(Protocol):
-    """The bound ``torch.ops.ir_cuda.*`` overloads (same arguments as the IR ops)."""
+    """The bound ``torch.ops.ir_cuda.*`` overloads (same arguments and results
+    as the IR ops), and the in-place forms."""
 
     rms_norm: Callable[..., Tensor]
-    fused_add_rms_norm: Callable[..., None]
+    fused_add_rms_norm: Callable[..., tuple[Tensor, Tensor]]
     rms_norm_static_fp8_quant: Callable[..., Tensor]
-    fused_add_rms_norm_static_fp8_quant: Callable[..., Tensor]
+    fused_add_rms_norm_static_fp8_quant: Callable[..., tuple[Tensor, Tensor]]
     silu_and_mul: Callable[..., Tensor]
     gelu_and_mul: Callable[..., Tensor]
-    rotary_embedding: Callable[..., None]
+    rotary_embedding: Callable[..., tuple[Tensor, Tensor | None]]
     static_scaled_fp8_quant: Callable[..., Tensor]
     dynamic_per_token_scaled_fp8_quant: Callable[..., tuple[Tensor, Tensor]]
     per_token_group_quant_fp8: Callable[..., tuple[Tensor, Tensor]]
+    fused_add_rms_norm_: Callable[..., None]
+    fused_add_rms_norm_static_fp8_quant_: Callable[..., Tensor]
+    rotary_embedding_: Callable[..., None]
 
 
 class _Unloaded:
@@ -108,7 +121,7 @@ def _bind() -> None:
 
     _fake.register()
     ns = torch.ops.ir_cuda
-    K = cast(Kernels, SimpleNamespace(**{name: getattr(ns, name).default for name in OP_NAMES}))
+    K = cast(Kernels, SimpleNamespace(**{name: getattr(ns, name).default for name in ALL_OP_NAMES}))
 
 
 def _import_direct(path: str) -> None:
@@ -127,7 +140,7 @@ def _import_direct(path: str) -> None:
             raise ImportError(f"no module spec for {path}")
         module = importlib.util.module_from_spec(spec)
         loader.exec_module(module)  # multi-phase init (pybind11 3) fills it here
-        missing = [n for n in OP_NAMES if not hasattr(module, n)]
+        missing = [n for n in ALL_OP_NAMES if not hasattr(module, n)]
         if missing:
             raise ImportError(f"the module lacks {missing}")
         _direct = module
@@ -147,7 +160,7 @@ def kernels(*tensors: Tensor | None) -> Kernels:
     for t in tensors:
         if t is not None and type(t) is not _Tensor and type(t) is not _Parameter:
             return K
-    return cast(Kernels, d)
+    return d  # type: ignore[no-any-return]  # (no cast(): one call less per op)
 
 
 def _load() -> tuple[bool, str | None]:

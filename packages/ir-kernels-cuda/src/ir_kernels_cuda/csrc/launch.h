@@ -49,7 +49,7 @@ struct ActArgs {
 };
 void launch_act_and_mul(const ActArgs& a, cudaStream_t stream);
 
-// Rotary embedding, in place on query and (optionally) key.
+// Rotary embedding of query and (optionally) key, in place or out of place.
 struct RotaryArgs {
   DTypeId dtype;        // query/key
   DTypeId cache_dtype;  // cos_sin_cache: dtype or float32
@@ -68,6 +68,15 @@ struct RotaryArgs {
   int64_t key_head_stride;
   int key_heads;
   const void* cos_sin_cache;  // [max_position, rotary_dim], contiguous
+  // Out of place (the functional op): results go here, with the features
+  // past rotary_dim copied from query/key. nullptr (a zero-initialised
+  // struct): in place on query/key.
+  void* query_out;
+  int64_t query_out_stride;
+  int64_t query_out_head_stride;
+  void* key_out;
+  int64_t key_out_stride;
+  int64_t key_out_head_stride;
 };
 void launch_rotary(const RotaryArgs& a, cudaStream_t stream);
 

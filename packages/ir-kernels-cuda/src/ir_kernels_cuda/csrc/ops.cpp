@@ -4,6 +4,17 @@
 // (ir_kernels_cuda._fake). This is the only translation unit that includes
 // torch headers.
 //
+// Every op named after an IR op is functional (fresh outputs, inputs left as
+// they are), like the IR op: the provider registers them with inplace=False,
+// so a functional call costs one pass over the data, not a clone plus an
+// in-place pass. The in-place forms keep torch's trailing underscore
+// (fused_add_rms_norm_, fused_add_rms_norm_static_fp8_quant_,
+// rotary_embedding_) for callers that own their buffers.
+//
+// Host time matters on the one-token path (CPU bound): outputs come from
+// at::detail::empty_cuda (the caching allocator without a dispatcher round
+// trip), the device is switched only when the tensor is not on the current
+// device, and shapes are passed as views or small stack vectors.
 // Layout rules checked here (the Python supports_args checks the same, so a
 // call that would fail here falls through to another provider instead):
 // float32/float16/bfloat16 activations on one CUDA device, last dimension
@@ -11,11 +22,12 @@
 #include <optional>
 #include <string>
 #include <tuple>
-#include <vector>
 
+#include <ATen/core/DimVector.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/ops/empty.h>
+#include <ATen/cuda/EmptyTensor.h>
 #include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
@@ -101,9 +113,38 @@ int variance_of(std::optional<int64_t> variance_size, int hidden, const char* op
   return static_cast<int>(*variance_size);
 }
 
-at::Tensor fp8_like(const at::Tensor& x) {
-  return at::empty(x.sizes(), x.options().dtype(at::kFloat8_e4m3fn));
+// A contiguous CUDA tensor on `like`'s device, straight from the caching
+// allocator (at::empty would go through the dispatcher to the same call).
+at::Tensor new_empty(at::IntArrayRef sizes, at::ScalarType dtype, const at::Tensor& like) {
+  return at::detail::empty_cuda(sizes, dtype, like.device(), std::nullopt);
 }
+
+at::Tensor empty_like_contiguous(const at::Tensor& x) { return new_empty(x.sizes(), x.scalar_type(), x); }
+
+at::Tensor fp8_like(const at::Tensor& x) { return new_empty(x.sizes(), at::kFloat8_e4m3fn, x); }
+
+// x's shape with the last dimension replaced (no heap allocation up to 5 dims).
+at::DimVector with_last(const at::Tensor& x, int64_t last) {
+  at::DimVector shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = last;
+  return shape;
+}
+
+// The launch context of a tensor's device: its current stream, and a device
+// switch (restored at scope exit) only when it is not the current device.
+class OnDevice {
+ public:
+  explicit OnDevice(const at::Tensor& t) {
+    const c10::DeviceIndex index = t.device().index();
+    if (index != c10::cuda::current_device()) guard_.emplace(t.device());
+    stream_ = c10::cuda::getCurrentCUDAStream(index).stream();
+  }
+  cudaStream_t stream() const { return stream_; }
+
+ private:
+  std::optional<c10::cuda::CUDAGuard> guard_;
+  cudaStream_t stream_;
+};
 
 // ------------------------------------------------------------------ norms
 
@@ -121,75 +162,117 @@ NormArgs norm_args(const at::Tensor& x, const Rows& r, const std::optional<at::T
   return a;
 }
 
-void set_residual(NormArgs& a, const at::Tensor& x, const at::Tensor& residual, const char* op) {
+// The residual input; x + residual goes to residual_out (nullptr: in place
+// into residual), a contiguous tensor of x's shape.
+void set_residual(NormArgs& a, const at::Tensor& x, const at::Tensor& residual, const at::Tensor* residual_out,
+                  const char* op) {
   check_same(x, residual, op, "residual");
   TORCH_CHECK(residual.sizes() == x.sizes(), "ir_cuda::", op, ": residual shape ", residual.sizes(),
               " differs from x ", x.sizes());
   const Rows rr = rows_of(residual, op, "residual");
   a.residual = residual.data_ptr();
   a.residual_stride = rr.stride;
-  a.residual_out = residual.data_ptr();
-  a.residual_out_stride = rr.stride;
+  if (residual_out == nullptr) {
+    a.residual_out = residual.data_ptr();
+    a.residual_out_stride = rr.stride;
+  } else {
+    a.residual_out = residual_out->data_ptr();
+    a.residual_out_stride = rr.hidden;
+  }
 }
 
-void run_norm(const NormArgs& a) {
-  launch_norm(a, c10::cuda::getCurrentCUDAStream());
+void run_norm(const NormArgs& a, const OnDevice& on) {
+  launch_norm(a, on.stream());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
 at::Tensor rms_norm(const at::Tensor& x, const std::optional<at::Tensor>& weight, double epsilon,
                     std::optional<int64_t> variance_size) {
   const Rows r = rows_of(x, "rms_norm", "x");
-  const c10::cuda::CUDAGuard guard(x.device());
+  const OnDevice on(x);
   NormArgs a = norm_args(x, r, weight, epsilon, variance_size, "rms_norm");
-  at::Tensor out = at::empty(x.sizes(), x.options());
+  at::Tensor out = empty_like_contiguous(x);
   a.out = out.data_ptr();
   a.out_stride = r.hidden;
-  run_norm(a);
+  run_norm(a, on);
   return out;
 }
 
+// Functional: returns (rms_norm(x + residual), x + residual), both new.
+std::tuple<at::Tensor, at::Tensor> fused_add_rms_norm(const at::Tensor& x, const at::Tensor& residual,
+                                                      const std::optional<at::Tensor>& weight,
+                                                      double epsilon, std::optional<int64_t> variance_size) {
+  const char* op = "fused_add_rms_norm";
+  const Rows r = rows_of(x, op, "x");
+  const OnDevice on(x);
+  NormArgs a = norm_args(x, r, weight, epsilon, variance_size, op);
+  at::Tensor out = empty_like_contiguous(x);
+  at::Tensor residual_out = empty_like_contiguous(x);
+  set_residual(a, x, residual, &residual_out, op);
+  a.out = out.data_ptr();
+  a.out_stride = r.hidden;
+  run_norm(a, on);
+  return {out, residual_out};
+}
+
 // In place: residual <- x + residual, x <- rms_norm(residual).
-void fused_add_rms_norm(at::Tensor& x, at::Tensor& residual, const std::optional<at::Tensor>& weight,
-                        double epsilon, std::optional<int64_t> variance_size) {
-  const Rows r = rows_of(x, "fused_add_rms_norm", "x");
-  const c10::cuda::CUDAGuard guard(x.device());
-  NormArgs a = norm_args(x, r, weight, epsilon, variance_size, "fused_add_rms_norm");
-  set_residual(a, x, residual, "fused_add_rms_norm");
+void fused_add_rms_norm_(at::Tensor& x, at::Tensor& residual, const std::optional<at::Tensor>& weight,
+                         double epsilon, std::optional<int64_t> variance_size) {
+  const char* op = "fused_add_rms_norm_";
+  const Rows r = rows_of(x, op, "x");
+  const OnDevice on(x);
+  NormArgs a = norm_args(x, r, weight, epsilon, variance_size, op);
+  set_residual(a, x, residual, nullptr, op);
   a.out = x.data_ptr();
   a.out_stride = r.stride;
-  run_norm(a);
+  run_norm(a, on);
 }
 
 at::Tensor rms_norm_static_fp8_quant(const at::Tensor& x, const std::optional<at::Tensor>& weight,
                                      double epsilon, const at::Tensor& scale) {
   const char* op = "rms_norm_static_fp8_quant";
   const Rows r = rows_of(x, op, "x");
-  const c10::cuda::CUDAGuard guard(x.device());
+  const OnDevice on(x);
   NormArgs a = norm_args(x, r, weight, epsilon, std::nullopt, op);
   a.scale = scale_ptr(scale, x, op, "scale");
   at::Tensor out = fp8_like(x);
   a.out = out.data_ptr();
   a.out_stride = r.hidden;
-  run_norm(a);
+  run_norm(a, on);
   return out;
 }
 
-// In place on residual (<- x + residual); returns fp8(rms_norm(residual) / scale).
-at::Tensor fused_add_rms_norm_static_fp8_quant(const at::Tensor& x, at::Tensor& residual,
-                                               const std::optional<at::Tensor>& weight, double epsilon,
-                                               const at::Tensor& scale) {
-  const char* op = "fused_add_rms_norm_static_fp8_quant";
+// Returns (fp8(rms_norm(x + residual) / scale), x + residual): the sum goes
+// to a new tensor (functional) or into residual (in place).
+std::tuple<at::Tensor, at::Tensor> add_norm_quant(const at::Tensor& x, const at::Tensor& residual,
+                                                  const std::optional<at::Tensor>& weight, double epsilon,
+                                                  const at::Tensor& scale, bool in_place, const char* op) {
   const Rows r = rows_of(x, op, "x");
-  const c10::cuda::CUDAGuard guard(x.device());
+  const OnDevice on(x);
   NormArgs a = norm_args(x, r, weight, epsilon, std::nullopt, op);
-  set_residual(a, x, residual, op);
+  at::Tensor residual_out = in_place ? residual : empty_like_contiguous(x);
+  set_residual(a, x, residual, in_place ? nullptr : &residual_out, op);
   a.scale = scale_ptr(scale, x, op, "scale");
   at::Tensor out = fp8_like(x);
   a.out = out.data_ptr();
   a.out_stride = r.hidden;
-  run_norm(a);
-  return out;
+  run_norm(a, on);
+  return {out, residual_out};
+}
+
+// Functional: returns (fp8 values, x + residual), both new.
+std::tuple<at::Tensor, at::Tensor> fused_add_rms_norm_static_fp8_quant(
+    const at::Tensor& x, const at::Tensor& residual, const std::optional<at::Tensor>& weight, double epsilon,
+    const at::Tensor& scale) {
+  return add_norm_quant(x, residual, weight, epsilon, scale, false, "fused_add_rms_norm_static_fp8_quant");
+}
+
+// In place on residual (<- x + residual); returns the fp8 values.
+at::Tensor fused_add_rms_norm_static_fp8_quant_(const at::Tensor& x, at::Tensor& residual,
+                                                const std::optional<at::Tensor>& weight, double epsilon,
+                                                const at::Tensor& scale) {
+  return std::get<0>(
+      add_norm_quant(x, residual, weight, epsilon, scale, true, "fused_add_rms_norm_static_fp8_quant_"));
 }
 
 // ------------------------------------------------------------------ activations
@@ -197,10 +280,8 @@ at::Tensor fused_add_rms_norm_static_fp8_quant(const at::Tensor& x, at::Tensor& 
 at::Tensor act_and_mul(const at::Tensor& x, Activation act, const char* op) {
   const Rows r = rows_of(x, op, "x");
   TORCH_CHECK(r.hidden % 2 == 0, "ir_cuda::", op, ": last dimension ", r.hidden, " must be even");
-  const c10::cuda::CUDAGuard guard(x.device());
-  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-  shape.back() = r.hidden / 2;
-  at::Tensor out = at::empty(shape, x.options());
+  const OnDevice on(x);
+  at::Tensor out = new_empty(with_last(x, r.hidden / 2), x.scalar_type(), x);
   ActArgs a{};
   a.dtype = dtype_id(x, op, "x");
   a.act = act;
@@ -210,7 +291,7 @@ at::Tensor act_and_mul(const at::Tensor& x, Activation act, const char* op) {
   a.x_stride = r.stride;
   a.out = out.data_ptr();
   a.out_stride = r.hidden / 2;
-  launch_act_and_mul(a, c10::cuda::getCurrentCUDAStream());
+  launch_act_and_mul(a, on.stream());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return out;
 }
@@ -229,8 +310,7 @@ at::Tensor gelu_and_mul(const at::Tensor& x, c10::string_view approximate) {
 
 // query/key as [tokens, heads * head_size] or [tokens, heads, head_size].
 void rotary_operand(const at::Tensor& t, int64_t tokens, int64_t head_size, const at::Tensor& ref,
-                    const char* name, int64_t* token_stride, int64_t* head_stride, int* heads) {
-  const char* op = "rotary_embedding";
+                    const char* name, int64_t* token_stride, int64_t* head_stride, int* heads, const char* op) {
   check_same(ref, t, op, name);
   TORCH_CHECK(t.dim() == 2 || (t.dim() == 3 && t.size(2) == head_size), "ir_cuda::", op, ": ", name,
               " must be [tokens, heads * head_size] or [tokens, heads, head_size], got ", t.sizes());
@@ -249,9 +329,9 @@ void rotary_operand(const at::Tensor& t, int64_t tokens, int64_t head_size, cons
   *token_stride = t.stride(0);
 }
 
-void rotary_embedding(const at::Tensor& positions, at::Tensor& query, std::optional<at::Tensor> key,
-                      int64_t head_size, const at::Tensor& cos_sin_cache, bool is_neox) {
-  const char* op = "rotary_embedding";
+// Checks the operands and fills everything but the out pointers (in place).
+RotaryArgs rotary_args(const at::Tensor& positions, const at::Tensor& query, const std::optional<at::Tensor>& key,
+                       int64_t head_size, const at::Tensor& cos_sin_cache, bool is_neox, const char* op) {
   TORCH_CHECK(query.is_cuda(), "ir_cuda::", op, ": query must be a CUDA tensor");
   TORCH_CHECK(positions.device() == query.device() && positions.is_contiguous() &&
                   (positions.scalar_type() == at::kLong || positions.scalar_type() == at::kInt),
@@ -276,15 +356,50 @@ void rotary_embedding(const at::Tensor& positions, at::Tensor& query, std::optio
   a.cos_sin_cache = cos_sin_cache.data_ptr();
   a.query = query.data_ptr();
   rotary_operand(query, a.tokens, head_size, query, "query", &a.query_stride, &a.query_head_stride,
-                 &a.query_heads);
+                 &a.query_heads, op);
   if (key.has_value()) {
     a.key = key->data_ptr();
-    rotary_operand(*key, a.tokens, head_size, query, "key", &a.key_stride, &a.key_head_stride,
-                   &a.key_heads);
+    rotary_operand(*key, a.tokens, head_size, query, "key", &a.key_stride, &a.key_head_stride, &a.key_heads,
+                   op);
   }
-  const c10::cuda::CUDAGuard guard(query.device());
-  launch_rotary(a, c10::cuda::getCurrentCUDAStream());
+  return a;
+}
+
+void run_rotary(const RotaryArgs& a, const at::Tensor& query) {
+  const OnDevice on(query);
+  launch_rotary(a, on.stream());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+// A contiguous copy-shaped output of a rotary operand: token and head strides.
+at::Tensor rotary_out(const at::Tensor& t, int64_t head_size, int64_t* token_stride, int64_t* head_stride) {
+  at::Tensor out = empty_like_contiguous(t);
+  *token_stride = t.dim() == 2 ? t.size(1) : t.size(1) * t.size(2);
+  *head_stride = head_size;
+  return out;
+}
+
+// Functional: returns the rotated (new) query and key; features past the
+// rotary dim are copied.
+std::tuple<at::Tensor, std::optional<at::Tensor>> rotary_embedding(
+    const at::Tensor& positions, const at::Tensor& query, const std::optional<at::Tensor>& key,
+    int64_t head_size, const at::Tensor& cos_sin_cache, bool is_neox) {
+  RotaryArgs a = rotary_args(positions, query, key, head_size, cos_sin_cache, is_neox, "rotary_embedding");
+  at::Tensor query_out = rotary_out(query, head_size, &a.query_out_stride, &a.query_out_head_stride);
+  a.query_out = query_out.data_ptr();
+  std::optional<at::Tensor> key_out;
+  if (key.has_value()) {
+    key_out = rotary_out(*key, head_size, &a.key_out_stride, &a.key_out_head_stride);
+    a.key_out = key_out->data_ptr();
+  }
+  run_rotary(a, query);
+  return {query_out, key_out};
+}
+
+// In place on query and key.
+void rotary_embedding_(const at::Tensor& positions, at::Tensor& query, std::optional<at::Tensor> key,
+                       int64_t head_size, const at::Tensor& cos_sin_cache, bool is_neox) {
+  run_rotary(rotary_args(positions, query, key, head_size, cos_sin_cache, is_neox, "rotary_embedding_"), query);
 }
 
 // ------------------------------------------------------------------ quant
@@ -303,11 +418,11 @@ QuantArgs quant_args(const at::Tensor& x, const Rows& r, at::Tensor& out, const 
 at::Tensor static_scaled_fp8_quant(const at::Tensor& x, const at::Tensor& scale) {
   const char* op = "static_scaled_fp8_quant";
   const Rows r = rows_of(x, op, "x");
-  const c10::cuda::CUDAGuard guard(x.device());
+  const OnDevice on(x);
   at::Tensor out = fp8_like(x);
   QuantArgs a = quant_args(x, r, out, op);
   a.scale = scale_ptr(scale, x, op, "scale");
-  launch_static_fp8_quant(a, c10::cuda::getCurrentCUDAStream());
+  launch_static_fp8_quant(a, on.stream());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return out;
 }
@@ -316,15 +431,13 @@ std::tuple<at::Tensor, at::Tensor> dynamic_per_token_scaled_fp8_quant(
     const at::Tensor& x, const std::optional<at::Tensor>& scale_ub) {
   const char* op = "dynamic_per_token_scaled_fp8_quant";
   const Rows r = rows_of(x, op, "x");
-  const c10::cuda::CUDAGuard guard(x.device());
+  const OnDevice on(x);
   at::Tensor out = fp8_like(x);
-  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-  shape.back() = 1;
-  at::Tensor scales = at::empty(shape, x.options().dtype(at::kFloat));
+  at::Tensor scales = new_empty(with_last(x, 1), at::kFloat, x);
   QuantArgs a = quant_args(x, r, out, op);
   a.scales = scales.data_ptr<float>();
   if (scale_ub.has_value()) a.scale_ub = scale_ptr(*scale_ub, x, op, "scale_ub");
-  launch_dynamic_per_token_fp8_quant(a, c10::cuda::getCurrentCUDAStream());
+  launch_dynamic_per_token_fp8_quant(a, on.stream());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return {out, scales};
 }
@@ -338,15 +451,13 @@ std::tuple<at::Tensor, at::Tensor> per_token_group_quant_fp8(const at::Tensor& x
               "ir_cuda::", op, ": group_size ", group_size, " is not supported for ", x.scalar_type(),
               " (needs a multiple of 16 bytes and at most ", 32 * kGroupQuantMaxChunksPerLane,
               " 16-byte chunks)");
-  const c10::cuda::CUDAGuard guard(x.device());
+  const OnDevice on(x);
   at::Tensor out = fp8_like(x);
-  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-  shape.back() = r.hidden / group_size;
-  at::Tensor scales = at::empty(shape, x.options().dtype(at::kFloat));
+  at::Tensor scales = new_empty(with_last(x, r.hidden / group_size), at::kFloat, x);
   QuantArgs a = quant_args(x, r, out, op);
   a.scales = scales.data_ptr<float>();
   a.group_size = static_cast<int>(group_size);
-  launch_per_token_group_fp8_quant(a, c10::cuda::getCurrentCUDAStream());
+  launch_per_token_group_fp8_quant(a, on.stream());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return {out, scales};
 }
@@ -363,18 +474,25 @@ int64_t norm_chunks_per_thread_knob(int64_t chunks) {
 
 TORCH_LIBRARY(ir_cuda, m) {
   m.def("rms_norm(Tensor x, Tensor? weight, float epsilon, int? variance_size) -> Tensor");
-  m.def("fused_add_rms_norm(Tensor(a!) x, Tensor(b!) residual, Tensor? weight, float epsilon, "
-        "int? variance_size) -> ()");
+  m.def("fused_add_rms_norm(Tensor x, Tensor residual, Tensor? weight, float epsilon, "
+        "int? variance_size) -> (Tensor, Tensor)");
   m.def("rms_norm_static_fp8_quant(Tensor x, Tensor? weight, float epsilon, Tensor scale) -> Tensor");
-  m.def("fused_add_rms_norm_static_fp8_quant(Tensor x, Tensor(a!) residual, Tensor? weight, "
-        "float epsilon, Tensor scale) -> Tensor");
+  m.def("fused_add_rms_norm_static_fp8_quant(Tensor x, Tensor residual, Tensor? weight, "
+        "float epsilon, Tensor scale) -> (Tensor, Tensor)");
   m.def("silu_and_mul(Tensor x) -> Tensor");
   m.def("gelu_and_mul(Tensor x, str approximate) -> Tensor");
-  m.def("rotary_embedding(Tensor positions, Tensor(a!) query, Tensor(b!)? key, int head_size, "
-        "Tensor cos_sin_cache, bool is_neox) -> ()");
+  m.def("rotary_embedding(Tensor positions, Tensor query, Tensor? key, int head_size, "
+        "Tensor cos_sin_cache, bool is_neox) -> (Tensor, Tensor?)");
   m.def("static_scaled_fp8_quant(Tensor x, Tensor scale) -> Tensor");
   m.def("dynamic_per_token_scaled_fp8_quant(Tensor x, Tensor? scale_ub) -> (Tensor, Tensor)");
   m.def("per_token_group_quant_fp8(Tensor x, int group_size) -> (Tensor, Tensor)");
+  // In-place forms (torch's trailing underscore), for callers that own the buffers.
+  m.def("fused_add_rms_norm_(Tensor(a!) x, Tensor(b!) residual, Tensor? weight, float epsilon, "
+        "int? variance_size) -> ()");
+  m.def("fused_add_rms_norm_static_fp8_quant_(Tensor x, Tensor(a!) residual, Tensor? weight, "
+        "float epsilon, Tensor scale) -> Tensor");
+  m.def("rotary_embedding_(Tensor positions, Tensor(a!) query, Tensor(b!)? key, int head_size, "
+        "Tensor cos_sin_cache, bool is_neox) -> ()");
   m.def("_norm_chunks_per_thread(int chunks) -> int", &ir_cuda::norm_chunks_per_thread_knob);
 }
 
@@ -389,6 +507,9 @@ TORCH_LIBRARY_IMPL(ir_cuda, CUDA, m) {
   m.impl("static_scaled_fp8_quant", &ir_cuda::static_scaled_fp8_quant);
   m.impl("dynamic_per_token_scaled_fp8_quant", &ir_cuda::dynamic_per_token_scaled_fp8_quant);
   m.impl("per_token_group_quant_fp8", &ir_cuda::per_token_group_quant_fp8);
+  m.impl("fused_add_rms_norm_", &ir_cuda::fused_add_rms_norm_);
+  m.impl("fused_add_rms_norm_static_fp8_quant_", &ir_cuda::fused_add_rms_norm_static_fp8_quant_);
+  m.impl("rotary_embedding_", &ir_cuda::rotary_embedding_);
 }
 
 // Direct Python bindings of the same functions, for the eager fast path of
@@ -412,5 +533,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, py) {
   py.def("static_scaled_fp8_quant", &static_scaled_fp8_quant);
   py.def("dynamic_per_token_scaled_fp8_quant", &dynamic_per_token_scaled_fp8_quant);
   py.def("per_token_group_quant_fp8", &per_token_group_quant_fp8);
+  py.def("fused_add_rms_norm_", &fused_add_rms_norm_);
+  py.def("fused_add_rms_norm_static_fp8_quant_", &fused_add_rms_norm_static_fp8_quant_);
+  py.def("rotary_embedding_", &rotary_embedding_);
 }
 #endif

@@ -1,10 +1,12 @@
-// Rotary position embedding, in place on query and key.
+// Rotary position embedding of query and key, in place or out of place.
 //
 // One block per token. Work items are (head, pair) over the query heads then
 // the key heads; a pair is (i, i + rotary_dim / 2) for NeoX style and
 // (2i, 2i + 1) for GPT-J style, rotated by cos/sin of the token's position
-// (cache row: cos in the first half, sin in the second). Features past
-// rotary_dim are not touched (partial rotary). Each product is rounded
+// (cache row: cos in the first half, sin in the second). In place, features
+// past rotary_dim are not touched (partial rotary); out of place (query_out /
+// key_out set: the functional op, which reads and writes each element once
+// instead of a clone plus an in-place pass) they are copied. Each product is rounded
 // separately, as the native chain of torch element-wise ops does, so results
 // equal native bit for bit in float32.
 //
@@ -21,12 +23,68 @@
 namespace ir_cuda {
 namespace {
 
+// `src` and `dst` may alias (in place): each pair is read before it is written.
 template <typename T>
-__device__ __forceinline__ void rotate_pair(T* head, int i1, int i2, float c, float s) {
-  const float x1 = to_float<T>(head[i1]);
-  const float x2 = to_float<T>(head[i2]);
-  head[i1] = from_float<T>(__fsub_rn(__fmul_rn(x1, c), __fmul_rn(x2, s)));
-  head[i2] = from_float<T>(__fadd_rn(__fmul_rn(x2, c), __fmul_rn(x1, s)));
+__device__ __forceinline__ void rotate_pair(const T* src, T* dst, int i1, int i2, float c, float s) {
+  const float x1 = to_float<T>(src[i1]);
+  const float x2 = to_float<T>(src[i2]);
+  dst[i1] = from_float<T>(__fsub_rn(__fmul_rn(x1, c), __fmul_rn(x2, s)));
+  dst[i2] = from_float<T>(__fadd_rn(__fmul_rn(x2, c), __fmul_rn(x1, s)));
+}
+
+// Out of place: copy features [rotary_dim, head_size) of every head of one
+// token (whole 16-byte chunks when `vec`, else element by element).
+template <typename T>
+__device__ __forceinline__ void copy_tails(const T* src, T* dst, int heads, int64_t src_head_stride,
+                                           int64_t dst_head_stride, int rotary_dim, int tail, bool vec) {
+  if (vec) {
+    constexpr int V = Vec<T>::N;
+    const int per_head = tail / V;
+    for (int it = threadIdx.x; it < heads * per_head; it += blockDim.x) {
+      const int h = it / per_head;
+      const int e = rotary_dim + (it - h * per_head) * V;
+      *reinterpret_cast<Vec<T>*>(dst + h * dst_head_stride + e) =
+          *reinterpret_cast<const Vec<T>*>(src + h * src_head_stride + e);
+    }
+  } else {
+    for (int it = threadIdx.x; it < heads * tail; it += blockDim.x) {
+      const int h = it / tail;
+      const int e = rotary_dim + (it - h * tail);
+      dst[h * dst_head_stride + e] = src[h * src_head_stride + e];
+    }
+  }
+}
+
+// The operands of one token: sources, destinations (== sources in place).
+template <typename T>
+struct TokenRows {
+  const T* q;
+  T* qo;
+  const T* k;  // nullptr without key
+  T* ko;
+};
+
+template <typename T>
+__device__ __forceinline__ TokenRows<T> token_rows(const RotaryArgs& a, int64_t token) {
+  TokenRows<T> r;
+  r.q = static_cast<const T*>(a.query) + token * a.query_stride;
+  r.qo = static_cast<T*>(a.query_out) + token * a.query_out_stride;
+  r.k = a.key == nullptr ? nullptr : static_cast<const T*>(a.key) + token * a.key_stride;
+  r.ko = a.key == nullptr ? nullptr : static_cast<T*>(a.key_out) + token * a.key_out_stride;
+  return r;
+}
+
+// Out of place with partial rotary: the unrotated features of the token.
+template <typename T>
+__device__ __forceinline__ void copy_token_tails(const RotaryArgs& a, const TokenRows<T>& r, bool vec) {
+  const int tail = a.head_size - a.rotary_dim;
+  if (tail == 0) return;
+  if (a.query_out != a.query)
+    copy_tails(r.q, r.qo, a.query_heads, a.query_head_stride, a.query_out_head_stride, a.rotary_dim,
+               tail, vec);
+  if (r.k != nullptr && a.key_out != a.key)
+    copy_tails(r.k, r.ko, a.key_heads, a.key_head_stride, a.key_out_head_stride, a.rotary_dim, tail,
+               vec);
 }
 
 template <typename T, typename C, typename P, bool NEOX>
@@ -36,21 +94,22 @@ __global__ void rotary_kernel(RotaryArgs a) {
   const int half = a.rotary_dim / 2;
   const C* cos = static_cast<const C*>(a.cos_sin_cache) + pos * a.rotary_dim;
   const C* sin = cos + half;
-  T* q = static_cast<T*>(a.query) + token * a.query_stride;
-  T* k = a.key == nullptr ? nullptr : static_cast<T*>(a.key) + token * a.key_stride;
+  const TokenRows<T> r = token_rows<T>(a, token);
   const int q_items = a.query_heads * half;
-  const int items = q_items + (k == nullptr ? 0 : a.key_heads * half);
+  const int items = q_items + (r.k == nullptr ? 0 : a.key_heads * half);
   for (int it = threadIdx.x; it < items; it += blockDim.x) {
     const bool is_q = it < q_items;
     const int local = is_q ? it : it - q_items;
     const int h = local / half;
     const int i = local - h * half;
-    T* head = is_q ? q + h * a.query_head_stride : k + h * a.key_head_stride;
+    const T* src = is_q ? r.q + h * a.query_head_stride : r.k + h * a.key_head_stride;
+    T* dst = is_q ? r.qo + h * a.query_out_head_stride : r.ko + h * a.key_out_head_stride;
     const float c = to_float<C>(cos[i]);
     const float s = to_float<C>(sin[i]);
-    if constexpr (NEOX) rotate_pair(head, i, i + half, c, s);
-    else rotate_pair(head, 2 * i, 2 * i + 1, c, s);
+    if constexpr (NEOX) rotate_pair(src, dst, i, i + half, c, s);
+    else rotate_pair(src, dst, 2 * i, 2 * i + 1, c, s);
   }
+  copy_token_tails(a, r, false);
 }
 
 __device__ __forceinline__ float rot_first(float x1, float x2, float c, float s) {
@@ -72,23 +131,21 @@ __global__ void rotary_vec_kernel(RotaryArgs a) {
   const C* row = static_cast<const C*>(a.cos_sin_cache) + pos * a.rotary_dim;
   for (int i = threadIdx.x; i < a.rotary_dim; i += blockDim.x) cs[i] = to_float<C>(row[i]);
   __syncthreads();
-  T* q = static_cast<T*>(a.query) + token * a.query_stride;
-  T* k = a.key == nullptr ? nullptr : static_cast<T*>(a.key) + token * a.key_stride;
+  const TokenRows<T> r = token_rows<T>(a, token);
   const int per_head = NEOX ? half / V : a.rotary_dim / V;  // chunks per head
   const int q_items = a.query_heads * per_head;
-  const int items = q_items + (k == nullptr ? 0 : a.key_heads * per_head);
+  const int items = q_items + (r.k == nullptr ? 0 : a.key_heads * per_head);
   for (int it = threadIdx.x; it < items; it += blockDim.x) {
     const bool is_q = it < q_items;
     const int local = is_q ? it : it - q_items;
     const int h = local / per_head;
     const int j = local - h * per_head;
-    T* head = is_q ? q + h * a.query_head_stride : k + h * a.key_head_stride;
+    const T* src = is_q ? r.q + h * a.query_head_stride : r.k + h * a.key_head_stride;
+    T* dst = is_q ? r.qo + h * a.query_out_head_stride : r.ko + h * a.key_out_head_stride;
     if constexpr (NEOX) {
       const int i0 = j * V;
-      Vec<T>* p1 = reinterpret_cast<Vec<T>*>(head + i0);
-      Vec<T>* p2 = reinterpret_cast<Vec<T>*>(head + half + i0);
-      Vec<T> x1 = *p1;
-      Vec<T> x2 = *p2;
+      Vec<T> x1 = *reinterpret_cast<const Vec<T>*>(src + i0);
+      Vec<T> x2 = *reinterpret_cast<const Vec<T>*>(src + half + i0);
       float o1[V], o2[V];
 #pragma unroll
       for (int e = 0; e < V; ++e) {
@@ -99,12 +156,11 @@ __global__ void rotary_vec_kernel(RotaryArgs a) {
       }
       x1.set(o1);
       x2.set(o2);
-      *p1 = x1;
-      *p2 = x2;
+      *reinterpret_cast<Vec<T>*>(dst + i0) = x1;
+      *reinterpret_cast<Vec<T>*>(dst + half + i0) = x2;
     } else {
       const int e0 = j * V;  // pairs (e0 + 2m, e0 + 2m + 1), pair index e0 / 2 + m
-      Vec<T>* p = reinterpret_cast<Vec<T>*>(head + e0);
-      Vec<T> x = *p;
+      Vec<T> x = *reinterpret_cast<const Vec<T>*>(src + e0);
       float o[V];
 #pragma unroll
       for (int m = 0; m < V / 2; ++m) {
@@ -114,9 +170,10 @@ __global__ void rotary_vec_kernel(RotaryArgs a) {
         o[2 * m + 1] = rot_second(x.get(2 * m), x.get(2 * m + 1), c, s);
       }
       x.set(o);
-      *p = x;
+      *reinterpret_cast<Vec<T>*>(dst + e0) = x;
     }
   }
+  copy_token_tails(a, r, (a.head_size - a.rotary_dim) % V == 0);
 }
 
 // The vector path's conditions: every head start 16-byte aligned and each
@@ -131,7 +188,9 @@ bool rotary_vec_ok(const RotaryArgs& a) {
     return (reinterpret_cast<uintptr_t>(p) & 15u) == 0 && s1 % V == 0 && s2 % V == 0;
   };
   return ok(a.query, a.query_stride, a.query_head_stride) &&
-         (a.key == nullptr || ok(a.key, a.key_stride, a.key_head_stride));
+         ok(a.query_out, a.query_out_stride, a.query_out_head_stride) &&
+         (a.key == nullptr || (ok(a.key, a.key_stride, a.key_head_stride) &&
+                               ok(a.key_out, a.key_out_stride, a.key_out_head_stride)));
 }
 
 int rotary_threads(int64_t items) {
@@ -143,16 +202,20 @@ template <typename T, typename C, typename P>
 void launch_typed(const RotaryArgs& a, cudaStream_t stream) {
   const int half = a.rotary_dim / 2;
   const int64_t heads = a.query_heads + (a.key ? a.key_heads : 0);
+  // Out of place, the features past rotary_dim are copied by the same threads.
+  const int tail = a.query_out != a.query || (a.key && a.key_out != a.key) ? a.head_size - a.rotary_dim : 0;
   const dim3 grid(static_cast<unsigned>(a.tokens));
   if (rotary_vec_ok<T>(a)) {
     constexpr int V = Vec<T>::N;
-    const int threads = rotary_threads(heads * (a.is_neox ? half / V : a.rotary_dim / V));
+    const int64_t tail_items = heads * (tail % V == 0 ? tail / V : tail);
+    const int threads =
+        rotary_threads(std::max<int64_t>(heads * (a.is_neox ? half / V : a.rotary_dim / V), tail_items));
     const size_t smem = static_cast<size_t>(a.rotary_dim) * sizeof(float);
     if (a.is_neox) rotary_vec_kernel<T, C, P, true><<<grid, threads, smem, stream>>>(a);
     else rotary_vec_kernel<T, C, P, false><<<grid, threads, smem, stream>>>(a);
     return;
   }
-  const int threads = rotary_threads(heads * half);
+  const int threads = rotary_threads(std::max<int64_t>(heads * half, heads * tail));
   if (a.is_neox) rotary_kernel<T, C, P, true><<<grid, threads, 0, stream>>>(a);
   else rotary_kernel<T, C, P, false><<<grid, threads, 0, stream>>>(a);
 }
@@ -165,8 +228,24 @@ void launch_positions(const RotaryArgs& a, cudaStream_t stream) {
 
 }  // namespace
 
-void launch_rotary(const RotaryArgs& a, cudaStream_t stream) {
-  if (a.tokens == 0 || a.rotary_dim < 2) return;
+void launch_rotary(const RotaryArgs& args, cudaStream_t stream) {
+  // In place (no out pointers): the kernels write through the out pointers,
+  // which then are the operands themselves.
+  RotaryArgs a = args;
+  if (a.query_out == nullptr) {
+    a.query_out = a.query;
+    a.query_out_stride = a.query_stride;
+    a.query_out_head_stride = a.query_head_stride;
+  }
+  if (a.key != nullptr && a.key_out == nullptr) {
+    a.key_out = a.key;
+    a.key_out_stride = a.key_stride;
+    a.key_out_head_stride = a.key_head_stride;
+  }
+  const bool in_place = a.query_out == a.query && (a.key == nullptr || a.key_out == a.key);
+  // rotary_dim 0 (an empty cache row): nothing to rotate, but out of place
+  // the kernels still copy the heads.
+  if (a.tokens == 0 || (a.rotary_dim < 2 && in_place)) return;
   IR_DISPATCH_DTYPE(a.dtype, T, {
     if (a.cache_dtype == DTypeId::kFloat32) launch_positions<T, float>(a, stream);
     else launch_positions<T, T>(a, stream);
