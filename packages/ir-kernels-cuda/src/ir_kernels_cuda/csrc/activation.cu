@@ -4,8 +4,9 @@
 // rounding of the native chain: act(x) rounded to float32, then the product
 // (no fused multiply-add across the two, as torch runs them as two kernels).
 //
-// A block covers `rows_per_block` rows; in a row, thread t owns the 16-byte
-// chunks t, t + threads, ... of the gate and of the up half. Rows whose
+// Launch shape: see ew_config (common.cuh): a block covers ty rows and a
+// tile of tx * cpt 16-byte chunks of the gate and of the up half, all loads
+// of a thread issued before its first store. Rows whose
 // halves are not 16-byte aligned (d * sizeof(T) not a multiple of 16, or an
 // odd row stride) take the element-wise path over the same chunks.
 #include <algorithm>
@@ -30,8 +31,52 @@ __device__ __forceinline__ float activate(float x) {
   }
 }
 
+// out = act(gate) * up for one chunk, with the native chain's rounding.
 template <typename T, Activation ACT>
-__global__ void act_and_mul_kernel(ActArgs a, int rows_per_block) {
+__device__ __forceinline__ Vec<T> act_mul_chunk(const Vec<T>& g, const Vec<T>& u) {
+  constexpr int N = Vec<T>::N;
+  float y[N];
+#pragma unroll
+  for (int j = 0; j < N; ++j) y[j] = __fmul_rn(activate<ACT>(g.get(j)), u.get(j));
+  Vec<T> o;
+  o.set(y);
+  return o;
+}
+
+template <typename T, Activation ACT, int CPT>
+__global__ void act_and_mul_kernel(ActArgs a) {
+  constexpr int N = Vec<T>::N;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
+  if (row >= a.rows) return;
+  const int d = a.d;
+  const T* gate = static_cast<const T*>(a.x) + row * a.x_stride;
+  const T* up = gate + d;
+  T* out = static_cast<T*>(a.out) + row * a.out_stride;
+  const bool vec = aligned16(gate) && aligned16(up) && aligned16(out);
+  const int nchunks = static_cast<int>(ceil_div(d, N));
+  const int tile = static_cast<int>(blockDim.x) * CPT;
+  for (int base = blockIdx.y * tile; base < nchunks; base += gridDim.y * tile) {
+    Vec<T> g[CPT], u[CPT];
+#pragma unroll
+    for (int k = 0; k < CPT; ++k) {
+      const int c = base + threadIdx.x + k * blockDim.x;
+      if (c < nchunks) {
+        g[k] = load_chunk(gate, c, d, vec);
+        u[k] = load_chunk(up, c, d, vec);
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < CPT; ++k) {
+      const int c = base + threadIdx.x + k * blockDim.x;
+      if (c < nchunks) store_chunk(out, c, d, vec, act_mul_chunk<T, ACT>(g[k], u[k]));
+    }
+  }
+}
+
+// The former shape (knob ew_mode=1, for comparisons): one block of up to 512
+// threads per row (small rows share a block), looping over the row.
+template <typename T, Activation ACT>
+__global__ void act_and_mul_row_kernel(ActArgs a, int rows_per_block) {
   constexpr int N = Vec<T>::N;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_block + threadIdx.y;
   if (row >= a.rows) return;
@@ -41,28 +86,35 @@ __global__ void act_and_mul_kernel(ActArgs a, int rows_per_block) {
   T* out = static_cast<T*>(a.out) + row * a.out_stride;
   const bool vec = aligned16(gate) && aligned16(up) && aligned16(out);
   const int nchunks = static_cast<int>(ceil_div(d, N));
-  for (int c = threadIdx.x; c < nchunks; c += blockDim.x) {
-    const Vec<T> g = load_chunk(gate, c, d, vec);
-    const Vec<T> u = load_chunk(up, c, d, vec);
-    float y[N];
-#pragma unroll
-    for (int j = 0; j < N; ++j) y[j] = __fmul_rn(activate<ACT>(g.get(j)), u.get(j));
-    Vec<T> o;
-    o.set(y);
-    store_chunk(out, c, d, vec, o);
-  }
+  for (int c = threadIdx.x; c < nchunks; c += blockDim.x)
+    store_chunk(out, c, d, vec,
+                act_mul_chunk<T, ACT>(load_chunk(gate, c, d, vec), load_chunk(up, c, d, vec)));
 }
 
 template <typename T, Activation ACT>
 void launch_typed(const ActArgs& a, cudaStream_t stream) {
   const int nchunks = static_cast<int>(ceil_div(a.d, Vec<T>::N));
-  // Threads per row: enough for one chunk each, 32..512; small rows share a block.
-  const int tx = static_cast<int>(
-      std::min<int64_t>(512, std::max<int64_t>(IR_WARP_SIZE, ceil_div(nchunks, IR_WARP_SIZE) * IR_WARP_SIZE)));
-  const int ty = std::max(1, 256 / tx);
-  const dim3 block(tx, ty);
-  const dim3 grid(static_cast<unsigned>(ceil_div(a.rows, ty)));
-  act_and_mul_kernel<T, ACT><<<grid, block, 0, stream>>>(a, ty);
+  if (knob(Knob::kEwMode) == 1) {
+    const int tx = static_cast<int>(std::min<int64_t>(
+        512, std::max<int64_t>(IR_WARP_SIZE, ceil_div(nchunks, IR_WARP_SIZE) * IR_WARP_SIZE)));
+    const int ty = std::max(1, 256 / tx);
+    act_and_mul_row_kernel<T, ACT>
+        <<<static_cast<unsigned>(ceil_div(a.rows, ty)), dim3(tx, ty), 0, stream>>>(a, ty);
+    return;
+  }
+  const EwConfig c = ew_config(a.rows, nchunks);
+  const dim3 grid(c.gx, c.gy), block(c.tx, c.ty);
+  switch (c.cpt) {
+    case 4:
+      act_and_mul_kernel<T, ACT, 4><<<grid, block, 0, stream>>>(a);
+      break;
+    case 2:
+      act_and_mul_kernel<T, ACT, 2><<<grid, block, 0, stream>>>(a);
+      break;
+    default:
+      act_and_mul_kernel<T, ACT, 1><<<grid, block, 0, stream>>>(a);
+      break;
+  }
 }
 
 }  // namespace

@@ -111,3 +111,51 @@ void set_norm_chunks_per_thread(int chunks);
 int norm_chunks_per_thread();
 
 }  // namespace ir_cuda
+
+// ------------------------------------------------------------------ experiment knobs
+//
+// Integer launch knobs for benchmarks (scripts/gpu/cuda_exp.py): 0 is always
+// the automatic choice. Each starts from the environment variable
+// IR_CUDA_KNOB_<NAME> (upper case, read once, at the first launch), and can
+// be changed in a running process through the C functions below (ctypes on
+// the loaded library: no torch schema, no rebuild). Launchers read them when
+// they pick a launch configuration, so a CUDA graph keeps the configuration
+// it was captured with. The norm and per-token/group quant knobs change the
+// configuration as a function of the hidden size only (never of the row
+// count), so batch invariance holds for every value.
+//   fp8_div      1: IEEE division per element (__fdiv_rn); auto: reciprocal + 2 corrections
+//   norm_cpt     target 16-byte chunks per thread in the norms (2, 4, 8); same
+//                variable as set_norm_chunks_per_thread
+//   norm_rows    rows per block in the norms (1..32); auto: 1
+//   ew_mode      1: the former one-block-per-row loop for act_and_mul / static quant
+//   ew_cpt       chunks per thread in act_and_mul / static quant (1, 2, 4)
+//   ew_threads   threads per block along a row in act_and_mul / static quant (32..1024)
+//   dq_cpt       target chunks per thread of dynamic per-token quant (2, 4, 8)
+//   gq_cpl       most chunks per lane in group quant (1, 2, 4; at most
+//                kGroupQuantMaxChunksPerLane)
+namespace ir_cuda {
+
+enum class Knob : int {
+  kFp8Div = 0,
+  kNormCpt,
+  kNormRows,
+  kEwMode,
+  kEwCpt,
+  kEwThreads,
+  kDqCpt,
+  kGqCpl,
+  kCount
+};
+int knob(Knob k);
+// Streaming multiprocessors of the current device (cached per device).
+int sm_count();
+
+}  // namespace ir_cuda
+
+// C entry points for the knobs (by lower-case name): set returns the previous
+// value, or -2147483648 for an unknown name; get returns the value (same
+// sentinel). Not thread safe against concurrent launches: for benchmarks.
+extern "C" {
+__attribute__((visibility("default"))) int ir_cuda_knob_set(const char* name, int value);
+__attribute__((visibility("default"))) int ir_cuda_knob_get(const char* name);
+}

@@ -1,6 +1,7 @@
 // RMS norm family: rms_norm, fused_add_rms_norm and their static fp8 variants.
 //
-// One block per row. A thread owns 16-byte chunks tid, tid + blockDim, ...;
+// One row per blockDim.x threads (blockDim.y rows per block, 1 by default).
+// A thread owns 16-byte chunks tid, tid + blockDim.x, ...;
 // the row stays in registers between the reduction and the output (one read,
 // one write of each element). The block size follows from the hidden size
 // only, so the reduction order of a row never depends on how many rows there
@@ -8,16 +9,56 @@
 // element-wise instructions (misaligned rows take the element-wise path over
 // the same chunks).
 #include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
 
 #include "common.cuh"
 
 namespace ir_cuda {
 namespace {
 
-// Target chunks per thread (tunable from the benchmarks, see launch.h);
-// 0 = automatic (see norm_config).
-int g_chunks_per_thread = 0;
 constexpr int kMaxThreads = 1024;
+// Eight chunks per thread need more than the 64 registers a 1024-thread block
+// leaves (they spill): those blocks are capped at 512 threads.
+constexpr int max_threads_for(int cpt) { return cpt >= 8 ? 512 : kMaxThreads; }
+
+// ------------------------------------------------------------------ knobs
+
+// Knob values (0 = automatic), first read from IR_CUDA_KNOB_<NAME>. Plain
+// ints: set from Python between launches by benchmarks only.
+constexpr const char* kKnobNames[] = {"fp8_div", "norm_cpt", "norm_rows", "ew_mode",
+                                      "ew_cpt",  "ew_threads", "dq_cpt", "gq_cpl"};
+static_assert(sizeof(kKnobNames) / sizeof(kKnobNames[0]) == static_cast<int>(Knob::kCount),
+              "one name per knob");
+int g_knobs[static_cast<int>(Knob::kCount)] = {};
+
+int* knob_table() {
+  static const bool initialised = [] {
+    for (int i = 0; i < static_cast<int>(Knob::kCount); ++i) {
+      char var[64] = "IR_CUDA_KNOB_";
+      const size_t len = std::strlen(var);
+      for (size_t j = 0; kKnobNames[i][j] != '\0' && len + j + 1 < sizeof(var); ++j) {
+        const char ch = kKnobNames[i][j];
+        var[len + j] = (ch >= 'a' && ch <= 'z') ? static_cast<char>(ch - 'a' + 'A') : ch;
+        var[len + j + 1] = '\0';
+      }
+      if (const char* v = std::getenv(var)) g_knobs[i] = std::atoi(v);
+    }
+    return true;
+  }();
+  (void)initialised;
+  return g_knobs;
+}
+
+int knob_index(const char* name) {
+  if (name == nullptr) return -1;
+  for (int i = 0; i < static_cast<int>(Knob::kCount); ++i)
+    if (std::strcmp(name, kKnobNames[i]) == 0) return i;
+  return -1;
+}
+
+// ------------------------------------------------------------------ kernels
 
 template <typename T, bool ADD, bool FP8>
 struct RowPtrs {
@@ -71,10 +112,10 @@ __device__ __forceinline__ Vec<T> add_round(const Vec<T>& x, const Vec<T>& r) {
 
 // Normalise one chunk and store it (T, or fp8 of the T-rounded value, as the
 // native chain rms_norm -> static quant does).
-template <typename T, bool FP8>
+template <typename T, bool FP8, bool FAST>
 __device__ __forceinline__ void write_chunk(T* out, uint8_t* out8, int c, int hidden, bool vec,
                                             const Vec<T>& v, const Vec<T>& w, bool has_w,
-                                            float inv, float scale) {
+                                            float inv, const ScaleDiv& d) {
   constexpr int N = Vec<T>::N;
   float y[N];
 #pragma unroll
@@ -84,7 +125,7 @@ __device__ __forceinline__ void write_chunk(T* out, uint8_t* out8, int c, int hi
   }
   if constexpr (FP8) {
 #pragma unroll
-    for (int j = 0; j < N; ++j) y[j] = __fdiv_rn(round_to<T>(y[j]), scale);
+    for (int j = 0; j < N; ++j) y[j] = div_scale<FAST>(round_to<T>(y[j]), d);
     Fp8Vec<N> q;
     q.set(y);
     store_fp8_chunk<N>(out8, c, hidden, vec, q);
@@ -95,32 +136,49 @@ __device__ __forceinline__ void write_chunk(T* out, uint8_t* out8, int c, int hi
   }
 }
 
-// CPT > 0: up to CPT chunks per thread held in registers.
+// CPT > 0: up to CPT chunks per thread held in registers. blockDim.x threads
+// (a multiple of the warp size) per row, blockDim.y rows per block; a row's
+// reduction order depends on blockDim.x and CPT only.
 template <typename T, bool ADD, bool FP8, int CPT>
-__global__ void __launch_bounds__(kMaxThreads) norm_cached_kernel(NormArgs a) {
-  __shared__ float smem[IR_WARP_SIZE + 1];
-  const int64_t row = blockIdx.x;
+__global__ void __launch_bounds__(max_threads_for(CPT))
+    norm_cached_kernel(NormArgs a, bool allow_fast_div) {
+  __shared__ float smem[kMaxThreads / IR_WARP_SIZE];
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
+  const bool valid = row < a.rows;  // a partial last block still joins the barrier
   const int hidden = a.hidden;
   const int nchunks = static_cast<int>(ceil_div(hidden, Vec<T>::N));
-  const RowPtrs<T, ADD, FP8> p(a, row);
+  const int wpr = static_cast<int>(blockDim.x) / IR_WARP_SIZE;
+  const RowPtrs<T, ADD, FP8> p(a, valid ? row : 0);
   const float scale = FP8 ? *a.scale : 1.0f;
+  // The weight is shared by all rows (L2 resident). Its loads go out with the
+  // row's (one memory round trip less before the reduction: what a one-token
+  // call waits for), except where that would hold three operands at once.
+  constexpr bool kEarlyWeight = !ADD || CPT <= 2;
 
   // All loads first: several 16-byte loads in flight per thread.
   Vec<T> xs[CPT];
   Vec<T> rs[ADD ? CPT : 1];
+  Vec<T> ws[CPT];
 #pragma unroll
   for (int i = 0; i < CPT; ++i) {
     const int c = threadIdx.x + i * blockDim.x;
-    if (c < nchunks) {
+    if (valid && c < nchunks) {
       xs[i] = load_chunk(p.x, c, hidden, p.vec);
       if constexpr (ADD) rs[i] = load_chunk(p.r, c, hidden, p.vec);
+    }
+  }
+  if (kEarlyWeight && p.w != nullptr) {
+#pragma unroll
+    for (int i = 0; i < CPT; ++i) {
+      const int c = threadIdx.x + i * blockDim.x;
+      if (valid && c < nchunks) ws[i] = load_chunk(p.w, c, hidden, p.vec);
     }
   }
   float acc = 0.0f;
 #pragma unroll
   for (int i = 0; i < CPT; ++i) {
     const int c = threadIdx.x + i * blockDim.x;
-    if (c < nchunks) {
+    if (valid && c < nchunks) {
       if constexpr (ADD) {
         xs[i] = add_round(xs[i], rs[i]);
         store_chunk(p.r_out, c, hidden, p.vec, xs[i]);
@@ -128,31 +186,37 @@ __global__ void __launch_bounds__(kMaxThreads) norm_cached_kernel(NormArgs a) {
       acc += chunk_sum_squares(xs[i], c, a.variance_size);
     }
   }
-  // The weight is shared by all rows (L2 resident): fetch it while reducing.
-  Vec<T> ws[CPT];
-  if (p.w != nullptr) {
+  if (!kEarlyWeight && p.w != nullptr) {
 #pragma unroll
     for (int i = 0; i < CPT; ++i) {
       const int c = threadIdx.x + i * blockDim.x;
-      if (c < nchunks) ws[i] = load_chunk(p.w, c, hidden, p.vec);
+      if (valid && c < nchunks) ws[i] = load_chunk(p.w, c, hidden, p.vec);
     }
   }
-  const float total = block_reduce(acc, SumOp{}, smem);
+  const float total =
+      row_allreduce(acc, SumOp{}, smem, static_cast<int>(threadIdx.y) * wpr, wpr);
+  if (!valid) return;
   const float inv = rsqrtf(total / static_cast<float>(a.variance_size) + a.epsilon);
+  const ScaleDiv d = make_scale_div(scale, FP8 && allow_fast_div);
+  auto write_all = [&](auto fast) {
 #pragma unroll
-  for (int i = 0; i < CPT; ++i) {
-    const int c = threadIdx.x + i * blockDim.x;
-    if (c < nchunks)
-      write_chunk<T, FP8>(p.out, p.out8, c, hidden, p.vec, xs[i], ws[i], p.w != nullptr, inv,
-                          scale);
-  }
+    for (int i = 0; i < CPT; ++i) {
+      const int c = threadIdx.x + i * blockDim.x;
+      if (c < nchunks)
+        write_chunk<T, FP8, decltype(fast)::value>(p.out, p.out8, c, hidden, p.vec, xs[i], ws[i],
+                                                   p.w != nullptr, inv, d);
+    }
+  };
+  if (FP8 && d.fast) write_all(std::true_type{});
+  else write_all(std::false_type{});
 }
 
 // Rows too long for registers: two passes, the second re-reads the row (from
-// L2 in practice). With ADD the second pass reads the stored residual.
+// L2 in practice). With ADD the second pass reads the stored residual. One
+// row per block.
 template <typename T, bool ADD, bool FP8>
-__global__ void __launch_bounds__(kMaxThreads) norm_looped_kernel(NormArgs a) {
-  __shared__ float smem[IR_WARP_SIZE + 1];
+__global__ void __launch_bounds__(kMaxThreads) norm_looped_kernel(NormArgs a, bool allow_fast_div) {
+  __shared__ float smem[kMaxThreads / IR_WARP_SIZE];
   const int64_t row = blockIdx.x;
   const int hidden = a.hidden;
   const int nchunks = static_cast<int>(ceil_div(hidden, Vec<T>::N));
@@ -168,61 +232,95 @@ __global__ void __launch_bounds__(kMaxThreads) norm_looped_kernel(NormArgs a) {
     }
     acc += chunk_sum_squares(v, c, a.variance_size);
   }
-  const float total = block_reduce(acc, SumOp{}, smem);
+  const float total =
+      row_allreduce(acc, SumOp{}, smem, 0, static_cast<int>(blockDim.x) / IR_WARP_SIZE);
   const float inv = rsqrtf(total / static_cast<float>(a.variance_size) + a.epsilon);
   const T* src = ADD ? p.r_out : p.x;
-  for (int c = threadIdx.x; c < nchunks; c += blockDim.x) {
-    const Vec<T> v = load_chunk(src, c, hidden, p.vec);
-    Vec<T> w;
-    if (p.w != nullptr) w = load_chunk(p.w, c, hidden, p.vec);
-    write_chunk<T, FP8>(p.out, p.out8, c, hidden, p.vec, v, w, p.w != nullptr, inv, scale);
-  }
+  const ScaleDiv d = make_scale_div(scale, FP8 && allow_fast_div);
+  auto write_all = [&](auto fast) {
+    for (int c = threadIdx.x; c < nchunks; c += blockDim.x) {
+      const Vec<T> v = load_chunk(src, c, hidden, p.vec);
+      Vec<T> w;
+      if (p.w != nullptr) w = load_chunk(p.w, c, hidden, p.vec);
+      write_chunk<T, FP8, decltype(fast)::value>(p.out, p.out8, c, hidden, p.vec, v, w,
+                                                 p.w != nullptr, inv, d);
+    }
+  };
+  if (FP8 && d.fast) write_all(std::true_type{});
+  else write_all(std::false_type{});
 }
 
 struct NormConfig {
-  int threads;
-  int cpt;  // chunks per thread held in registers; 0 = looped kernel
+  int threads;  // per row
+  int rows;     // per block
+  int cpt;      // chunks per thread held in registers; 0 = looped kernel
 };
 
 // From the hidden size, element width and op variant only: never from the
 // row count. Automatic target: two 16-byte chunks per thread for rows of up
-// to 512 chunks (4096 bf16) and for the non-residual fp8 form (whose write
-// phase, a division per element, is the heaviest: more threads share it and
-// fewer registers per thread allow more rows in flight per SM), else four.
+// to 512 chunks (4096 bf16), except the non-residual fp8 form, else four.
+// Eight chunks per thread (e.g. one warp per 2048-wide bf16 row) only when
+// asked for through the norm_cpt knob.
 NormConfig norm_config(int hidden, int elem_bytes, bool add, bool fp8) {
   const int per_chunk = 16 / elem_bytes;
   const int nchunks = static_cast<int>(ceil_div(hidden, per_chunk));
-  int target = g_chunks_per_thread;
+  int target = knob(Knob::kNormCpt);
   // Measured on an H100 at 16384 tokens (scripts/gpu/cuda.sh knob sweep): 2 chunks
   // per thread win for rows of up to 512 chunks, except the non-residual fp8 form,
   // which is fastest (or tied) with 4 at every hidden size (8192: 168 us vs 202 us).
   if (target <= 0) target = (nchunks <= 512 && !(fp8 && !add)) ? 2 : 4;
   int threads = static_cast<int>(ceil_div(ceil_div(nchunks, target), IR_WARP_SIZE)) * IR_WARP_SIZE;
   threads = std::min(std::max(threads, IR_WARP_SIZE), kMaxThreads);
-  const int cpt = static_cast<int>(ceil_div(nchunks, threads));
-  if (cpt <= 2) return {threads, 2};
-  if (cpt <= 4) return {threads, 4};
-  return {kMaxThreads, 0};
+  const int cpt_needed = static_cast<int>(ceil_div(nchunks, threads));
+  int cpt;
+  if (cpt_needed <= 2) cpt = 2;
+  else if (cpt_needed <= 4) cpt = 4;
+  else if (cpt_needed <= 8 && target >= 8 && threads <= max_threads_for(8)) cpt = 8;
+  else return {kMaxThreads, 1, 0};
+  const int rows = std::min(std::max(knob(Knob::kNormRows), 1), max_threads_for(cpt) / threads);
+  return {threads, rows, cpt};
 }
 
 template <typename T, bool ADD, bool FP8>
 void launch_typed(const NormArgs& a, cudaStream_t stream) {
   const NormConfig cfg = norm_config(a.hidden, sizeof(T), ADD, FP8);
-  const dim3 grid(static_cast<unsigned>(a.rows));
+  const bool fast = knob(Knob::kFp8Div) != 1;
+  const dim3 block(cfg.threads, cfg.rows);
+  const dim3 grid(static_cast<unsigned>(ceil_div(a.rows, cfg.rows)));
   switch (cfg.cpt) {
     case 2:
-      norm_cached_kernel<T, ADD, FP8, 2><<<grid, cfg.threads, 0, stream>>>(a);
+      norm_cached_kernel<T, ADD, FP8, 2><<<grid, block, 0, stream>>>(a, fast);
       break;
     case 4:
-      norm_cached_kernel<T, ADD, FP8, 4><<<grid, cfg.threads, 0, stream>>>(a);
+      norm_cached_kernel<T, ADD, FP8, 4><<<grid, block, 0, stream>>>(a, fast);
+      break;
+    case 8:
+      norm_cached_kernel<T, ADD, FP8, 8><<<grid, block, 0, stream>>>(a, fast);
       break;
     default:
-      norm_looped_kernel<T, ADD, FP8><<<grid, cfg.threads, 0, stream>>>(a);
+      norm_looped_kernel<T, ADD, FP8><<<grid, block, 0, stream>>>(a, fast);
       break;
   }
 }
 
 }  // namespace
+
+int knob(Knob k) { return knob_table()[static_cast<int>(k)]; }
+
+int sm_count() {
+  constexpr int kMaxDevices = 64;
+  static int cached[kMaxDevices] = {};
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0) return 132;
+  if (dev < kMaxDevices && cached[dev] > 0) return cached[dev];
+  int n = 0;
+  if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n <= 0) {
+    (void)cudaGetLastError();  // a failed query must not leave an error for the next check
+    n = 132;
+  }
+  if (dev < kMaxDevices) cached[dev] = n;
+  return n;
+}
 
 void launch_norm(const NormArgs& a, cudaStream_t stream) {
   if (a.rows == 0 || a.hidden == 0) return;
@@ -237,9 +335,23 @@ void launch_norm(const NormArgs& a, cudaStream_t stream) {
 }
 
 void set_norm_chunks_per_thread(int chunks) {
-  g_chunks_per_thread = chunks > 0 ? chunks : 0;
+  knob_table()[static_cast<int>(Knob::kNormCpt)] = chunks > 0 ? chunks : 0;
 }
 
-int norm_chunks_per_thread() { return g_chunks_per_thread; }
+int norm_chunks_per_thread() { return knob(Knob::kNormCpt); }
 
 }  // namespace ir_cuda
+
+extern "C" int ir_cuda_knob_set(const char* name, int value) {
+  const int i = ir_cuda::knob_index(name);
+  if (i < 0) return INT_MIN;
+  int* table = ir_cuda::knob_table();
+  const int previous = table[i];
+  table[i] = value;
+  return previous;
+}
+
+extern "C" int ir_cuda_knob_get(const char* name) {
+  const int i = ir_cuda::knob_index(name);
+  return i < 0 ? INT_MIN : ir_cuda::knob_table()[i];
+}

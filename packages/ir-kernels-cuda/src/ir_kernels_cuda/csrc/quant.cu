@@ -5,6 +5,8 @@
 // tensor divisor), saturated to +-448 and rounded to nearest even. Scales are
 // formed exactly as ir_core.ops.quant forms them on the GPU:
 // `max(amax, eps) * (1 / 448)` where torch divides by a Python scalar.
+// The division goes through the scale's reciprocal with two exact
+// corrections (ScaleDiv in common.cuh: same bits as the IEEE division).
 #include <algorithm>
 
 #include "common.cuh"
@@ -12,13 +14,13 @@
 namespace ir_cuda {
 namespace {
 
-template <typename T>
+template <bool FAST, typename T>
 __device__ __forceinline__ void quantise_chunk(uint8_t* out, int c, int n, bool vec, const Vec<T>& v,
-                                               float scale) {
+                                               const ScaleDiv& d) {
   constexpr int N = Vec<T>::N;
   float y[N];
 #pragma unroll
-  for (int j = 0; j < N; ++j) y[j] = __fdiv_rn(v.get(j), scale);
+  for (int j = 0; j < N; ++j) y[j] = div_scale<FAST>(v.get(j), d);
   Fp8Vec<N> q;
   q.set(y);
   store_fp8_chunk<N>(out, c, n, vec, q);
@@ -35,10 +37,12 @@ __device__ __forceinline__ float chunk_amax(const Vec<T>& v, float acc) {
 
 // ------------------------------------------------------------------ static
 
-template <typename T>
-__global__ void static_quant_kernel(QuantArgs a, int rows_per_block) {
+// Element-wise: the launch shape of ew_config (common.cuh). The loads of a
+// tile go out before the scale's reciprocal is needed.
+template <typename T, int CPT>
+__global__ void static_quant_kernel(QuantArgs a, bool allow_fast_div) {
   constexpr int N = Vec<T>::N;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_block + threadIdx.y;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
   if (row >= a.rows) return;
   const int n = a.hidden;
   const T* x = static_cast<const T*>(a.x) + row * a.x_stride;
@@ -46,24 +50,68 @@ __global__ void static_quant_kernel(QuantArgs a, int rows_per_block) {
   const bool vec = aligned16(x) && aligned_to(out, N);
   const float scale = *a.scale;
   const int nchunks = static_cast<int>(ceil_div(n, N));
-  for (int c = threadIdx.x; c < nchunks; c += blockDim.x)
-    quantise_chunk(out, c, n, vec, load_chunk(x, c, n, vec), scale);
+  const int tile = static_cast<int>(blockDim.x) * CPT;
+  for (int base = blockIdx.y * tile; base < nchunks; base += gridDim.y * tile) {
+    Vec<T> xs[CPT];
+#pragma unroll
+    for (int k = 0; k < CPT; ++k) {
+      const int c = base + threadIdx.x + k * blockDim.x;
+      if (c < nchunks) xs[k] = load_chunk(x, c, n, vec);
+    }
+    const ScaleDiv d = make_scale_div(scale, allow_fast_div);
+    auto store_all = [&](auto fast) {
+#pragma unroll
+      for (int k = 0; k < CPT; ++k) {
+        const int c = base + threadIdx.x + k * blockDim.x;
+        if (c < nchunks) quantise_chunk<decltype(fast)::value>(out, c, n, vec, xs[k], d);
+      }
+    };
+    if (d.fast) store_all(std::true_type{});
+    else store_all(std::false_type{});
+  }
+}
+
+// The former shape (knob ew_mode=1, for comparisons): one block per row
+// (small rows share a block), looping over the row.
+template <typename T>
+__global__ void static_quant_row_kernel(QuantArgs a, int rows_per_block, bool allow_fast_div) {
+  constexpr int N = Vec<T>::N;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_block + threadIdx.y;
+  if (row >= a.rows) return;
+  const int n = a.hidden;
+  const T* x = static_cast<const T*>(a.x) + row * a.x_stride;
+  uint8_t* out = a.out + row * n;
+  const bool vec = aligned16(x) && aligned_to(out, N);
+  const ScaleDiv d = make_scale_div(*a.scale, allow_fast_div);
+  const int nchunks = static_cast<int>(ceil_div(n, N));
+  if (d.fast) {
+    for (int c = threadIdx.x; c < nchunks; c += blockDim.x)
+      quantise_chunk<true>(out, c, n, vec, load_chunk(x, c, n, vec), d);
+  } else {
+    for (int c = threadIdx.x; c < nchunks; c += blockDim.x)
+      quantise_chunk<false>(out, c, n, vec, load_chunk(x, c, n, vec), d);
+  }
 }
 
 // ------------------------------------------------------------------ dynamic per token
 
 // One block per row; CPT > 0 keeps up to CPT chunks per thread in registers,
-// CPT == 0 reads the row twice.
+// CPT == 0 reads the row twice. The optional upper bound is loaded with the
+// row (not after the reduction: one memory round trip less).
+constexpr int dq_max_threads(int cpt) { return cpt >= 8 ? 512 : 1024; }
+
 template <typename T, int CPT>
-__global__ void __launch_bounds__(1024) dynamic_quant_kernel(QuantArgs a) {
+__global__ void __launch_bounds__(dq_max_threads(CPT)) dynamic_quant_kernel(QuantArgs a,
+                                                                            bool allow_fast_div) {
   constexpr int N = Vec<T>::N;
-  __shared__ float smem[IR_WARP_SIZE + 1];
+  __shared__ float smem[1024 / IR_WARP_SIZE];
   const int64_t row = blockIdx.x;
   const int n = a.hidden;
   const T* x = static_cast<const T*>(a.x) + row * a.x_stride;
   uint8_t* out = a.out + row * n;
   const bool vec = aligned16(x) && aligned_to(out, N);
   const int nchunks = static_cast<int>(ceil_div(n, N));
+  const float ub = a.scale_ub != nullptr ? *a.scale_ub : 0.0f;
   float amax = 0.0f;
   constexpr int KEEP = CPT > 0 ? CPT : 1;
   Vec<T> xs[KEEP];
@@ -79,20 +127,26 @@ __global__ void __launch_bounds__(1024) dynamic_quant_kernel(QuantArgs a) {
   } else {
     for (int c = threadIdx.x; c < nchunks; c += blockDim.x) amax = chunk_amax(load_chunk(x, c, n, vec), amax);
   }
-  amax = block_reduce(amax, MaxOp{}, smem);
-  if (a.scale_ub != nullptr) amax = fminf(amax, *a.scale_ub);
+  amax = row_allreduce(amax, MaxOp{}, smem, 0, static_cast<int>(blockDim.x) / IR_WARP_SIZE);
+  if (a.scale_ub != nullptr) amax = fminf(amax, ub);
   const float scale = fmaxf(amax * kInvFp8Max, kMinDynamicScale);
   if (threadIdx.x == 0) a.scales[row] = scale;
-  if constexpr (CPT > 0) {
+  const ScaleDiv d = make_scale_div(scale, allow_fast_div);
+  auto store_all = [&](auto fast) {
+    constexpr bool F = decltype(fast)::value;
+    if constexpr (CPT > 0) {
 #pragma unroll
-    for (int i = 0; i < CPT; ++i) {
-      const int c = threadIdx.x + i * blockDim.x;
-      if (c < nchunks) quantise_chunk(out, c, n, vec, xs[i], scale);
+      for (int i = 0; i < CPT; ++i) {
+        const int c = threadIdx.x + i * blockDim.x;
+        if (c < nchunks) quantise_chunk<F>(out, c, n, vec, xs[i], d);
+      }
+    } else {
+      for (int c = threadIdx.x; c < nchunks; c += blockDim.x)
+        quantise_chunk<F>(out, c, n, vec, load_chunk(x, c, n, vec), d);
     }
-  } else {
-    for (int c = threadIdx.x; c < nchunks; c += blockDim.x)
-      quantise_chunk(out, c, n, vec, load_chunk(x, c, n, vec), scale);
-  }
+  };
+  if (d.fast) store_all(std::true_type{});
+  else store_all(std::false_type{});
 }
 
 // ------------------------------------------------------------------ per token group
@@ -105,7 +159,7 @@ __global__ void __launch_bounds__(1024) dynamic_quant_kernel(QuantArgs a) {
 // butterfly below stays inside the group; a warp covers 32 / L consecutive
 // groups, whose scales it writes as one contiguous run.
 template <typename T, int KMAX>
-__global__ void group_quant_kernel(QuantArgs a, int lanes, int chunks_per_lane) {
+__global__ void group_quant_kernel(QuantArgs a, int lanes, int chunks_per_lane, bool allow_fast_div) {
   constexpr int N = Vec<T>::N;
   const int64_t gid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int lane_shift = __ffs(lanes) - 1;  // lanes is a power of two
@@ -146,49 +200,72 @@ __global__ void group_quant_kernel(QuantArgs a, int lanes, int chunks_per_lane) 
   if (!valid) return;
   const float scale = fmaxf(amax, kGroupEps) * kInvFp8Max;
   if (lane == 0) a.scales[row * groups_per_row + g] = scale;
+  const ScaleDiv d = make_scale_div(scale, allow_fast_div);
+  auto store_all = [&](auto fast) {
 #pragma unroll
-  for (int k = 0; k < KMAX; ++k)
-    if (k < chunks_per_lane) quantise_chunk(out, first + k * lanes, n, vec, xs[k], scale);
+    for (int k = 0; k < KMAX; ++k)
+      if (k < chunks_per_lane)
+        quantise_chunk<decltype(fast)::value>(out, first + k * lanes, n, vec, xs[k], d);
+  };
+  if (d.fast) store_all(std::true_type{});
+  else store_all(std::false_type{});
 }
 
 }  // namespace
 
 void launch_static_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
   if (a.rows == 0 || a.hidden == 0) return;
+  const bool fast = knob(Knob::kFp8Div) != 1;
   IR_DISPATCH_DTYPE(a.dtype, T, {
     const int nchunks = static_cast<int>(ceil_div(a.hidden, Vec<T>::N));
-    const int tx = static_cast<int>(std::min<int64_t>(
-        512, std::max<int64_t>(IR_WARP_SIZE, ceil_div(nchunks, IR_WARP_SIZE) * IR_WARP_SIZE)));
-    const int ty = std::max(1, 256 / tx);
-    static_quant_kernel<T><<<static_cast<unsigned>(ceil_div(a.rows, ty)), dim3(tx, ty), 0, stream>>>(a, ty);
+    if (knob(Knob::kEwMode) == 1) {
+      const int tx = static_cast<int>(std::min<int64_t>(
+          512, std::max<int64_t>(IR_WARP_SIZE, ceil_div(nchunks, IR_WARP_SIZE) * IR_WARP_SIZE)));
+      const int ty = std::max(1, 256 / tx);
+      static_quant_row_kernel<T>
+          <<<static_cast<unsigned>(ceil_div(a.rows, ty)), dim3(tx, ty), 0, stream>>>(a, ty, fast);
+    } else {
+      const EwConfig c = ew_config(a.rows, nchunks);
+      const dim3 grid(c.gx, c.gy), block(c.tx, c.ty);
+      if (c.cpt == 4) static_quant_kernel<T, 4><<<grid, block, 0, stream>>>(a, fast);
+      else if (c.cpt == 2) static_quant_kernel<T, 2><<<grid, block, 0, stream>>>(a, fast);
+      else static_quant_kernel<T, 1><<<grid, block, 0, stream>>>(a, fast);
+    }
   });
 }
 
 void launch_dynamic_per_token_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
   if (a.rows == 0) return;
+  const bool fast = knob(Knob::kFp8Div) != 1;
   IR_DISPATCH_DTYPE(a.dtype, T, {
-    // From the hidden size only: about four 16-byte chunks per thread.
+    // From the hidden size only: about `target` 16-byte chunks per thread
+    // (default four; eight only when asked for by the dq_cpt knob).
     const int nchunks = static_cast<int>(ceil_div(a.hidden, Vec<T>::N));
-    int threads = static_cast<int>(ceil_div(ceil_div(nchunks, 4), IR_WARP_SIZE) * IR_WARP_SIZE);
+    const int target = knob(Knob::kDqCpt) > 0 ? knob(Knob::kDqCpt) : 4;
+    int threads = static_cast<int>(ceil_div(ceil_div(nchunks, target), IR_WARP_SIZE) * IR_WARP_SIZE);
     threads = std::min(std::max(threads, IR_WARP_SIZE), 1024);
     const int cpt = static_cast<int>(ceil_div(nchunks, threads));
     const dim3 grid(static_cast<unsigned>(a.rows));
-    if (cpt <= 2) dynamic_quant_kernel<T, 2><<<grid, threads, 0, stream>>>(a);
-    else if (cpt <= 4) dynamic_quant_kernel<T, 4><<<grid, threads, 0, stream>>>(a);
-    else dynamic_quant_kernel<T, 0><<<grid, threads, 0, stream>>>(a);
+    if (cpt <= 2) dynamic_quant_kernel<T, 2><<<grid, threads, 0, stream>>>(a, fast);
+    else if (cpt <= 4) dynamic_quant_kernel<T, 4><<<grid, threads, 0, stream>>>(a, fast);
+    else if (cpt <= 8 && target >= 8 && threads <= dq_max_threads(8))
+      dynamic_quant_kernel<T, 8><<<grid, threads, 0, stream>>>(a, fast);
+    else dynamic_quant_kernel<T, 0><<<grid, threads, 0, stream>>>(a, fast);
   });
 }
 
-int group_quant_lanes(int group_size, int elem_bytes, int* chunks_per_lane) {
+namespace {
+
+// The fewest lanes (a power of two dividing the chunk count, <= 32) that
+// leave each lane at most `max_chunks` chunks: more bytes in flight per
+// thread, fewer threads and shuffles.
+int group_lanes(int group_size, int elem_bytes, int max_chunks, int* chunks_per_lane) {
   const int per_chunk = 16 / elem_bytes;
   if (group_size <= 0 || group_size % per_chunk != 0) return 0;
   const int chunks = group_size / per_chunk;
-  // The fewest lanes (a power of two dividing the chunk count, <= 32) that
-  // leave each lane at most kGroupQuantMaxChunksPerLane chunks: more bytes in
-  // flight per thread, fewer threads and shuffles.
   for (int lanes = 1; lanes <= 32 && chunks % lanes == 0; lanes *= 2) {
     const int k = chunks / lanes;
-    if (k <= kGroupQuantMaxChunksPerLane) {
+    if (k <= max_chunks) {
       if (chunks_per_lane != nullptr) *chunks_per_lane = k;
       return lanes;
     }
@@ -196,16 +273,28 @@ int group_quant_lanes(int group_size, int elem_bytes, int* chunks_per_lane) {
   return 0;
 }
 
+}  // namespace
+
+int group_quant_lanes(int group_size, int elem_bytes, int* chunks_per_lane) {
+  return group_lanes(group_size, elem_bytes, kGroupQuantMaxChunksPerLane, chunks_per_lane);
+}
+
 void launch_per_token_group_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
   if (a.rows == 0 || a.hidden == 0) return;
+  const bool fast = knob(Knob::kFp8Div) != 1;
   IR_DISPATCH_DTYPE(a.dtype, T, {
     int k = 0;
-    const int lanes = group_quant_lanes(a.group_size, sizeof(T), &k);
+    int lanes = 0;
+    const int max_k = knob(Knob::kGqCpl);
+    if (max_k > 0 && max_k < kGroupQuantMaxChunksPerLane)  // more lanes, if the group allows
+      lanes = group_lanes(a.group_size, sizeof(T), max_k, &k);
+    if (lanes == 0) lanes = group_quant_lanes(a.group_size, sizeof(T), &k);
     if (lanes == 0) return;  // rejected by the caller's checks
     const int64_t threads = a.rows * (a.hidden / a.group_size) * lanes;
     constexpr int kBlock = 256;
     group_quant_kernel<T, kGroupQuantMaxChunksPerLane>
-        <<<static_cast<unsigned>(ceil_div(threads, kBlock)), kBlock, 0, stream>>>(a, lanes, k);
+        <<<static_cast<unsigned>(ceil_div(threads, kBlock)), kBlock, 0, stream>>>(a, lanes, k,
+                                                                             fast);
   });
 }
 

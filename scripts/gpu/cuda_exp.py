@@ -1,0 +1,412 @@
+"""Launch-knob experiment for the `cuda` provider (ir-kernels-cuda) on one GPU.
+
+Times the kernels under the launch knobs of csrc/launch.h (set in this
+process through the library's C entry point ``ir_cuda_knob_set``: no
+rebuild) against ``torch.compile(dynamic=False)`` of the native op, and
+checks that the reciprocal fp8 division gives the same bytes as the IEEE one.
+
+* large shapes (>= 4096 tokens): ``time_cuda`` (do_bench, L2 flushed), % of
+  the measured copy bandwidth;
+* small shapes (<= 1024 tokens): ``time_cuda_graph`` (device time per call in
+  a CUDA graph, hot L2).
+
+Sections run in priority order under a time budget (``--budget`` seconds);
+what does not fit is reported as skipped. Writes ``<out>/cuda_exp.txt`` and
+``<out>/cuda_exp.json``; prints the same table.
+
+Usage (device, cwd = repo root, extension prebuilt):
+    python3 scripts/gpu/cuda_exp.py --out "$RES/cuda_exp" --budget 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import ir_core as ir
+from ir_core.bench.timing import TimingSpec, time_cuda, time_cuda_graph
+from ir_kernels_cuda import runtime
+
+DEV = torch.device("cuda")
+BF16 = torch.bfloat16
+SPEC = TimingSpec(rep_ms=25.0, warmup_ms=5.0)
+KNOBS = ("fp8_div", "norm_cpt", "norm_rows", "ew_mode", "ew_cpt", "ew_threads", "dq_cpt", "gq_cpl")
+
+LINES: list[str] = []
+RECORDS: list[dict[str, Any]] = []
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+    LINES.append(line)
+
+
+class Knobs:
+    """The extension's launch knobs, through its C entry points (ctypes)."""
+
+    def __init__(self, path: str) -> None:
+        lib = ctypes.CDLL(path)  # the library torch already loaded: same globals
+        self._set = lib.ir_cuda_knob_set
+        self._set.argtypes = (ctypes.c_char_p, ctypes.c_int)
+        self._set.restype = ctypes.c_int
+        self.defaults = {k: self.set(k, 0) for k in KNOBS}  # env values, if any
+        for k, v in self.defaults.items():
+            self.set(k, v)
+
+    def set(self, name: str, value: int) -> int:
+        prev = int(self._set(name.encode(), int(value)))
+        if prev == -(2**31):
+            raise KeyError(f"unknown knob {name}")
+        return prev
+
+    def apply(self, values: dict[str, int]) -> None:
+        for k in KNOBS:
+            self.set(k, values.get(k, self.defaults[k]))
+
+
+class Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+        self.skipped: list[str] = []
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+    def ok(self, what: str, need: float = 1.0) -> bool:
+        if self.left() < need:
+            self.skipped.append(what)
+            return False
+        return True
+
+
+def nbytes(op: Any, args: tuple[Any, ...], out: Any) -> int:
+    if op.bytes_moved is not None:
+        return int(op.bytes_moved(*args))
+    items = out if isinstance(out, (tuple, list)) else (out,)
+    n = sum(t.numel() * t.element_size() for t in args if isinstance(t, torch.Tensor))
+    return n + sum(t.numel() * t.element_size() for t in items if isinstance(t, torch.Tensor))
+
+
+def measure(fn: Callable[[], Any], tokens: int) -> float:
+    """Microseconds: graph time for few tokens, do_bench (L2 flushed) for many."""
+    if tokens <= 1024:
+        return time_cuda_graph(fn, DEV, calls=20, replays=10) * 1e6
+    return time_cuda(fn, SPEC, DEV) * 1e6
+
+
+def copy_bandwidth_gbs() -> float:
+    src = torch.ones(1 << 28, dtype=torch.uint8, device=DEV)  # 256 MiB
+    dst = torch.empty_like(src)
+    return 2 * src.numel() / time_cuda(lambda: dst.copy_(src), SPEC, DEV) / 1e9
+
+
+_COMPILED: dict[str, Any] = {}
+
+
+def compiled_native(name: str) -> Any:
+    if name not in _COMPILED:
+        _COMPILED[name] = torch.compile(getattr(ir.ops, name).native, dynamic=False)
+    return _COMPILED[name]
+
+
+def run_case(
+    knobs: Knobs,
+    dl: Deadline,
+    section: str,
+    name: str,
+    tokens: int,
+    hidden: int,
+    variants: list[tuple[str, dict[str, int]]],
+    copy_gbs: float,
+    compiled: bool,
+) -> None:
+    """One op at one shape: every knob variant, then torch.compile of native."""
+    if not dl.ok(f"{section} {name} {tokens}x{hidden}", 3.0):
+        return
+    op = getattr(ir.ops, name)
+    args = op.input_generator(tokens, hidden, BF16, "cuda")
+    impl = op.impls["cuda"].fn
+    out = impl(*args)
+    nb = nbytes(op, args, out)
+    mode = "graph" if tokens <= 1024 else "do_bench"
+    cells = []
+    best = None
+    for label, values in variants:
+        if not dl.ok(f"{section} {name} {tokens}x{hidden} {label}", 1.0):
+            break
+        knobs.apply(values)
+        try:
+            us = measure(lambda: impl(*args), tokens)
+        except Exception as exc:  # report and go on
+            cells.append(f"{label}=ERR({type(exc).__name__})")
+            continue
+        finally:
+            knobs.apply({})
+        pct = 100 * nb / (us * 1e-6) / copy_gbs / 1e9 if tokens > 1024 else float("nan")
+        RECORDS.append(
+            dict(
+                section=section,
+                op=name,
+                tokens=tokens,
+                hidden=hidden,
+                variant=label,
+                knobs=values,
+                us=us,
+                mode=mode,
+                pct_copy=pct,
+                bytes=nb,
+            )
+        )
+        cells.append(f"{label}={us:.2f}" + (f"({pct:.0f}%)" if tokens > 1024 else ""))
+        if best is None or us < best[1]:
+            best = (label, us)
+    ref = ""
+    if compiled and dl.ok(f"{section} {name} {tokens}x{hidden} compiled", 8.0):
+        try:
+            fn = compiled_native(name)
+            cargs = op.input_generator(tokens, hidden, BF16, "cuda")
+            us = measure(lambda: fn(*cargs), tokens)
+            pct = 100 * nb / (us * 1e-6) / copy_gbs / 1e9 if tokens > 1024 else float("nan")
+            RECORDS.append(
+                dict(
+                    section=section,
+                    op=name,
+                    tokens=tokens,
+                    hidden=hidden,
+                    variant="compiled",
+                    knobs={},
+                    us=us,
+                    mode=mode,
+                    pct_copy=pct,
+                    bytes=nb,
+                )
+            )
+            ref = f" | compiled={us:.2f}" + (f"({pct:.0f}%)" if tokens > 1024 else "")
+        except Exception as exc:
+            ref = f" | compiled=ERR({type(exc).__name__}: {str(exc)[:60]})"
+    win = f" best={best[0]}" if best else ""
+    say(f"{name:38s} {tokens:6d}x{hidden:<5d} {mode:8s} " + " ".join(cells) + ref + win)
+
+
+def bitwise_checks(knobs: Knobs) -> None:
+    """Reciprocal division (fp8_div=0) vs IEEE (fp8_div=1) vs native, bytes."""
+    say("== bitwise: fp8 division (0 = reciprocal + 2 corrections, 1 = IEEE)")
+    # Every bf16 and fp16 bit pattern (NaN counted apart) through static quant.
+    for dtype in (torch.bfloat16, torch.float16):
+        x = torch.arange(-(2**15), 2**15, dtype=torch.int32, device=DEV).to(torch.int16)
+        x = x.view(dtype).reshape(64, 1024)
+        nan = torch.isnan(x.float())
+        bad = {0: 0, 1: 0}
+        bad_nan = {0: 0, 1: 0}
+        for s in (0.0173, 1.0, 3.1e-5, 7.25, 448.0 / 3.0, 0.0625, 2.0**-40, 2.0**50):
+            scale = torch.tensor([s], device=DEV)
+            exp = ir.ops.static_scaled_fp8_quant.native(x, scale).view(torch.uint8)
+            for div in (0, 1):
+                knobs.apply({"fp8_div": div})
+                got = ir.ops.static_scaled_fp8_quant.impls["cuda"].fn(x, scale).view(torch.uint8)
+                diff = got != exp
+                bad[div] += int((diff & ~nan).sum())
+                bad_nan[div] += int((diff & nan).sum())
+        knobs.apply({})
+        say(
+            f"static quant, all {dtype} values x 8 scales: mismatches vs native "
+            f"(non-NaN inputs) recip={bad[0]} ieee={bad[1]}; NaN inputs recip={bad_nan[0]} "
+            f"ieee={bad_nan[1]}"
+        )
+    # Every fp8 op: the two division paths give the same bytes (the IEEE path
+    # is the one tested bitwise against native), row-block knob included.
+    torch.manual_seed(0)
+    for name in (
+        "rms_norm_static_fp8_quant",
+        "fused_add_rms_norm_static_fp8_quant",
+        "static_scaled_fp8_quant",
+        "dynamic_per_token_scaled_fp8_quant",
+        "per_token_group_quant_fp8",
+    ):
+        op = getattr(ir.ops, name)
+        for tokens, hidden in ((37, 4096), (5, 1001), (64, 8192), (3, 40000)):
+            args = op.input_generator(tokens, hidden, BF16, "cuda")
+            outs = []
+            for values in ({"fp8_div": 1}, {"fp8_div": 0}, {"fp8_div": 0, "norm_rows": 4}):
+                knobs.apply(values)
+                clone = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+                got = op.impls["cuda"].fn(*clone)
+                got = got if isinstance(got, tuple) else (got,)
+                outs.append([g.view(torch.uint8) if g.dtype.itemsize == 1 else g for g in got])
+            knobs.apply({})
+            same = all(torch.equal(a, b) for o in outs[1:] for a, b in zip(outs[0], o, strict=True))
+            ref = op.native(*[a.clone() if isinstance(a, torch.Tensor) else a for a in args])
+            ref = ref if isinstance(ref, tuple) else (ref,)
+            fp8_ref = [r.view(torch.uint8) for r in ref if r.dtype.itemsize == 1]
+            fp8_got = [g for g in outs[1] if g.dtype == torch.uint8]
+            mism = sum(int((a != b).sum()) for a, b in zip(fp8_got, fp8_ref, strict=True))
+            say(
+                f"{name:38s} {tokens:5d}x{hidden:<6d} ieee==recip(==rows4): {same}; "
+                f"fp8 bytes != native: {mism} of {sum(r.numel() for r in fp8_ref)}"
+            )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="/tmp/ir-gpu-results/cuda_exp")
+    ap.add_argument("--budget", type=float, default=100.0)
+    ap.add_argument("--no-compiled", action="store_true")
+    opts = ap.parse_args()
+    out_dir = Path(opts.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dl = Deadline(opts.budget)
+    t0 = time.monotonic()
+
+    ir.load_providers()
+    assert runtime.ensure_loaded(), runtime.unavailable_reason()
+    path = runtime.library_path()
+    assert path is not None
+    knobs = Knobs(path)
+    say(f"device: {torch.cuda.get_device_name()} torch {torch.__version__}; library {path}")
+    say(f"knob start values (env): {knobs.defaults}")
+
+    copy_gbs = copy_bandwidth_gbs()
+    say(f"copy bandwidth (256 MiB, read+write): {copy_gbs:.0f} GB/s")
+    say(
+        "cells: variant=us(% of copy bandwidth); large shapes do_bench with L2 flush, "
+        "<= 1024 tokens device us per call in a CUDA graph"
+    )
+
+    try:
+        bitwise_checks(knobs)
+    except Exception as exc:
+        say(f"bitwise checks FAILED to run: {type(exc).__name__}: {exc}")
+
+    comp = not opts.no_compiled
+    # 1. norm + fp8 output at 16384 tokens: division path x chunks per thread.
+    say("== 1. rms_norm_static_fp8_quant (div: 1 = IEEE as before, 0 = reciprocal)")
+    v1 = [
+        ("ieee", {"fp8_div": 1}),
+        ("ieee.c2", {"fp8_div": 1, "norm_cpt": 2}),
+        ("auto", {}),
+        ("c2", {"norm_cpt": 2}),
+        ("c4", {"norm_cpt": 4}),
+        ("c8", {"norm_cpt": 8}),
+        ("c2r2", {"norm_cpt": 2, "norm_rows": 2}),
+    ]
+    for hidden in (8192, 4096, 2048):
+        run_case(knobs, dl, "1", "rms_norm_static_fp8_quant", 16384, hidden, v1, copy_gbs, comp)
+    v1b = [("ieee", {"fp8_div": 1}), ("auto", {}), ("c4", {"norm_cpt": 4})]
+    for hidden in (8192, 4096):
+        run_case(
+            knobs,
+            dl,
+            "1",
+            "fused_add_rms_norm_static_fp8_quant",
+            16384,
+            hidden,
+            v1b,
+            copy_gbs,
+            False,
+        )
+    for name, hidden in (
+        ("static_scaled_fp8_quant", 8192),
+        ("dynamic_per_token_scaled_fp8_quant", 8192),
+        ("per_token_group_quant_fp8", 8192),
+    ):
+        v = [("ieee", {"fp8_div": 1}), ("auto", {})]
+        if name.startswith("dynamic"):
+            v += [("dq2", {"dq_cpt": 2}), ("dq8", {"dq_cpt": 8})]
+        if name.startswith("per_token_group"):
+            v += [("cpl2", {"gq_cpl": 2}), ("cpl1", {"gq_cpl": 1})]
+        if name.startswith("static"):
+            v += [("legacy", {"ew_mode": 1}), ("e1", {"ew_cpt": 1}), ("e4", {"ew_cpt": 4})]
+        run_case(knobs, dl, "1", name, 16384, hidden, v, copy_gbs, False)
+
+    # 2. hidden 2048 at many tokens: rows per block, chunks per thread; silu shapes.
+    say("== 2. hidden 2048 (norm: c<cpt>r<rows>; silu: legacy = row loop, e<cpt>t<threads>)")
+    v2 = [
+        ("auto", {}),
+        ("c2r2", {"norm_cpt": 2, "norm_rows": 2}),
+        ("c2r4", {"norm_cpt": 2, "norm_rows": 4}),
+        ("c4r1", {"norm_cpt": 4}),
+        ("c4r4", {"norm_cpt": 4, "norm_rows": 4}),
+        ("c8r1", {"norm_cpt": 8}),
+        ("c8r4", {"norm_cpt": 8, "norm_rows": 4}),
+        ("c8r8", {"norm_cpt": 8, "norm_rows": 8}),
+    ]
+    for tokens in (16384, 32768):
+        run_case(knobs, dl, "2", "rms_norm", tokens, 2048, v2, copy_gbs, comp and tokens == 16384)
+        run_case(knobs, dl, "2", "fused_add_rms_norm", tokens, 2048, v2, copy_gbs, False)
+    vs = [
+        ("legacy", {"ew_mode": 1}),
+        ("auto", {}),
+        ("e1t256", {"ew_cpt": 1}),
+        ("e2t128", {"ew_cpt": 2, "ew_threads": 128}),
+        ("e2t256", {"ew_cpt": 2}),
+        ("e2t512", {"ew_cpt": 2, "ew_threads": 512}),
+        ("e4t128", {"ew_cpt": 4, "ew_threads": 128}),
+        ("e4t256", {"ew_cpt": 4}),
+    ]
+    for tokens, hidden in ((16384, 2048), (32768, 2048), (16384, 4096)):
+        run_case(
+            knobs,
+            dl,
+            "2",
+            "silu_and_mul",
+            tokens,
+            hidden,
+            vs,
+            copy_gbs,
+            comp and tokens == 16384 and hidden == 2048,
+        )
+    run_case(knobs, dl, "2", "rms_norm", 16384, 4096, v2[:6], copy_gbs, False)
+
+    # 3. small shapes in a CUDA graph: former launch shapes vs the new defaults.
+    say("== 3. small shapes, graph us/call (old = ew_mode 1 + IEEE division; new = defaults)")
+    old = {"ew_mode": 1, "fp8_div": 1}
+    small = [
+        ("silu_and_mul", 1, 8192, True),
+        ("silu_and_mul", 16, 8192, True),
+        ("gelu_and_mul", 1, 8192, True),
+        ("static_scaled_fp8_quant", 1, 8192, True),
+        ("per_token_group_quant_fp8", 1, 2048, True),
+        ("per_token_group_quant_fp8", 128, 8192, True),
+        ("dynamic_per_token_scaled_fp8_quant", 1, 4096, True),
+        ("rms_norm", 1, 4096, True),
+        ("fused_add_rms_norm_static_fp8_quant", 1, 8192, True),
+        ("rms_norm", 1, 8192, False),
+        ("fused_add_rms_norm", 1, 4096, False),
+        ("rms_norm_static_fp8_quant", 1, 4096, False),
+        ("silu_and_mul", 128, 8192, False),
+        ("silu_and_mul", 1024, 4096, False),
+        ("static_scaled_fp8_quant", 1024, 8192, False),
+        ("rms_norm", 1024, 4096, False),
+    ]
+    for name, tokens, hidden, want_ref in small:
+        v3 = [("old", old), ("new", {})]
+        if name.startswith("rms_norm") or name.startswith("fused_add"):
+            v3 += [("c4", {"norm_cpt": 4}), ("c8", {"norm_cpt": 8})]
+        if name.endswith("_and_mul") or name.startswith("static"):
+            v3 += [("t128", {"ew_threads": 128}), ("t512", {"ew_threads": 512})]
+        if name.startswith("per_token_group"):
+            v3 += [("cpl1", {"gq_cpl": 1})]
+        if name.startswith("dynamic"):
+            v3 += [("dq2", {"dq_cpt": 2})]
+        run_case(knobs, dl, "3", name, tokens, hidden, v3, copy_gbs, comp and want_ref)
+
+    if dl.skipped:
+        say(f"skipped (time budget): {len(dl.skipped)}: " + "; ".join(dl.skipped[:12]))
+    say(f"cuda_exp.py done in {time.monotonic() - t0:.0f} s")
+    (out_dir / "cuda_exp.txt").write_text("\n".join(LINES) + "\n")
+    (out_dir / "cuda_exp.json").write_text(
+        json.dumps(dict(copy_gbs=copy_gbs, records=RECORDS, skipped=dl.skipped), indent=1)
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
