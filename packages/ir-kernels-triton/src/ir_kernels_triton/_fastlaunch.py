@@ -5,12 +5,28 @@ binding, specialisation, cache-key hashing, option parsing): tens of
 microseconds of host time, more than the kernel itself at small token counts.
 Here the first launch for a given *specialisation key* goes through Triton as
 usual and the :class:`~triton.compiler.CompiledKernel` it returns is kept;
-later launches with the same key call it directly (``compiled[grid](*args)``).
+later launches with the same key hand the arguments straight to its launcher.
 
-The key is at least as fine as Triton's own specialisation: per tensor its
-dtype and whether its data pointer is 16-byte aligned; every other argument
-(ints, bools, constexprs, launch options) by exact type and value; the device.
-So a cached kernel is only reused where Triton would pick the same one.
+The key is at least as fine as Triton's own specialisation (Triton keys a
+tensor by dtype and 16-byte alignment of its data pointer, an int by its
+width class, whether it is 1 and whether it is a multiple of 16, a bool or a
+float by type only, a constexpr by value): here a tensor by dtype and
+alignment, a float by type, every other argument (ints, bools, None,
+constexprs, launch options) by exact type and value; plus the current device.
+So a cached kernel is only reused where Triton would pick the same one
+(``test_triton_fastlaunch.py`` checks this against Triton's own binder). Ints
+keyed by value cost nothing here: no kernel of this package takes the token
+count as an argument (it is in the grid), so a call site sees one key per
+dtype, alignment and hidden size.
+
+Per cached key the launcher, the loaded function, the packed metadata and the
+trailing constexpr values are resolved once; a launch is then the key, one
+dict lookup, the current raw stream and the launcher call. The launcher is
+called the way ``CompiledKernel.__getitem__``'s runner calls it (detected
+from Triton's source once; otherwise, and whenever a Triton launch hook is
+installed, the runner ``compiled[grid](...)`` itself is used, which builds
+the hooks' launch metadata). The device is the current CUDA device, as in
+Triton's launcher.
 
 Used only on the eager fast path (never under tracing: the caller decides),
 never under the interpreter, on NVIDIA GPUs only (ROCm kernels also
@@ -18,7 +34,9 @@ specialise on buffer sizes), and only with Triton >= 3.3 (kernels then take
 every parameter, constexprs included, as ``bound_args`` do). The first launch
 of each key is checked against Triton's own argument binder; on any surprise
 that key (or, if the API itself differs, the whole path) falls back to the
-normal launcher. ``IR_TRITON_FAST_LAUNCH=0`` turns it off.
+normal launcher. Not covered (as Triton would, on its own launcher): a change
+of ``knobs`` (debug, instrumentation) or of a kernel's global values after the
+first launch of a key. ``IR_TRITON_FAST_LAUNCH=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -26,6 +44,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -33,9 +52,26 @@ import torch
 logger = logging.getLogger(__name__)
 
 _SLOW = object()  # cache value: this key always takes the normal launcher
+#: ``(kernel, device, key)`` -> ``(run, function, packed metadata, constexpr tail, compiled)``
 _cache: dict[tuple[Any, ...], Any] = {}
 _MAX_ENTRIES = 4096
 _available: bool | None = None
+#: Call ``compiled.run(...)`` directly (the runner's protocol was recognised).
+_direct_run = False
+_TENSOR = torch.Tensor
+_PARAMETER = torch.nn.Parameter
+_NONE = type(None)
+_SCALARS = (int, bool, str, _NONE)
+_current_device: Callable[[], int] = torch.cuda.current_device
+
+
+def _no_stream(device: int) -> int:  # replaced by torch's raw-stream getter when detected
+    raise RuntimeError("ir: triton fast launch: no stream getter")
+
+
+_raw_stream: Callable[[int], int] = _no_stream
+_runtime_knobs: Any = None
+_hook_chain: Any = None
 
 
 def available() -> bool:
@@ -46,7 +82,12 @@ def available() -> bool:
     return _available
 
 
+def _squash(src: str) -> str:
+    return " ".join(src.split())
+
+
 def _detect() -> bool:
+    global _direct_run, _current_device, _raw_stream, _runtime_knobs, _hook_chain
     if os.environ.get("TRITON_INTERPRET") == "1" or os.environ.get("IR_TRITON_FAST_LAUNCH") == "0":
         return False
     if torch.version.hip is not None or not torch.cuda.is_available():
@@ -57,33 +98,79 @@ def _detect() -> bool:
         from triton.runtime.jit import JITFunction
 
         major, minor = (int(p) for p in triton.__version__.split(".")[:2])
+        run_src = _squash(inspect.getsource(JITFunction.run))
         # run() hands the compiled kernel every bound argument, constexprs included
-        passes_all = "*bound_args.values()" in inspect.getsource(JITFunction.run)
+        passes_all = "*bound_args.values()" in run_src
     except Exception:  # any surprise: keep Triton's own launcher
         return False
-    return (
+    ok = (
         (major, minor) >= (3, 3)
         and passes_all
         and callable(getattr(CompiledKernel, "__getitem__", None))
+    )
+    if not ok:
+        return False
+    torch.cuda.current_device()  # CUDA initialised before the raw getters below
+    try:
+        get_src = _squash(inspect.getsource(CompiledKernel.__getitem__))
+        knobs: Any = getattr(triton, "knobs", None)
+        _direct_run = (
+            "self.run(grid[0], grid[1], grid[2], stream, self.function, self.packed_metadata, "
+            "launch_metadata,"
+            in get_src
+            and "kernel.run(grid_0, grid_1, grid_2, stream, kernel.function, "
+            "kernel.packed_metadata, launch_metadata,"
+            in run_src
+            and hasattr(getattr(knobs, "runtime", None), "launch_enter_hook")
+            and hasattr(torch._C, "_cuda_getCurrentRawStream")
+            and hasattr(torch._C, "_cuda_getDevice")
+        )
+        if _direct_run:
+            _runtime_knobs = knobs.runtime
+            _hook_chain = getattr(knobs, "HookChain", None)
+            _raw_stream = torch._C._cuda_getCurrentRawStream
+            _current_device = torch._C._cuda_getDevice
+    except Exception:  # the runner is still usable; only the shortcut is off
+        _direct_run = False
+    return True
+
+
+def _hooks_idle() -> bool:
+    """No Triton launch hook is installed (then the launch metadata, which only
+    hooks read, need not be built). Triton < 3.5 keeps ``None`` when unset,
+    later versions an empty ``HookChain``."""
+    rt = _runtime_knobs
+    enter, exit_ = rt.launch_enter_hook, rt.launch_exit_hook
+    return (enter is None or (enter.__class__ is _hook_chain and not enter.calls)) and (
+        exit_ is None or (exit_.__class__ is _hook_chain and not exit_.calls)
     )
 
 
 def spec_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
     """The specialisation key of one launch, or None when an argument is of a
     kind the fast path does not handle (then the normal launcher runs)."""
-    parts: list[Any] = []
+    key: list[Any] = []
+    append = key.append
     for a in args:
-        if isinstance(a, torch.Tensor):
-            parts.append((a.dtype, a.data_ptr() % 16 == 0))
-        elif a is None or isinstance(a, (bool, int, float, str)):
-            parts.append((type(a), a) if not isinstance(a, float) else float)
+        cls = a.__class__
+        if cls is _TENSOR or cls is _PARAMETER:
+            append(a.dtype)
+            append(not a.data_ptr() & 15)
+        elif cls is float:  # Triton passes every non-constexpr float as fp32
+            append(float)
+        elif cls in _SCALARS:
+            append(cls)
+            append(a)
         else:
             return None
     for name, v in kwargs.items():
-        if v is not None and not isinstance(v, (bool, int, float, str)):
+        cls = v.__class__
+        if cls not in _SCALARS and cls is not float:
             return None
-        parts.append((name, type(v), v))
-    return tuple(parts)
+        append(name)
+        append(cls)
+        append(v)
+    return tuple(key)
 
 
 def _all_args(kernel: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
@@ -109,43 +196,87 @@ def _checked(kernel: Any, device: int, args: tuple[Any, ...], kwargs: dict[str, 
     )
 
 
+def _entry(compiled: Any, kernel: Any, nargs: int, kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """What a cached launch needs, resolved once."""
+    tail = tuple(kwargs[n] for n in kernel.arg_names[nargs:])
+    if _direct_run:
+        run = compiled.run  # a property: loads the module on first access
+        return (run, compiled.function, compiled.packed_metadata, tail, compiled)
+    return (None, None, None, tail, compiled)
+
+
+def _disable(exc: BaseException) -> None:
+    global _available
+    logger.info("ir: triton fast launch disabled (%s: %s)", type(exc).__name__, exc)
+    _available = False
+    _cache.clear()
+
+
 def launch(
     kernel: Any, grid: tuple[Any, ...], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> None:
     """``kernel[grid](*args, **kwargs)``, through the cached compiled kernel when possible."""
-    global _available
-    if not available() or getattr(kernel, "pre_run_hooks", None):
+    if not (_available or (_available is None and available())) or getattr(
+        kernel, "pre_run_hooks", None
+    ):
         kernel[grid](*args, **kwargs)
         return
     key = spec_key(args, kwargs)
     if key is None:
         kernel[grid](*args, **kwargs)
         return
-    device = torch.cuda.current_device()
+    device = _current_device()
     full_key = (kernel, device, key)
-    compiled = _cache.get(full_key)
-    if compiled is not None and compiled is not _SLOW:
-        g = (*grid, 1, 1)[:3] if len(grid) < 3 else grid
+    entry = _cache.get(full_key)
+    if entry is not None and entry is not _SLOW:
+        run, function, metadata, tail, compiled = entry
+        n = len(grid)
+        g0, g1, g2 = grid[0], grid[1] if n > 1 else 1, grid[2] if n > 2 else 1
         try:
-            compiled[g](*args, *(kwargs[n] for n in kernel.arg_names[len(args) :]))
+            if run is not None and _hooks_idle():
+                # as CompiledKernel.__getitem__'s runner, without the hooks' metadata
+                run(
+                    g0,
+                    g1,
+                    g2,
+                    _raw_stream(device),
+                    function,
+                    metadata,
+                    None,
+                    None,
+                    None,
+                    *args,
+                    *tail,
+                )
+            else:
+                compiled[(g0, g1, g2)](*args, *tail)
             return
         except TypeError as exc:  # the launcher rejected the arguments before launching
-            logger.info("ir: triton fast launch disabled (%s)", exc)
-            _available = False
-            _cache.clear()
+            _disable(exc)
             kernel[grid](*args, **kwargs)
             return
     result = kernel[grid](*args, **kwargs)
-    if compiled is _SLOW:
+    if entry is _SLOW:
         return
     try:
         ok = callable(getattr(result, "__getitem__", None)) and _checked(
             kernel, device, args, kwargs
         )
+        new = _entry(result, kernel, len(args), kwargs) if ok else _SLOW
     except Exception as exc:  # the internals differ from what this module expects
-        logger.info("ir: triton fast launch disabled (%s: %s)", type(exc).__name__, exc)
-        _available = False
+        _disable(exc)
         return
     if len(_cache) >= _MAX_ENTRIES:
         _cache.clear()
-    _cache[full_key] = result if ok else _SLOW
+    _cache[full_key] = new
+
+
+def stats() -> dict[str, Any]:
+    """What the fast path holds (for profiles and tests)."""
+    slow = sum(v is _SLOW for v in _cache.values())
+    return {
+        "available": available(),
+        "direct_run": _direct_run,
+        "keys": len(_cache),
+        "normal_launcher_keys": slow,
+    }

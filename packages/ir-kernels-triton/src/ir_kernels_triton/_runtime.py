@@ -93,6 +93,31 @@ def rows_view(x: torch.Tensor) -> tuple[int, int] | None:
     return rows, row_stride
 
 
+_CONTIGUOUS = torch.contiguous_format
+
+
+def new_out(x: torch.Tensor, dtype: torch.dtype | None, direct: bool) -> torch.Tensor:
+    """A fresh contiguous tensor of ``x``'s shape and device (``dtype``, or
+    ``x``'s). Eager calls take ``empty_like`` (about half the host time of
+    ``torch.empty(shape, dtype=, device=)``); traced calls keep the plain form."""
+    if direct:
+        return torch.empty_like(x, dtype=dtype, memory_format=_CONTIGUOUS)
+    return torch.empty(x.shape, dtype=x.dtype if dtype is None else dtype, device=x.device)
+
+
+def rows_of(t: torch.Tensor, n: int, direct: bool) -> tuple[torch.Tensor, int]:
+    """``(tensor, row stride)`` of ``t`` seen as rows of ``n`` elements, as the
+    kernels take them (a base pointer and a stride). An eager contiguous
+    tensor is passed as it is (the kernel reads only its data pointer, and no
+    view is built); otherwise a ``[-1, n]`` view (``supports_args`` admits
+    row-collapsible tensors only). Traced calls always take the view, so
+    nothing about contiguity is asked of symbolic shapes."""
+    if direct and t.is_contiguous():
+        return t, n
+    t2 = t.reshape(-1, n)
+    return t2, t2.stride(0)
+
+
 def _is_fake(t: Any) -> bool:
     return isinstance(t, torch.Tensor) and (
         t.device.type == "meta" or isinstance(t, torch._subclasses.fake_tensor.FakeTensor)

@@ -11,7 +11,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .._runtime import define_op, launch
+from .._runtime import define_op, launch, rows_of
 
 ACT_SILU = 0
 ACT_GELU = 1
@@ -71,8 +71,8 @@ def _launch_act(x: torch.Tensor, act: int, direct: bool) -> torch.Tensor:
     rows = out.numel() // d if d else 0
     if isinstance(rows, int) and rows == 0:
         return out
-    x2 = x.reshape(-1, x.shape[-1])  # a view: supports_args admits row-collapsible tensors only
-    out2 = out.view(-1, d)
+    x2, xs = rows_of(x, x.shape[-1], direct)
+    out2, os_ = rows_of(out, d, direct)
     block, col_blocks, warps = _meta(d)
     launch(
         gated_act_kernel,
@@ -80,8 +80,8 @@ def _launch_act(x: torch.Tensor, act: int, direct: bool) -> torch.Tensor:
         direct,
         x2,
         out2,
-        x2.stride(0),
-        out2.stride(0),
+        xs,
+        os_,
         d,
         ACT=act,
         BLOCK=block,

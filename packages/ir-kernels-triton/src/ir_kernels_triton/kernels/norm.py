@@ -16,7 +16,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .._runtime import FP8_DTYPE, define_op, launch
+from .._runtime import FP8_DTYPE, define_op, launch, new_out, rows_of
 from .common import EXACT_FP8, exact_sum, pair_sums, row_meta, sum_squares, to_fp8
 
 
@@ -90,6 +90,10 @@ def rms_norm_kernel(
     N_CHUNKS: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
+    # Inductor (torch 2.10 to 2.14) types a Python float argument of a user
+    # kernel fp64 where Triton's own launcher passes fp32: without this cast
+    # the norm would run in fp64 under torch.compile and round differently.
+    eps = tl.cast(eps, tl.float32)
     x_off = row * x_stride
     r_off = row * r_stride
     out_off = row * out_stride
@@ -156,10 +160,11 @@ def _launch_norm(
     rows = out.numel() // hidden if hidden else 0
     if isinstance(rows, int) and rows == 0:
         return
-    x2 = x.reshape(-1, hidden)  # a view: supports_args admits row-collapsible tensors only
-    r2 = residual.reshape(-1, hidden) if residual is not None else x2
-    out2 = out.view(-1, hidden)
-    res2 = res_out.view(-1, hidden) if res_out is not None else out2
+    # base pointers and row strides (supports_args admits row-collapsible tensors only)
+    x2, xs = rows_of(x, hidden, direct)
+    r2, rs = rows_of(residual, hidden, direct) if residual is not None else (x2, xs)
+    out2, os_ = rows_of(out, hidden, direct)
+    res2, ress = rows_of(res_out, hidden, direct) if res_out is not None else (out2, os_)
     block, chunks, warps = row_meta(hidden)
     launch(
         rms_norm_kernel,
@@ -171,10 +176,10 @@ def _launch_norm(
         scale if scale is not None else x2,
         out2,
         res2,
-        x2.stride(0),
-        r2.stride(0),
-        out2.stride(0),
-        res2.stride(0),
+        xs,
+        rs,
+        os_,
+        ress,
         hidden,
         variance_size,
         epsilon,
@@ -196,7 +201,7 @@ def rms_norm(
     direct: bool = False,
 ) -> torch.Tensor:
     """``rms_norm`` with ``variance_size`` resolved (the hidden size when unset)."""
-    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    out = new_out(x, None, direct)
     _launch_norm(x, None, weight, None, out, None, epsilon, variance_size, direct)
     return out
 
@@ -210,8 +215,8 @@ def fused_add_rms_norm(
     direct: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(rms_norm(x + x_residual), x + x_residual)``, the sum rounded to x's dtype."""
-    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-    res = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    out = new_out(x, None, direct)
+    res = new_out(x, None, direct)
     _launch_norm(x, x_residual, weight, None, out, res, epsilon, variance_size, direct)
     return out, res
 
@@ -224,7 +229,7 @@ def rms_norm_static_fp8_quant(
     direct: bool = False,
 ) -> torch.Tensor:
     """RMS norm (rounded to x's dtype, as native) then ``clamp(y / scale)`` as float8_e4m3fn."""
-    out = torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
+    out = new_out(x, FP8_DTYPE, direct)
     _launch_norm(x, None, weight, scale, out, None, epsilon, x.shape[-1], direct)
     return out
 
@@ -238,8 +243,8 @@ def fused_add_rms_norm_static_fp8_quant(
     direct: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Residual add, RMS norm, static fp8 quant: ``(fp8 out, new residual)``."""
-    out = torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
-    res = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    out = new_out(x, FP8_DTYPE, direct)
+    res = new_out(x, None, direct)
     _launch_norm(x, x_residual, weight, scale, out, res, epsilon, x.shape[-1], direct)
     return out, res
 

@@ -17,7 +17,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .._runtime import FP8_DTYPE, define_op, launch
+from .._runtime import FP8_DTYPE, define_op, launch, new_out, rows_of
 from .common import EXACT_FP8, FP8_MAX, row_meta, to_fp8
 
 #: Columns per program of the static quant (one 2D tile row).
@@ -66,6 +66,8 @@ def dynamic_quant_kernel(
     N_CHUNKS: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
+    # fp32 as from Triton's launcher, also where Inductor passes the float as fp64
+    min_scale = tl.cast(min_scale, tl.float32)
     x_row = x_ptr + row * x_stride
     out_row = out_ptr + row * out_stride
     cols = tl.arange(0, BLOCK)
@@ -112,6 +114,8 @@ def group_quant_kernel(
     GROUP_BLOCK: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
+    # fp32 as from Triton's launcher, also where Inductor passes the float as fp64
+    eps = tl.cast(eps, tl.float32)
     groups = tl.program_id(1) * GROUPS + tl.arange(0, GROUPS)
     inner = tl.arange(0, GROUP_BLOCK)
     cols = groups[:, None] * group_size + inner[None, :]
@@ -132,7 +136,7 @@ def static_scaled_fp8_quant(
     x: torch.Tensor, scale: torch.Tensor, direct: bool = False
 ) -> torch.Tensor:
     """``clamp(x / scale, -448, 448)`` as float8_e4m3fn."""
-    out = torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
+    out = new_out(x, FP8_DTYPE, direct)
     n = x.shape[-1]
     rows = out.numel() // n if n else 0
     if isinstance(rows, int) and rows == 0:
@@ -144,8 +148,8 @@ def static_scaled_fp8_quant(
         block = min(_COL_BLOCK, triton.next_power_of_2(max(n, 1)))
         meta = _static_meta[n] = (block, triton.cdiv(n, block), max(1, min(8, block // 512)))
     block, col_blocks, warps = meta
-    x2 = x.reshape(-1, n)
-    out2 = out.view(-1, n)
+    x2, xs = rows_of(x, n, direct)
+    out2, os_ = rows_of(out, n, direct)
     launch(
         static_quant_kernel,
         (rows, col_blocks),
@@ -153,8 +157,8 @@ def static_scaled_fp8_quant(
         x2,
         scale,
         out2,
-        x2.stride(0),
-        out2.stride(0),
+        xs,
+        os_,
         n,
         EXACT=EXACT_FP8,
         BLOCK=block,
