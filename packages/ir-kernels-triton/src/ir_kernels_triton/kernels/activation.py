@@ -17,9 +17,10 @@ ACT_SILU = 0
 ACT_GELU = 1
 ACT_GELU_TANH = 2
 
-#: Output columns per program. Large enough for wide vector accesses and
-#: several loads in flight a thread, small enough to fill the GPU at few tokens.
-_COL_BLOCK = 2048
+#: Output columns per program, 8 a thread (one 16-byte load of 16-bit data per
+#: operand). H100, CUDA-graph device time: silu_and_mul 1 x 4096 1.32 us with
+#: 1024 / 4 warps against 1.67 us with 2048 / 4; 1024 x 4096 4.64 against 4.69.
+_COL_BLOCK = 1024
 
 
 @triton.jit
@@ -60,8 +61,7 @@ def _meta(d: int) -> tuple[int, int, int]:
     meta = _act_meta.get(d)
     if meta is None:
         block = min(_COL_BLOCK, triton.next_power_of_2(max(d, 1)))
-        # 16 elements a thread: two 16-byte accesses of 16-bit data per operand
-        meta = _act_meta[d] = (block, triton.cdiv(d, block), max(1, min(8, block // 512)))
+        meta = _act_meta[d] = (block, triton.cdiv(d, block), max(1, min(4, block // 256)))
     return meta
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import triton
 import triton.language as tl
 
@@ -50,6 +52,69 @@ def row_meta(n_cols: int) -> tuple[int, int, int]:
     return meta
 
 
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value not in ("0", "false", "no")
+
+
+def _env_map(name: str) -> dict[int, int]:
+    """``"8192:8,4096:4"`` -> ``{8192: 8, 4096: 4}`` (malformed entries are ignored)."""
+    out: dict[int, int] = {}
+    for item in os.environ.get(name, "").split(","):
+        key, _, value = item.partition(":")
+        if key.strip().isdigit() and value.strip().isdigit():
+            out[int(key)] = int(value)
+    return out
+
+
+# Tuning knobs of the norm kernels, read once at import (scripts/gpu/triton_exp.py
+# measures each choice). Every one is a function of the row length alone, so the
+# batch invariance of the norms holds whatever they are set to.
+#: ``IR_TRITON_NORM_WARPS="8192:8,4096:8"``: num_warps per row block (a power of
+#: two), overriding :func:`row_warps`.
+NORM_WARPS: dict[int, int] = _env_map("IR_TRITON_NORM_WARPS")
+#: The same for ``rms_norm_static_fp8_quant`` (quant, no residual). Default
+#: :func:`quant_row_warps`: half of :func:`row_warps` (H100, 16384 x 8192: 8 warps
+#: 142 us, 16 warps 158 us; x 4096: 4 warps 74 us, 8 warps 80 us).
+NORM_QUANT_WARPS: dict[int, int] = _env_map("IR_TRITON_NORM_QUANT_WARPS")
+#: ``IR_TRITON_NORM_RCP``: the fused quant divides by the scale through its
+#: reciprocal and one correction step (:func:`div_by_scale`) instead of ``div_rn``.
+NORM_RCP: bool = _env_flag("IR_TRITON_NORM_RCP", True)
+#: ``IR_TRITON_FP8_CLAMP``: clamp to +-448 before the e4m3 conversion even where
+#: the conversion saturates by itself (same bits; off saves two instructions an element).
+FP8_CLAMP: bool = _env_flag("IR_TRITON_FP8_CLAMP", False)
+#: ``IR_TRITON_NORM_IMAX``: the exact sum's maximum as an integer reduction.
+NORM_IMAX: bool = _env_flag("IR_TRITON_NORM_IMAX", True)
+
+
+def quant_row_warps(block: int) -> int:
+    """Warps of the norm + fp8 quant kernel (no residual): about 32 elements a
+    thread, more work in flight a thread for a kernel with more arithmetic an
+    element (measured on an H100: 8-15% faster than 16 a thread at >= 16384 rows)."""
+    return max(1, min(16, block // 1024))
+
+
+_norm_meta: dict[tuple[int, bool], tuple[int, int, int, bool, bool, bool]] = {}
+
+
+def norm_meta(n_cols: int, quant_only: bool = False) -> tuple[int, int, int, bool, bool, bool]:
+    """``(BLOCK, N_CHUNKS, num_warps, RCP, CLAMP, IMAX)`` of the norm kernel for
+    a row of ``n_cols`` (``quant_only``: the fp8 quant kernel without residual),
+    cached; a function of the row length and the op alone, never of the rows."""
+    if not isinstance(n_cols, int):  # a SymInt under dynamic-shape tracing: specialise
+        n_cols = int(n_cols)
+    key = (n_cols, quant_only)
+    meta = _norm_meta.get(key)
+    if meta is None:
+        block, chunks = row_block(n_cols)
+        if quant_only:
+            warps = NORM_QUANT_WARPS.get(block, quant_row_warps(block))
+        else:
+            warps = NORM_WARPS.get(block, row_warps(block))
+        meta = _norm_meta[key] = (block, chunks, warps, NORM_RCP, FP8_CLAMP, NORM_IMAX)
+    return meta
+
+
 @triton.jit
 def _pow2(n):
     """``2.0 ** n`` in float32 for an int32 ``n`` in [-126, 127] (exact)."""
@@ -62,7 +127,15 @@ def _max_nan(a, b):
 
 
 @triton.jit
-def exact_sum(v):
+def _bits_max(v):
+    """Largest element of a 1-D float32 ``v`` as raw bits with the sign cleared,
+    NaN above inf above every finite value: an int32 max (one warp-wide
+    ``redux`` instruction a step) instead of a NaN-propagating float max."""
+    return tl.max(v.to(tl.int32, bitcast=True) & 0x7FFFFFFF, axis=0)
+
+
+@triton.jit
+def exact_sum(v, IMAX: tl.constexpr = False):
     """Sum of the non-negative float32 elements of the 1-D ``v``, the same bits
     whatever the register layout.
 
@@ -78,8 +151,13 @@ def exact_sum(v):
     ``len(v) * 2**-47`` of the largest element, far under float32 rounding.
     Inf or NaN anywhere gives that value.
     """
-    m = tl.reduce(v, 0, _max_nan)  # max is exact in any order
-    biased = (m.to(tl.int32, bitcast=True) >> 23) & 0xFF
+    if IMAX:  # the same maximum (up to a NaN's payload) from an integer reduction
+        m_bits = _bits_max(v)
+        m = m_bits.to(tl.float32, bitcast=True)
+        biased = m_bits >> 23
+    else:
+        m = tl.reduce(v, 0, _max_nan)  # max is exact in any order
+        biased = (m.to(tl.int32, bitcast=True) >> 23) & 0xFF
     e = tl.maximum(biased, 1) - 127  # m < 2**(e + 1); zeros and subnormals: e = -126
     e_hi = e >> 1
     e_lo = e - e_hi
@@ -99,20 +177,20 @@ def pair_sums(v, N: tl.constexpr):
 
 
 @triton.jit
-def sum_squares(x, N: tl.constexpr):
+def sum_squares(x, N: tl.constexpr, IMAX: tl.constexpr = False):
     """``sum(x * x)`` over the ``N`` (a power of two) elements of ``x``,
     bit-identical in every register layout: squares of neighbours summed in
     pairs, then in fours (held by one thread in the usual vectorised layouts;
     the first level an explicit fma, so no compiler contraction can differ),
-    then :func:`exact_sum`."""
+    then :func:`exact_sum` (``IMAX``: its integer maximum)."""
     if N >= 4:
         a, b = tl.split(tl.reshape(x, [N // 2, 2]))
-        total = exact_sum(pair_sums(tl.fma(a, a, b * b), N // 2))
+        total = exact_sum(pair_sums(tl.fma(a, a, b * b), N // 2), IMAX)
     elif N == 2:
         a, b = tl.split(tl.reshape(x, [1, 2]))
-        total = exact_sum(tl.fma(a, a, b * b))
+        total = exact_sum(tl.fma(a, a, b * b), IMAX)
     else:
-        total = exact_sum(x * x)
+        total = exact_sum(x * x, IMAX)
     return total
 
 
@@ -133,9 +211,39 @@ def round_to_e4m3(v):
 
 
 @triton.jit
-def to_fp8(v, EXACT: tl.constexpr):
-    """Saturate float32 ``v`` to +-448 (NaN stays NaN), ready for ``.to(e4m3)``."""
-    v = tl.clamp(v, -448.0, 448.0, propagate_nan=tl.PropagateNan.ALL)
+def to_fp8(v, EXACT: tl.constexpr, CLAMP: tl.constexpr = True):
+    """Saturate float32 ``v`` to +-448 (NaN stays NaN), ready for ``.to(e4m3)``.
+
+    ``CLAMP=False`` leaves the saturation to the conversion itself: on NVIDIA
+    (sm_89+) Triton converts with ``cvt.rn.satfinite.e4m3x2.f32``, which maps
+    out-of-range values and infinities to +-448 and keeps NaN, the same bits
+    as the clamp. The interpreter (``EXACT``) always clamps."""
+    if CLAMP or EXACT:
+        v = tl.clamp(v, -448.0, 448.0, propagate_nan=tl.PropagateNan.ALL)
     if EXACT:
         v = round_to_e4m3(v)
     return v
+
+
+@triton.jit
+def div_by_scale(y, scale, inv_scale, RCP: tl.constexpr):
+    """``y / scale`` rounded to nearest, as torch divides.
+
+    ``RCP``: from ``inv_scale = div_rn(1, scale)`` (one division a program)
+    by a product and one fma correction step (Markstein: ``q = y * inv``,
+    ``r = fma(-q, scale, y)`` exact, ``q + r * inv`` rounded once), instead of
+    a full IEEE division an element (reciprocal, refinement, and a range
+    check with a slow-path branch). Products that overflow or are not finite
+    keep the uncorrected product (they saturate or stay NaN in fp8); a
+    ``scale`` outside [2**-120, 2**120] (reciprocal not normal) falls back
+    to ``div_rn`` (a branch uniform over the program)."""
+    if RCP:
+        if (scale >= 7.52316384526264e-37) & (scale <= 1.329227995784916e36):  # 2**-120, 2**120
+            q = y * inv_scale
+            r = tl.fma(-q, scale, y)
+            q = tl.where(tl.abs(q) < 3.0e38, tl.fma(r, inv_scale, q), q)
+        else:
+            q = tl.div_rn(y, scale)
+    else:
+        q = tl.div_rn(y, scale)
+    return q

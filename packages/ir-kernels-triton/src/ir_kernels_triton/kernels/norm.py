@@ -17,7 +17,15 @@ import triton
 import triton.language as tl
 
 from .._runtime import FP8_DTYPE, define_op, launch, new_out, rows_of
-from .common import EXACT_FP8, exact_sum, pair_sums, row_meta, sum_squares, to_fp8
+from .common import (
+    EXACT_FP8,
+    div_by_scale,
+    exact_sum,
+    norm_meta,
+    pair_sums,
+    sum_squares,
+    to_fp8,
+)
 
 
 @triton.jit
@@ -51,19 +59,23 @@ def _finish(
     mask,
     w_ptr,
     scale,
+    inv_scale,
     out_ptr,
     out_off,
     HAS_WEIGHT: tl.constexpr,
     QUANT: tl.constexpr,
     EXACT: tl.constexpr,
     IN_DTYPE: tl.constexpr,
+    RCP: tl.constexpr,
+    CLAMP: tl.constexpr,
 ):
     """Weight, optional fp8 quantisation, store."""
     if HAS_WEIGHT:
         y = y * tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
     if QUANT:
         # native rounds the norm to x's dtype, then divides by the scale
-        y = to_fp8(tl.div_rn(y.to(IN_DTYPE).to(tl.float32), scale), EXACT)
+        y = div_by_scale(y.to(IN_DTYPE).to(tl.float32), scale, inv_scale, RCP)
+        y = to_fp8(y, EXACT, CLAMP)
     tl.store(out_ptr + out_off + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
 
 
@@ -88,6 +100,9 @@ def rms_norm_kernel(
     EXACT: tl.constexpr,
     BLOCK: tl.constexpr,
     N_CHUNKS: tl.constexpr,
+    RCP: tl.constexpr = False,
+    CLAMP: tl.constexpr = True,
+    IMAX: tl.constexpr = False,
 ):
     row = tl.program_id(0).to(tl.int64)
     # Inductor (torch 2.10 to 2.14) types a Python float argument of a user
@@ -100,16 +115,32 @@ def rms_norm_kernel(
     res_off = row * res_stride
     cols = tl.arange(0, BLOCK)
     scale = 1.0
+    inv_scale = 1.0
     if QUANT:
         scale = tl.load(scale_ptr).to(tl.float32)
+        if RCP:
+            inv_scale = tl.div_rn(1.0, scale)
     in_dtype = x_ptr.dtype.element_ty
     if N_CHUNKS == 1:
         mask = cols < n_cols
         x = _load_row(x_ptr, r_ptr, res_ptr, x_off, r_off, res_off, cols, mask, HAS_RESIDUAL, True)
         xv = tl.where(cols < var_cols, x, 0.0)
-        rstd = tl.rsqrt(sum_squares(xv, BLOCK) / var_cols + eps)
+        rstd = tl.rsqrt(sum_squares(xv, BLOCK, IMAX) / var_cols + eps)
         _finish(
-            x * rstd, cols, mask, w_ptr, scale, out_ptr, out_off, HAS_WEIGHT, QUANT, EXACT, in_dtype
+            x * rstd,
+            cols,
+            mask,
+            w_ptr,
+            scale,
+            inv_scale,
+            out_ptr,
+            out_off,
+            HAS_WEIGHT,
+            QUANT,
+            EXACT,
+            in_dtype,
+            RCP,
+            CLAMP,
         )
     else:
         # Rows too long for registers: per-lane partial sums over fixed chunks
@@ -123,7 +154,7 @@ def rms_norm_kernel(
             )
             xv = tl.where(cc < var_cols, x, 0.0)
             acc = tl.fma(xv, xv, acc)  # elementwise: the same in every layout
-        rstd = tl.rsqrt(exact_sum(pair_sums(acc, BLOCK)) / var_cols + eps)
+        rstd = tl.rsqrt(exact_sum(pair_sums(acc, BLOCK), IMAX) / var_cols + eps)
         for c in range(N_CHUNKS):
             cc = c * BLOCK + cols
             mask = cc < n_cols
@@ -136,12 +167,15 @@ def rms_norm_kernel(
                 mask,
                 w_ptr,
                 scale,
+                inv_scale,
                 out_ptr,
                 out_off,
                 HAS_WEIGHT,
                 QUANT,
                 EXACT,
                 in_dtype,
+                RCP,
+                CLAMP,
             )
 
 
@@ -165,7 +199,8 @@ def _launch_norm(
     r2, rs = rows_of(residual, hidden, direct) if residual is not None else (x2, xs)
     out2, os_ = rows_of(out, hidden, direct)
     res2, ress = rows_of(res_out, hidden, direct) if res_out is not None else (out2, os_)
-    block, chunks, warps = row_meta(hidden)
+    quant_only = scale is not None and residual is None
+    block, chunks, warps, rcp, clamp, imax = norm_meta(hidden, quant_only)
     launch(
         rms_norm_kernel,
         (rows,),
@@ -189,6 +224,9 @@ def _launch_norm(
         EXACT=EXACT_FP8,
         BLOCK=block,
         N_CHUNKS=chunks,
+        RCP=rcp,
+        CLAMP=clamp,
+        IMAX=imax,
         num_warps=warps,
     )
 

@@ -18,10 +18,12 @@ import triton
 import triton.language as tl
 
 from .._runtime import FP8_DTYPE, define_op, launch, new_out, rows_of
-from .common import EXACT_FP8, FP8_MAX, row_meta, to_fp8
+from .common import EXACT_FP8, FP8_CLAMP, FP8_MAX, row_meta, to_fp8
 
-#: Columns per program of the static quant (one 2D tile row).
-_COL_BLOCK = 2048
+#: Columns per program of the static quant (one 2D tile row), 8 a thread with
+#: 4 warps. H100, CUDA-graph device time: 1 x 8192 1.49 us against 1.73 with
+#: 2048 / 4 warps; 1024 x 4096 3.98 against 4.35.
+_COL_BLOCK = 1024
 #: Elements per program of the group quant tile.
 _GROUP_TILE = 2048
 #: Smallest per-token scale (ir_core.ops.quant.MIN_SCALE).
@@ -40,13 +42,14 @@ def static_quant_kernel(
     n_cols,
     EXACT: tl.constexpr,
     BLOCK: tl.constexpr,
+    CLAMP: tl.constexpr = True,
 ):
     row = tl.program_id(0).to(tl.int64)
     cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = cols < n_cols
     scale = tl.load(scale_ptr).to(tl.float32)
     x = tl.load(x_ptr + row * x_stride + cols, mask=mask, other=0.0).to(tl.float32)
-    y = to_fp8(tl.div_rn(x, scale), EXACT)
+    y = to_fp8(tl.div_rn(x, scale), EXACT, CLAMP)
     tl.store(out_ptr + row * out_stride + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
 
 
@@ -146,7 +149,7 @@ def static_scaled_fp8_quant(
     meta = _static_meta.get(n)
     if meta is None:
         block = min(_COL_BLOCK, triton.next_power_of_2(max(n, 1)))
-        meta = _static_meta[n] = (block, triton.cdiv(n, block), max(1, min(8, block // 512)))
+        meta = _static_meta[n] = (block, triton.cdiv(n, block), max(1, min(4, block // 256)))
     block, col_blocks, warps = meta
     x2, xs = rows_of(x, n, direct)
     out2, os_ = rows_of(out, n, direct)
@@ -162,6 +165,7 @@ def static_scaled_fp8_quant(
         n,
         EXACT=EXACT_FP8,
         BLOCK=block,
+        CLAMP=FP8_CLAMP,
         num_warps=warps,
     )
     return out
