@@ -421,3 +421,67 @@ def test_time_interleaved_takes_each_candidates_best_round() -> None:
     assert set(best) == {"a", "b"}
     assert len(entered) == 3  # the scope wraps each round's timing, not each call
     assert best["b"] < 500e-6  # the slow first round (>= 1 ms a call) did not decide
+
+
+# --------------------------------------------------- margin and agreement
+
+
+def test_rank_keeps_the_untuned_first_choice_within_the_margin() -> None:
+    scores = {"a": 1.04, "b": 1.0, "native": 9.0}
+    assert table.rank(scores, ("a", "b", "native"), 0.05) == ("a", "b", "native")
+    assert table.rank(scores, ("a", "b", "native"), 0.03) == ("b", "a", "native")
+    assert table.rank(scores, (), 0.05) == ("b", "a", "native")
+    # only the first measured provider of the untuned priority may keep its place
+    assert table.rank(scores, ("x", "native", "a"), 0.05) == ("b", "a", "native")
+
+
+@pytest.fixture
+def default_a_then_b(providers: Any) -> Iterator[Any]:
+    """A platform whose untuned priority for rms_norm is tune_a, tune_b, native."""
+    from ir_core.platforms import Platform, set_platform
+
+    a, b, _ = providers
+    set_platform(Platform("tunetest", "cpu", {"rms_norm": (a, b, "native")}))
+    yield providers
+    set_platform(None)
+
+
+def test_a_table_that_agrees_with_the_default_costs_nothing(
+    tmp_path: Path, default_a_then_b: Any
+) -> None:
+    from ir_core.priorities import current_scope
+
+    _, _, calls = default_a_then_b
+    untuned = OP._select(current_scope())
+    # tune_b is 2-3 % faster at 64 tokens: noise within the 5 % margin, tune_a stays
+    entries = [
+        _entry(1, 64, {"tune_a": 1.0, "tune_b": 2.0, "native": 3.0}),
+        _entry(64, 64, {"tune_a": 2.05, "tune_b": 2.0, "native": 3.0}),
+        _entry(64, 256, {"tune_a": 1.03, "tune_b": 1.0, "native": 3.0}),
+    ]
+    ir.load_priority(fake_file(tmp_path / "t.json", entries))
+    sel = OP._select(current_scope())
+    assert sel.__name__ == untuned.__name__ != "select"  # the plain selector, no bucket lookup
+    for tokens, hidden in ((1, 64), (64, 64), (5000, 256)):
+        calls.clear()
+        OP(*_call(tokens, hidden))
+        assert calls == ["a"]
+        assert OP.dispatch(*_call(tokens, hidden)).provider == "tune_a"
+    # explain still names the measurement behind the choice
+    assert OP.explain(*_call(64)).source.startswith("tuned ")
+    # a larger gain than the margin does switch, and brings the bucket lookup back
+    entries[1] = _entry(64, 64, {"tune_a": 2.5, "tune_b": 2.0, "native": 3.0})
+    ir.load_priority(fake_file(tmp_path / "u.json", entries))
+    assert OP._select(current_scope()).__name__ == "select"
+    assert OP.dispatch(*_call(64)).provider == "tune_b"
+    assert OP.dispatch(*_call(1)).provider == "tune_a"
+    # the margin is the file's setting
+    entries[1] = _entry(64, 64, {"tune_a": 2.05, "tune_b": 2.0, "native": 3.0})
+    ir.load_priority(fake_file(tmp_path / "v.json", entries, settings={"margin": 0.0}))
+    assert OP.dispatch(*_call(64)).provider == "tune_b"
+
+
+def test_a_bad_margin_is_refused(tmp_path: Path, providers: Any) -> None:
+    path = fake_file(tmp_path / "t.json", SMALL_A_LARGE_B, settings={"margin": 2})
+    with pytest.raises(TuningFileError, match=r"settings\.margin"):
+        ir.load_priority(path)

@@ -73,7 +73,7 @@ class Resolution:
         from .tuning.buckets import bucket_for
 
         bucket = bucket_for(self.op, tuple(args))
-        names = self.tuned.priority_for_bucket(bucket)
+        names = self.tuned.priority_for_bucket(bucket, self.priority)
         if names is None:
             return self
         sub = _resolve_names(
@@ -195,7 +195,11 @@ def _tuned_selector(res: Resolution, plain: Callable[..., Any]) -> Callable[...,
     is the selector of that bucket's tuned priority; a (dtype, hidden) seen for
     the first time is filled in by ``miss`` (nearest measured hidden size, or
     the untuned ``plain`` selector), so it has exactly the answer of
-    :meth:`Resolution.for_call`."""
+    :meth:`Resolution.for_call`.
+
+    A bucket whose tuned priority resolves to the untuned candidates uses
+    ``plain`` itself; when that holds for every bucket of every row, ``plain``
+    is returned and the table costs nothing per call."""
     from .tuning.buckets import bucket_param
 
     op, tuned = res.op, res.tuned
@@ -209,18 +213,22 @@ def _tuned_selector(res: Resolution, plain: Callable[..., Any]) -> Callable[...,
             return plain
         sel = by_names.get(names)
         if sel is None:
-            sel = by_names[names] = res._sub(names)._plain_selector()
+            sub = res._sub(names)
+            same = sub.candidates == res.candidates and sub.fallback_error == res.fallback_error
+            sel = by_names[names] = plain if same else sub._plain_selector()
         return sel
 
     rows: dict[tuple[Any, int], tuple[Callable[..., Any], ...]] = {}
     plain_row = (plain,) * 64
 
     def row_of(dtype: Any, hidden: int) -> tuple[Callable[..., Any], ...]:
-        names_row = tuned.row(dtype, hidden)
+        names_row = tuned.row(dtype, hidden, res.priority)
         return plain_row if names_row is None else tuple(selector_of(n) for n in names_row)
 
-    for dtype, hidden in list(tuned.rows):
+    for dtype, hidden in list(tuned.measured):
         rows[(dtype, hidden)] = row_of(dtype, hidden)
+    if all(sel is plain for row in rows.values() for sel in row):
+        return plain  # every measured row agrees with the untuned choice (so do nearest-row misses)
 
     def miss(*args: Any) -> Any:
         t = args[pos]

@@ -61,6 +61,13 @@ def add_parser(sub: Any) -> None:
         help="seconds of timing per provider (or configuration) and shape, spread over 3 interleaved rounds (default 0.02)",
     )
     p.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        help="a provider must be this much faster (relative) than the one the untuned priority "
+        "runs first to replace it in a bucket (default 0.05); stored in the file",
+    )
+    p.add_argument(
         "--compare",
         default=None,
         metavar="FILE",
@@ -139,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         providers=providers,
         check=not args.no_check,
         budget_s=args.budget,
+        **({} if args.margin is None else {"margin": args.margin}),
         progress=progress,
     )
     out = (

@@ -16,7 +16,15 @@ from .. import registry
 from ..bench.timing import best_of_rounds
 from ..providers import load_providers
 from .buckets import bucket_param
-from .table import FORMAT, FORMAT_VERSION, device_key, dtype_name, load_priority, provider_key
+from .table import (
+    DEFAULT_MARGIN,
+    FORMAT,
+    FORMAT_VERSION,
+    device_key,
+    dtype_name,
+    load_priority,
+    provider_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +135,7 @@ def tune(
     providers: Sequence[str] | None = None,
     check: bool = True,
     budget_s: float = 0.02,
+    margin: float = DEFAULT_MARGIN,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Time every supported provider of each op (native included) at every
@@ -137,7 +146,9 @@ def tune(
     input is twice as wide; entries record the width dispatch sees).
     ``providers`` limits the providers timed (default: all). With ``check``, a
     provider whose output differs from native's is not timed (so never
-    chosen). Each timing is the median of a few samples over ``budget_s``.
+    chosen). Each timing is the best of a few interleaved rounds over
+    ``budget_s``. ``margin`` is stored in the file's settings (see
+    :func:`ir_core.tuning.table.rank`).
     """
     dev = _device(device)
     chosen = tunable_ops(ops)
@@ -186,6 +197,7 @@ def tune(
             "dtypes": [dtype_name(d) for d in dtypes],
             "check": check,
             "budget_s": budget_s,
+            "margin": margin,
         },
         "entries": entries,
     }

@@ -18,7 +18,11 @@ A file written by ``ir tune`` (format ``ir-tune``, version 1)::
 ``hidden`` is the last dimension of the op's bucket tensor (for
 ``silu_and_mul`` that is twice the output width). The priority of a bucket
 is its measured providers, fastest first (several entries in one bucket are
-ranked by their mean time relative to each entry's best).
+ranked by their mean time relative to each entry's best), except that the
+provider the untuned priority would run first keeps its place when it is
+within ``settings.margin`` (default 5 %) of the fastest: see :func:`rank`.
+Where that leaves every bucket of an op with its untuned choice, dispatch
+pays nothing for the table (see :mod:`ir_core.dispatch`).
 
 A file applies only where it was made: the same platform, device name and
 capability, and, for every (op, provider) in it, the same provider package
@@ -57,6 +61,8 @@ ENV_ON_MISMATCH = "IR_OP_PRIORITY_FILE_ON_MISMATCH"
 _ROW = MAX_BUCKET + 1
 #: A hidden size without its own row uses the nearest measured one within this factor.
 MAX_HIDDEN_RATIO = 2.0
+#: Default of a file's ``settings.margin``: see :func:`rank`.
+DEFAULT_MARGIN = 0.05
 
 PriorityList = tuple[str, ...]
 
@@ -129,38 +135,47 @@ def provider_key(op: Any, provider: str) -> dict[str, Any]:
 # ------------------------------------------------------------- the table
 
 
-def _score(entries: Sequence[Mapping[str, float]]) -> PriorityList:
-    """Providers timed in every entry, fastest first (mean time / entry best)."""
+def _scores(entries: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Providers timed in every entry, each scored by its mean time relative
+    to each entry's fastest (1.0: fastest everywhere)."""
     common = set(entries[0])
     for e in entries[1:]:
         common &= set(e)
-    scores: dict[str, float] = {}
-    for p in common:
-        scores[p] = sum(e[p] / min(e.values()) for e in entries) / len(entries)
-    return tuple(sorted(scores, key=lambda p: (scores[p], p)))
+    return {p: sum(e[p] / min(e.values()) for e in entries) / len(entries) for p in common}
+
+
+def rank(scores: Mapping[str, float], prefer: Sequence[str], margin: float) -> PriorityList:
+    """Providers fastest first; but the first provider of ``prefer`` (the
+    untuned priority) that was measured stays first when it is within
+    ``margin`` of the fastest: a measured gain smaller than that is timing
+    noise, not a reason to switch providers."""
+    order = sorted(scores, key=lambda p: (scores[p], p))
+    for p in prefer:
+        if p in scores:
+            if p != order[0] and scores[p] <= scores[order[0]] * (1.0 + margin):
+                order.remove(p)
+                order.insert(0, p)
+            break
+    return tuple(order)
 
 
 @dataclass
 class TunedOp:
-    """The tuned table of one op: per (dtype, hidden) a row of 64 priority
-    lists, one per token bucket (unmeasured buckets take the nearest measured
-    one; ties go to the smaller)."""
+    """The tuned table of one op: per (dtype, hidden) and token bucket the
+    providers' scores; :meth:`row` turns them into 64 priority lists, one per
+    token bucket (unmeasured buckets take the nearest measured one; ties go
+    to the smaller), ranked by :func:`rank` against the untuned priority."""
 
     name: str
     source: str
-    #: (dtype, hidden) -> {bucket: (priority, measured token counts)}
-    measured: dict[tuple[torch.dtype, int], dict[int, tuple[PriorityList, tuple[int, ...]]]]
-    rows: dict[tuple[torch.dtype, int], tuple[PriorityList, ...]] = field(default_factory=dict)
+    #: (dtype, hidden) -> {bucket: (provider scores, measured token counts)}
+    measured: dict[tuple[torch.dtype, int], dict[int, tuple[dict[str, float], tuple[int, ...]]]]
+    #: a provider must be this much faster (relative) to displace the untuned first choice
+    margin: float = DEFAULT_MARGIN
     hiddens: dict[torch.dtype, tuple[int, ...]] = field(default_factory=dict)
+    _rows: dict[tuple[Any, ...], tuple[PriorityList, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        for key, buckets in self.measured.items():
-            known = sorted(buckets)
-            row = []
-            for b in range(_ROW):
-                nearest = min(known, key=lambda m: (abs(m - b), m))
-                row.append(buckets[nearest][0])
-            self.rows[key] = tuple(row)
         by_dtype: dict[torch.dtype, list[int]] = {}
         for dtype, hidden in self.measured:
             by_dtype.setdefault(dtype, []).append(hidden)
@@ -174,31 +189,50 @@ class TunedOp:
         hs = self.hiddens.get(dtype)
         if not hs or hidden <= 0:
             return None
-        if (dtype, hidden) in self.rows:
+        if (dtype, hidden) in self.measured:
             return (dtype, hidden)
         best = min(hs, key=lambda h: (abs(math.log(h / hidden)), -h))
         if abs(math.log(best / hidden)) > math.log(MAX_HIDDEN_RATIO) + 1e-9:
             return None
         return (dtype, best)
 
-    def row(self, dtype: torch.dtype, hidden: int) -> tuple[PriorityList, ...] | None:
+    def row(
+        self, dtype: torch.dtype, hidden: int, prefer: Sequence[str] = ()
+    ) -> tuple[PriorityList, ...] | None:
+        """The 64 per-bucket priority lists of a call's (dtype, hidden), ranked
+        against the untuned priority ``prefer``; ``None``: no row applies."""
         key = self.row_key(dtype, hidden)
-        return None if key is None else self.rows[key]
+        if key is None:
+            return None
+        cache_key = (*key, *prefer)
+        row = self._rows.get(cache_key)
+        if row is None:
+            buckets = self.measured[key]
+            known = sorted(buckets)
+            ranked = {b: rank(scores, prefer, self.margin) for b, (scores, _) in buckets.items()}
+            row = self._rows[cache_key] = tuple(
+                ranked[min(known, key=lambda m: (abs(m - b), m))] for b in range(_ROW)
+            )
+        return row
 
-    def priority_for_bucket(self, bucket: Bucket | None) -> PriorityList | None:
+    def priority_for_bucket(
+        self, bucket: Bucket | None, prefer: Sequence[str] = ()
+    ) -> PriorityList | None:
         """The tuned priority of a bucket; ``None``: untuned (no row for its
         dtype, or a symbolic range whose buckets disagree)."""
         if bucket is None:
             return None
-        row = self.row(bucket.dtype, bucket.hidden)
+        row = self.row(bucket.dtype, bucket.hidden, prefer)
         if row is None:
             return None
         choices = set(row[bucket.lo : bucket.hi + 1])
         return choices.pop() if len(choices) == 1 else None
 
-    def priority_for(self, op: Any, args: Sequence[Any]) -> PriorityList | None:
+    def priority_for(
+        self, op: Any, args: Sequence[Any], prefer: Sequence[str] = ()
+    ) -> PriorityList | None:
         """The tuned priority of a call (positional args, defaults filled)."""
-        return self.priority_for_bucket(bucket_for(op, tuple(args)))
+        return self.priority_for_bucket(bucket_for(op, tuple(args)), prefer)
 
     def describe(self, bucket: Bucket) -> str:
         """Which measurement a bucket's choice comes from (for ``explain``)."""
@@ -282,16 +316,19 @@ def parse(data: Any, *, path: str = "<data>") -> TunedPriority:
         grouped.setdefault(op, {}).setdefault((dtype, hidden), {}).setdefault(b, []).append(
             (tokens, times)
         )
+    margin = data.get("settings", {}).get("margin", DEFAULT_MARGIN)
+    if not isinstance(margin, (int, float)) or not 0 <= margin < 1:
+        raise _fail(path, f"settings.margin must be a number in [0, 1), got {margin!r}")
     ops: dict[str, TunedOp] = {}
     for op, rows in grouped.items():
         measured = {
             key: {
-                b: (_score([t for _, t in runs]), tuple(sorted(n for n, _ in runs)))
+                b: (_scores([t for _, t in runs]), tuple(sorted(n for n, _ in runs)))
                 for b, runs in buckets.items()
             }
             for key, buckets in rows.items()
         }
-        ops[op] = TunedOp(op, path, measured)
+        ops[op] = TunedOp(op, path, measured, float(margin))
     return TunedPriority(path, data, ops)
 
 
