@@ -14,7 +14,7 @@ from .. import registry
 from ..op import IrOp
 from ..testing import compare_outputs
 from .candidates import NATIVE, Candidate, Skip, candidates_for, clone_args, compile_limits
-from .timing import TimingSpec, median_time, stream_time, time_cuda_graph
+from .timing import TimingSpec, median_time, stream_time, synchronize, time_cuda_graph
 from .traffic import bytes_moved
 
 logger = logging.getLogger(__name__)
@@ -106,11 +106,6 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else ""
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def count_tasks(config: BenchConfig) -> int:
     """How many (op, shape, candidate) steps the sweep makes."""
     shapes = len(config.tokens) * len(config.hidden)
@@ -159,7 +154,7 @@ class _Sweep:
         try:
             args = tuple(op.input_generator(tokens, hidden, cfg.dtype, cfg.device))
             expected = op.native(*clone_args(args))
-            _sync(cfg.device)
+            synchronize(cfg.device)
         except Exception as exc:  # e.g. out of memory: this shape only
             reason = f"inputs or native reference raised {type(exc).__name__}: {_first_line(exc)}"
             for cand in cands:
@@ -195,7 +190,7 @@ class _Sweep:
             prepared = cand.prepare(args)
             if cand.label != NATIVE:
                 actual = prepared.check()
-                _sync(cfg.device)
+                synchronize(cfg.device)
                 problem = compare_outputs(op, actual, expected)
                 if problem is not None:
                     row.status, row.reason = "FAIL", f"differs from native: {problem}"
@@ -243,7 +238,7 @@ class _Sweep:
             )
             row.graph_error = f"{type(exc).__name__}: {_first_line(exc)}"
             try:  # clear what a broken capture may have left pending
-                _sync(self.config.device)
+                synchronize(self.config.device)
             except Exception as again:
                 row.graph_error += f" (then synchronize raised {type(again).__name__})"
             return None

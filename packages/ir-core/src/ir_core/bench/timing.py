@@ -180,12 +180,12 @@ def time_cuda_graph(
         return statistics.median(times)
 
 
-def _sync_fn(device: torch.device) -> Callable[[], None]:
+def synchronize(device: torch.device) -> None:
+    """Wait for ``device``'s queued work (nothing to wait for on a CPU)."""
     if device.type == "cuda":
-        return torch.cuda.synchronize
-    if device.type == "xpu":
-        return torch.xpu.synchronize
-    return lambda: None
+        torch.cuda.synchronize(device)
+    elif device.type == "xpu":
+        torch.xpu.synchronize(device)
 
 
 def stream_time(
@@ -206,7 +206,10 @@ def stream_time(
     its calls; elsewhere with the host clock and a final synchronisation.
     """
     device = torch.device(device)
-    sync = _sync_fn(device)
+
+    def sync() -> None:
+        synchronize(device)
+
     for _ in range(max(1, warmup)):
         fn()
     sync()
