@@ -42,7 +42,7 @@ step "1. ir tune"
 if [ -s "$FILE" ]; then
   step "2. tuned vs fixed priorities"
   "$PY" -m ir_core tune $OPS --compare "$FILE" --dtype bfloat16 --tokens "$TOKENS" --hidden "$HIDDEN" \
-    --fixed "cuda,native;triton,native;native" --budget 0.03 \
+    --fixed "cuda,native;triton,native;native" --budget 0.1 --rounds 5 \
     --md "$DIR/tune_compare_h100.md" --json "$DIR/tune_compare_h100.json" > "$DIR/compare.log" 2>&1 \
     || failed+=(compare)
   tail -n 70 "$DIR/compare.log"

@@ -215,7 +215,8 @@ def test_load_applies_per_bucket(tmp_path: Path, providers: Any) -> None:
 
 def test_hot_path_agrees_with_choose(tmp_path: Path, providers: Any) -> None:
     """The generated bucket selector and Resolution.choose (what the lowering
-    pass calls) pick the same provider for every shape."""
+    pass calls) pick the same provider for every shape, on a shape's first call
+    (bucket computed) and on later ones (looked up by shape)."""
     _, _, calls = providers
     entries = [
         *SMALL_A_LARGE_B,
@@ -227,10 +228,11 @@ def test_hot_path_agrees_with_choose(tmp_path: Path, providers: Any) -> None:
     for hidden in (64, 100, 256, 1000):
         for tokens in (0, 1, 3, 9, 31, 64, 300, 2000, 4096, 9000):
             args = (*_call(tokens, hidden), None)
-            calls.clear()
-            OP(*args)
             chosen = OP.resolution().choose(args).provider
-            assert calls == ([tags[chosen]] if tags[chosen] else []), (hidden, tokens, chosen)
+            for attempt in range(2):
+                calls.clear()
+                OP(*args)
+                assert calls == ([tags[chosen]] if tags[chosen] else []), (hidden, tokens, attempt)
 
 
 def test_fake_tensors_get_the_same_choice(tmp_path: Path, providers: Any) -> None:

@@ -193,9 +193,10 @@ def _resolve_names(
 def _tuned_selector(res: Resolution, plain: Callable[..., Any]) -> Callable[..., Any]:
     """Per-call bucket dispatch: ``rows[(dtype, hidden)][tokens.bit_length()]``
     is the selector of that bucket's tuned priority; a (dtype, hidden) seen for
-    the first time is filled in by ``miss`` (nearest measured hidden size, or
-    the untuned ``plain`` selector), so it has exactly the answer of
-    :meth:`Resolution.for_call`.
+    the first time is filled in from the table (nearest measured hidden size,
+    or the untuned ``plain`` selector), so it has exactly the answer of
+    :meth:`Resolution.for_call`. Calls look the selector up by their exact
+    (dtype, shape), filled in by ``miss`` on a shape's first call.
 
     A bucket whose tuned priority resolves to the untuned candidates uses
     ``plain`` itself; when that holds for every bucket of every row, ``plain``
@@ -230,14 +231,26 @@ def _tuned_selector(res: Resolution, plain: Callable[..., Any]) -> Callable[...,
     if all(sel is plain for row in rows.values() for sel in row):
         return plain  # every measured row agrees with the untuned choice (so do nearest-row misses)
 
+    by_shape: dict[Any, dict[Any, Callable[..., Any]]] = {}
+
     def miss(*args: Any) -> Any:
         t = args[pos]
-        if not isinstance(t, torch.Tensor) or t.dim() == 0 or t.shape[-1] <= 0:
+        if not isinstance(t, torch.Tensor):
             return plain(*args)
-        key = (t.dtype, t.shape[-1])
-        row = row_of(*key)
-        if len(rows) < 4096:  # bounded: a process sees few hidden sizes
-            rows[key] = row
-        return row[min((t.numel() // key[1]).bit_length(), 63)](*args)
+        shape = t.shape
+        if t.dim() == 0 or shape[-1] <= 0:
+            sel = plain
+        else:
+            key = (t.dtype, shape[-1])
+            row = rows.get(key)
+            if row is None:
+                row = row_of(*key)
+                if len(rows) < 4096:  # bounded: a process sees few hidden sizes
+                    rows[key] = row
+            sel = row[min((shape.numel() // key[1]).bit_length(), 63)]
+        shapes = by_shape.setdefault(t.dtype, {})
+        if len(shapes) < 16384:  # bounded: one entry per token count seen, per hidden size
+            shapes[shape] = sel
+        return sel(*args)
 
-    return _codegen.make_bucket_selector(op.param_names, pos, rows, miss, op.name)
+    return _codegen.make_bucket_selector(op.param_names, pos, by_shape, miss, op.name)

@@ -78,6 +78,13 @@ def add_parser(sub: Any) -> None:
         default="cuda,native;triton,native;native",
         help="fixed priorities for --compare, ';'-separated (default 'cuda,native;triton,native;native')",
     )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="with --compare: interleaved timing rounds per shape, each configuration keeping "
+        "its best (default 3; more rounds steady host-bound shapes)",
+    )
     p.add_argument("--md", default=None, help="with --compare: write a markdown table here")
     p.add_argument(
         "--json", dest="json_out", default=None, help="with --compare: write the rows as JSON here"
@@ -108,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
             print(line, flush=True)
 
     if args.compare:
+        if args.rounds < 1:
+            raise ValueError(f"--rounds must be at least 1, got {args.rounds}")
         fixed = [
             tuple(p.strip() for p in group.split(",") if p.strip())
             for group in args.fixed.split(";")
@@ -122,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             device=device,
             fixed=fixed,
             budget_s=args.budget,
+            rounds=args.rounds,
             progress=progress,
         )
         key = device_key(device)
