@@ -3,19 +3,24 @@
 Times the kernels under the launch knobs of csrc/launch.h (set in this
 process through the library's C entry point ``ir_cuda_knob_set``: no
 rebuild) against ``torch.compile(dynamic=False)`` of the native op, and
-checks that the reciprocal fp8 division gives the same bytes as the IEEE one.
+checks bitwise that the knob variants agree and how they compare to native.
 
-* large shapes (>= 4096 tokens): ``time_cuda`` (do_bench, L2 flushed), % of
-  the measured copy bandwidth;
-* small shapes (<= 1024 tokens): ``time_cuda_graph`` (device time per call in
-  a CUDA graph, hot L2).
+* bitwise: fp8 division variants over every bf16/fp16 value; every fp8 op
+  under all knobs that must not change a result; the lean norm kernel vs
+  the former one vs native; silu's branch-free division over every bf16 gate;
+* section 0 (candidates of this round vs the former defaults, "old"):
+  large shapes with ``time_cuda`` (do_bench, L2 flushed, % of the measured
+  copy bandwidth), small and mid shapes (up to 4096 tokens) with
+  ``time_cuda_graph`` (device time per call in a CUDA graph, hot L2);
+* sections 1-3 (the previous round's knob sweeps; ``--only-candidates``
+  skips them): >= 4096 tokens do_bench, <= 1024 tokens graph.
 
 Sections run in priority order under a time budget (``--budget`` seconds);
 what does not fit is reported as skipped. Writes ``<out>/cuda_exp.txt`` and
 ``<out>/cuda_exp.json``; prints the same table.
 
 Usage (device, cwd = repo root, extension prebuilt):
-    python3 scripts/gpu/cuda_exp.py --out "$RES/cuda_exp" --budget 100
+    python3 scripts/gpu/cuda_exp.py --out "$RES/cuda_exp" --budget 100 --only-candidates
 """
 
 from __future__ import annotations
@@ -38,7 +43,19 @@ from ir_kernels_cuda import runtime
 DEV = torch.device("cuda")
 BF16 = torch.bfloat16
 SPEC = TimingSpec(rep_ms=25.0, warmup_ms=5.0)
-KNOBS = ("fp8_div", "norm_cpt", "norm_rows", "ew_mode", "ew_cpt", "ew_threads", "dq_cpt", "gq_cpl")
+KNOBS = (
+    "fp8_div",
+    "norm_cpt",
+    "norm_rows",
+    "ew_mode",
+    "ew_cpt",
+    "ew_threads",
+    "dq_cpt",
+    "gq_cpl",
+    "norm_impl",
+    "norm_wlate",
+    "act_div",
+)
 
 LINES: list[str] = []
 RECORDS: list[dict[str, Any]] = []
@@ -95,9 +112,10 @@ def nbytes(op: Any, args: tuple[Any, ...], out: Any) -> int:
     return n + sum(t.numel() * t.element_size() for t in items if isinstance(t, torch.Tensor))
 
 
-def measure(fn: Callable[[], Any], tokens: int) -> float:
-    """Microseconds: graph time for few tokens, do_bench (L2 flushed) for many."""
-    if tokens <= 1024:
+def measure(fn: Callable[[], Any], tokens: int, graph: bool | None = None) -> float:
+    """Microseconds: graph time for few tokens, do_bench (L2 flushed) for many
+    (``graph`` forces one or the other)."""
+    if graph if graph is not None else tokens <= 1024:
         return time_cuda_graph(fn, DEV, calls=20, replays=10) * 1e6
     return time_cuda(fn, SPEC, DEV) * 1e6
 
@@ -127,6 +145,7 @@ def run_case(
     variants: list[tuple[str, dict[str, int]]],
     copy_gbs: float,
     compiled: bool,
+    graph: bool | None = None,
 ) -> None:
     """One op at one shape: every knob variant, then torch.compile of native."""
     if not dl.ok(f"{section} {name} {tokens}x{hidden}", 3.0):
@@ -136,7 +155,8 @@ def run_case(
     impl = op.impls["cuda"].fn
     out = impl(*args)
     nb = nbytes(op, args, out)
-    mode = "graph" if tokens <= 1024 else "do_bench"
+    use_graph = graph if graph is not None else tokens <= 1024
+    mode = "graph" if use_graph else "do_bench"
     cells = []
     best = None
     for label, values in variants:
@@ -144,13 +164,13 @@ def run_case(
             break
         knobs.apply(values)
         try:
-            us = measure(lambda: impl(*args), tokens)
+            us = measure(lambda: impl(*args), tokens, use_graph)
         except Exception as exc:  # report and go on
             cells.append(f"{label}=ERR({type(exc).__name__})")
             continue
         finally:
             knobs.apply({})
-        pct = 100 * nb / (us * 1e-6) / copy_gbs / 1e9 if tokens > 1024 else float("nan")
+        pct = 100 * nb / (us * 1e-6) / copy_gbs / 1e9 if not use_graph else float("nan")
         RECORDS.append(
             dict(
                 section=section,
@@ -165,7 +185,7 @@ def run_case(
                 bytes=nb,
             )
         )
-        cells.append(f"{label}={us:.2f}" + (f"({pct:.0f}%)" if tokens > 1024 else ""))
+        cells.append(f"{label}={us:.2f}" + (f"({pct:.0f}%)" if not use_graph else ""))
         if best is None or us < best[1]:
             best = (label, us)
     ref = ""
@@ -173,8 +193,8 @@ def run_case(
         try:
             fn = compiled_native(name)
             cargs = op.input_generator(tokens, hidden, BF16, "cuda")
-            us = measure(lambda: fn(*cargs), tokens)
-            pct = 100 * nb / (us * 1e-6) / copy_gbs / 1e9 if tokens > 1024 else float("nan")
+            us = measure(lambda: fn(*cargs), tokens, use_graph)
+            pct = 100 * nb / (us * 1e-6) / copy_gbs / 1e9 if not use_graph else float("nan")
             RECORDS.append(
                 dict(
                     section=section,
@@ -189,7 +209,7 @@ def run_case(
                     bytes=nb,
                 )
             )
-            ref = f" | compiled={us:.2f}" + (f"({pct:.0f}%)" if tokens > 1024 else "")
+            ref = f" | compiled={us:.2f}" + (f"({pct:.0f}%)" if not use_graph else "")
         except Exception as exc:
             ref = f" | compiled=ERR({type(exc).__name__}: {str(exc)[:60]})"
     win = f" best={best[0]}" if best else ""
@@ -197,19 +217,22 @@ def run_case(
 
 
 def bitwise_checks(knobs: Knobs) -> None:
-    """Reciprocal division (fp8_div=0) vs IEEE (fp8_div=1) vs native, bytes."""
-    say("== bitwise: fp8 division (0 = reciprocal + 2 corrections, 1 = IEEE)")
+    """fp8 division variants (fp8_div 0 = reciprocal + near-step check, 1 =
+    IEEE, 2 = reciprocal + 2 corrections) vs native, bytes."""
+    say(
+        "== bitwise: fp8 division (0 = reciprocal + near-step check, 1 = IEEE, 2 = + 2 corrections)"
+    )
     # Every bf16 and fp16 bit pattern (NaN counted apart) through static quant.
     for dtype in (torch.bfloat16, torch.float16):
         x = torch.arange(-(2**15), 2**15, dtype=torch.int32, device=DEV).to(torch.int16)
         x = x.view(dtype).reshape(64, 1024)
         nan = torch.isnan(x.float())
-        bad = {0: 0, 1: 0}
-        bad_nan = {0: 0, 1: 0}
+        bad = {0: 0, 1: 0, 2: 0}
+        bad_nan = {0: 0, 1: 0, 2: 0}
         for s in (0.0173, 1.0, 3.1e-5, 7.25, 448.0 / 3.0, 0.0625, 2.0**-40, 2.0**50):
             scale = torch.tensor([s], device=DEV)
             exp = ir.ops.static_scaled_fp8_quant.native(x, scale).view(torch.uint8)
-            for div in (0, 1):
+            for div in (0, 1, 2):
                 knobs.apply({"fp8_div": div})
                 got = ir.ops.static_scaled_fp8_quant.impls["cuda"].fn(x, scale).view(torch.uint8)
                 diff = got != exp
@@ -218,11 +241,12 @@ def bitwise_checks(knobs: Knobs) -> None:
         knobs.apply({})
         say(
             f"static quant, all {dtype} values x 8 scales: mismatches vs native "
-            f"(non-NaN inputs) recip={bad[0]} ieee={bad[1]}; NaN inputs recip={bad_nan[0]} "
-            f"ieee={bad_nan[1]}"
+            f"(non-NaN inputs) check={bad[0]} ieee={bad[1]} recip2={bad[2]}; NaN inputs "
+            f"check={bad_nan[0]} ieee={bad_nan[1]} recip2={bad_nan[2]}"
         )
-    # Every fp8 op: the two division paths give the same bytes (the IEEE path
-    # is the one tested bitwise against native), row-block knob included.
+    # Every fp8 op: the division paths give the same bytes (the IEEE path is
+    # the one tested bitwise against native), with the row-block, weight-timing
+    # and quant launch knobs, none of which may change a result.
     torch.manual_seed(0)
     for name in (
         "rms_norm_static_fp8_quant",
@@ -235,7 +259,18 @@ def bitwise_checks(knobs: Knobs) -> None:
         for tokens, hidden in ((37, 4096), (5, 1001), (64, 8192), (3, 40000)):
             args = op.input_generator(tokens, hidden, BF16, "cuda")
             outs = []
-            for values in ({"fp8_div": 1}, {"fp8_div": 0}, {"fp8_div": 0, "norm_rows": 4}):
+            for values in (
+                {"fp8_div": 1},
+                {"fp8_div": 0},
+                {"fp8_div": 0, "norm_rows": 4},
+                {"fp8_div": 2},
+                {"norm_wlate": 1},
+                {"norm_wlate": 2},
+                {"gq_cpl": 4},
+                {"gq_cpl": 1},
+                {"dq_cpt": 4},
+                {"dq_cpt": 2},
+            ):
                 knobs.apply(values)
                 clone = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
                 got = op.impls["cuda"].fn(*clone)
@@ -249,9 +284,174 @@ def bitwise_checks(knobs: Knobs) -> None:
             fp8_got = [g for g in outs[1] if g.dtype == torch.uint8]
             mism = sum(int((a != b).sum()) for a, b in zip(fp8_got, fp8_ref, strict=True))
             say(
-                f"{name:38s} {tokens:5d}x{hidden:<6d} ieee==recip(==rows4): {same}; "
+                f"{name:38s} {tokens:5d}x{hidden:<6d} all knob variants equal: {same}; "
                 f"fp8 bytes != native: {mism} of {sum(r.numel() for r in fp8_ref)}"
             )
+
+
+def _as_bytes(out: Any) -> list[torch.Tensor]:
+    items = out if isinstance(out, (tuple, list)) else (out,)
+    return [t.view(torch.uint8) if t.dtype.itemsize == 1 else t for t in items]
+
+
+def _mismatches(got: list[torch.Tensor], ref: list[torch.Tensor]) -> int:
+    return sum(int((a != b).sum()) for a, b in zip(got, ref, strict=True))
+
+
+def lean_bitwise(knobs: Knobs) -> None:
+    """Lean norm kernel vs the former one vs native; silu's branch-free division
+    vs IEEE vs native (every bf16 gate value)."""
+    say("== bitwise: lean norm kernel (old = norm_impl 1) and silu division (act_div)")
+    torch.manual_seed(1)
+    lean = [
+        {},
+        {"norm_wlate": 1},
+        {"norm_wlate": 2},
+        {"fp8_div": 2},
+        {"fp8_div": 1},
+        {"norm_rows": 4},
+    ]
+    for name in (
+        "rms_norm",
+        "fused_add_rms_norm",
+        "rms_norm_static_fp8_quant",
+        "fused_add_rms_norm_static_fp8_quant",
+    ):
+        op = getattr(ir.ops, name)
+        for tokens, hidden in ((37, 4096), (5, 1001), (64, 8192), (16, 2048), (3, 40000)):
+            args = op.input_generator(tokens, hidden, BF16, "cuda")
+            outs = []
+            for values in [{"norm_impl": 1}, *lean]:
+                knobs.apply(values)
+                clone = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+                outs.append(_as_bytes(op.impls["cuda"].fn(*clone)))
+            knobs.apply({})
+            ref = _as_bytes(
+                op.native(*[a.clone() if isinstance(a, torch.Tensor) else a for a in args])
+            )
+            same = all(torch.equal(a, b) for o in outs[2:] for a, b in zip(outs[1], o, strict=True))
+            n = sum(r.numel() for r in ref)
+            say(
+                f"{name:38s} {tokens:5d}x{hidden:<6d} lean variants equal: {same}; != native: "
+                f"lean {_mismatches(outs[1], ref)}, old {_mismatches(outs[0], ref)} of {n}; "
+                f"lean != old: {_mismatches(outs[1], outs[0])}"
+            )
+    # silu: every bf16 value as a gate (NaN excluded from the count), random up.
+    op = ir.ops.silu_and_mul
+    gate = torch.arange(-(2**15), 2**15, dtype=torch.int32, device=DEV).to(torch.int16)
+    gate = gate.view(BF16).reshape(64, 1024)
+    x = torch.cat([gate, torch.randn(64, 1024, device=DEV).to(BF16)], dim=-1)
+    ref = op.native(x)
+    nan = torch.isnan(ref.float())
+    cells = []
+    for label, values in (("ieee", {"act_div": 1}), ("fast", {"act_div": 2}), ("auto", {})):
+        knobs.apply(values)
+        got = op.impls["cuda"].fn(x)
+        cells.append(
+            f"{label}={int(((got.view(torch.int16) != ref.view(torch.int16)) & ~nan).sum())}"
+        )
+    knobs.apply({})
+    say("silu_and_mul, all bf16 gate values: mismatches vs native (non-NaN) " + " ".join(cells))
+
+
+def lean_section(knobs: Knobs, dl: Deadline, copy_gbs: float, comp: bool) -> None:
+    """Candidates of this round vs the former defaults vs torch.compile."""
+    say(
+        "== 0. candidates (old = former defaults; lean = lean norm kernel, auto weight "
+        "timing, near-step fp8 check; small launch rules)"
+    )
+    old_norm = {"norm_impl": 1, "fp8_div": 2}
+    vnq = [
+        ("old", old_norm),
+        ("lean", {}),
+        ("lean.recip2", {"fp8_div": 2}),
+        ("lean.early", {"norm_wlate": 1}),
+        ("lean.late", {"norm_wlate": 2}),
+        ("lean.c2", {"norm_cpt": 2}),
+        ("lean.c4", {"norm_cpt": 4}),
+    ]
+    # Large shapes (do_bench, L2 flushed).
+    for hidden in (8192, 2048, 4096):
+        run_case(knobs, dl, "0", "rms_norm_static_fp8_quant", 16384, hidden, vnq, copy_gbs, comp)
+    run_case(knobs, dl, "0", "rms_norm", 16384, 2048, vnq[:2] + vnq[3:], copy_gbs, comp)
+    run_case(
+        knobs,
+        dl,
+        "0",
+        "fused_add_rms_norm_static_fp8_quant",
+        16384,
+        8192,
+        [v for v in vnq if v[0] != "lean.recip2"],
+        copy_gbs,
+        False,
+    )
+    run_case(
+        knobs,
+        dl,
+        "0",
+        "silu_and_mul",
+        16384,
+        8192,
+        [("old", {"act_div": 1}), ("fast", {"act_div": 2}), ("auto", {})],
+        copy_gbs,
+        False,
+    )
+    old_gq = {"fp8_div": 2, "gq_cpl": 4}
+    run_case(
+        knobs,
+        dl,
+        "0",
+        "per_token_group_quant_fp8",
+        16384,
+        8192,
+        [("old", old_gq), ("new", {})],
+        copy_gbs,
+        False,
+    )
+    # Small and mid shapes (CUDA graph, hot L2).
+    old_ew = {"ew_threads": 256, "act_div": 1, "fp8_div": 2}
+    vew = [
+        ("old", old_ew),
+        ("new", {}),
+        ("t256", {"ew_threads": 256}),
+        ("t64", {"ew_threads": 64}),
+    ]
+    vsilu = [*vew, ("div1", {"act_div": 1})]
+    vgq = [("old", old_gq), ("new", {}), ("cpl1", {"gq_cpl": 1}), ("cpl2", {"gq_cpl": 2})]
+    small: list[tuple[str, int, int, list[tuple[str, dict[str, int]]]]] = [
+        ("rms_norm_static_fp8_quant", 1, 2048, vnq),
+        ("rms_norm_static_fp8_quant", 128, 4096, vnq),
+        ("rms_norm_static_fp8_quant", 4096, 2048, vnq),
+        ("fused_add_rms_norm_static_fp8_quant", 1, 8192, vnq),
+        ("fused_add_rms_norm_static_fp8_quant", 128, 8192, vnq),
+        ("fused_add_rms_norm_static_fp8_quant", 1024, 8192, vnq),
+        ("silu_and_mul", 1, 2048, vsilu),
+        ("silu_and_mul", 1, 4096, vsilu),
+        ("silu_and_mul", 1, 8192, vsilu),
+        ("gelu_and_mul", 1, 4096, vew),
+        ("gelu_and_mul", 16, 8192, vew),
+        ("static_scaled_fp8_quant", 1, 4096, vew),
+        ("per_token_group_quant_fp8", 1, 2048, vgq),
+        ("per_token_group_quant_fp8", 16, 2048, vgq),
+        ("per_token_group_quant_fp8", 16, 4096, vgq),
+        ("per_token_group_quant_fp8", 1024, 8192, vgq),
+        ("per_token_group_quant_fp8", 4096, 4096, vgq),
+        (
+            "dynamic_per_token_scaled_fp8_quant",
+            1,
+            2048,
+            [
+                ("old", {"fp8_div": 2, "dq_cpt": 4}),
+                ("new", {}),
+                ("dq1", {"dq_cpt": 1}),
+            ],
+        ),
+        ("rms_norm", 128, 4096, vnq[:2] + vnq[3:]),
+        ("rms_norm", 1, 8192, vnq[:2] + vnq[3:]),
+        ("fused_add_rms_norm", 16, 4096, vnq[:2] + vnq[3:]),
+    ]
+    for name, tokens, hidden, variants in small:
+        run_case(knobs, dl, "0", name, tokens, hidden, variants, copy_gbs, comp, graph=True)
 
 
 def main() -> int:
@@ -259,6 +459,16 @@ def main() -> int:
     ap.add_argument("--out", default="/tmp/ir-gpu-results/cuda_exp")
     ap.add_argument("--budget", type=float, default=100.0)
     ap.add_argument("--no-compiled", action="store_true")
+    ap.add_argument(
+        "--no-compiled-small",
+        action="store_true",
+        help="section 0: torch.compile references only where the shapes are large",
+    )
+    ap.add_argument(
+        "--only-candidates",
+        action="store_true",
+        help="bitwise checks and section 0 only (skip the former sections 1-3)",
+    )
     opts = ap.parse_args()
     out_dir = Path(opts.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -284,8 +494,15 @@ def main() -> int:
         bitwise_checks(knobs)
     except Exception as exc:
         say(f"bitwise checks FAILED to run: {type(exc).__name__}: {exc}")
+    try:
+        lean_bitwise(knobs)
+    except Exception as exc:
+        say(f"lean bitwise checks FAILED to run: {type(exc).__name__}: {exc}")
 
     comp = not opts.no_compiled
+    lean_section(knobs, dl, copy_gbs, comp and not opts.no_compiled_small)
+    if opts.only_candidates:
+        return finish(out_dir, dl, t0, copy_gbs)
     # 1. norm + fp8 output at 16384 tokens: division path x chunks per thread.
     say("== 1. rms_norm_static_fp8_quant (div: 1 = IEEE as before, 0 = reciprocal)")
     v1 = [
@@ -398,6 +615,10 @@ def main() -> int:
             v3 += [("dq2", {"dq_cpt": 2})]
         run_case(knobs, dl, "3", name, tokens, hidden, v3, copy_gbs, comp and want_ref)
 
+    return finish(out_dir, dl, t0, copy_gbs)
+
+
+def finish(out_dir: Path, dl: Deadline, t0: float, copy_gbs: float) -> int:
     if dl.skipped:
         say(f"skipped (time budget): {len(dl.skipped)}: " + "; ".join(dl.skipped[:12]))
     say(f"cuda_exp.py done in {time.monotonic() - t0:.0f} s")

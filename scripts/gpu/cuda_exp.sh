@@ -2,11 +2,13 @@
 # Launch-knob experiment of the `cuda` provider (ir-kernels-cuda) on one GPU (H100).
 # Budget: 150 s (CUDA_EXP_BUDGET); the extension is prebuilt by run-all.sh
 # (a missing build is done here first, inside the budget).
-#   1. cuda_exp.py: bitwise check of the reciprocal fp8 division, then the
-#      knob variants (csrc/launch.h) vs torch.compile of native:
-#      norm+fp8 at 16384 tokens, hidden 2048 at 16-32K tokens, small shapes in a CUDA graph
+#   1. cuda_exp.py: bitwise checks (fp8 division variants, lean vs former norm kernel,
+#      silu's division), then section 0: this round's candidates vs the former defaults
+#      vs torch.compile of native (large shapes do_bench, small/mid in a CUDA graph).
+#      CUDA_EXP_ARGS (default --only-candidates) is passed on; empty runs sections 1-3 too.
 #   2. ncu (--clock-control none): rms_norm_static_fp8_quant at 16384x8192 bf16 with the
-#      IEEE division, the reciprocal division, and the reciprocal division at 2 chunks/thread:
+#      former kernel (norm_impl 1, 2-correction division), the lean kernel (defaults) and
+#      the lean kernel with the weight loaded with the row:
 #      duration, DRAM throughput, achieved occupancy, registers, instructions
 # Outputs: $RES/cuda_exp/{cuda_exp.txt,cuda_exp.json,exp.log,ncu.csv,ncu_summary.txt}
 # Usage (device): bash scripts/gpu/run-all.sh cuda_exp:150
@@ -26,8 +28,9 @@ python3 -m ir_kernels_cuda build > "$OUT/build.log" 2>&1 || echo "build failed: 
 # Leave ~35 s for ncu and the summary.
 PY_BUDGET=$(( $(left) - 40 ))
 [ "$PY_BUDGET" -lt 20 ] && PY_BUDGET=20
+# shellcheck disable=SC2086  # CUDA_EXP_ARGS: several flags
 timeout --kill-after=5 $(( PY_BUDGET + 15 )) python3 scripts/gpu/cuda_exp.py --out "$OUT" \
-  --budget "$PY_BUDGET" 2>&1 | tee "$OUT/exp.log" | grep -v "^\s*$" | tail -n 80
+  --budget "$PY_BUDGET" ${CUDA_EXP_ARGS---only-candidates} 2>&1 | tee "$OUT/exp.log" | grep -v "^\s*$" | tail -n 120
 echo "cuda_exp.py rc=${PIPESTATUS[0]} left=$(left)s"
 
 # ---------------------------------------------------------------- 2. ncu
@@ -45,9 +48,9 @@ lib = ctypes.CDLL(runtime.library_path())
 lib.ir_cuda_knob_set.argtypes = (ctypes.c_char_p, ctypes.c_int)
 op = ir.ops.rms_norm_static_fp8_quant
 args = op.input_generator(16384, 8192, torch.bfloat16, "cuda")
-for label, knobs in (("ieee div (old)", {"fp8_div": 1}), ("recip div (new)", {"fp8_div": 0}),
-                     ("recip div, 2 chunks/thread", {"fp8_div": 0, "norm_cpt": 2})):
-    for k in ("fp8_div", "norm_cpt"):
+for label, knobs in (("former kernel", {"norm_impl": 1, "fp8_div": 2}), ("lean (default)", {}),
+                     ("lean, early weight", {"norm_wlate": 1})):
+    for k in ("fp8_div", "norm_impl", "norm_wlate"):
         lib.ir_cuda_knob_set(k.encode(), knobs.get(k, 0))
     torch.cuda.synchronize()
     op.impls["cuda"].fn(*args)
@@ -58,14 +61,14 @@ L=$(left); [ "$L" -gt 40 ] && L=40
 if command -v ncu > /dev/null && [ "$L" -ge 12 ]; then
   timeout --kill-after=5 "$L" ncu --clock-control none --csv --page raw --print-units base \
     --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active,launch__registers_per_thread,launch__block_size,launch__occupancy_limit_registers,sm__throughput.avg.pct_of_peak_sustained_elapsed,smsp__inst_executed.sum \
-    -k "regex:norm_cached" --log-file "$OUT/ncu.csv" python3 "$TMP/ncu_run.py" > "$OUT/ncu.log" 2>&1
+    -k "regex:norm_cached|norm_lean" --log-file "$OUT/ncu.csv" python3 "$TMP/ncu_run.py" > "$OUT/ncu.log" 2>&1
   echo "ncu rc=$?"
   python3 - "$OUT/ncu.csv" > "$OUT/ncu_summary.txt" 2>&1 <<'EOF'
 import csv, sys
 text = open(sys.argv[1]).read().splitlines()
 start = next(i for i, line in enumerate(text) if line.startswith('"ID"'))
 rows = [r for r in csv.DictReader(text[start:]) if r.get("ID", "").strip().isdigit()]
-labels = ["ieee div (old)", "recip div (new)", "recip div, 2 chunks/thread"]
+labels = ["former kernel", "lean (default)", "lean, early weight"]
 num = lambda v: float(str(v).replace(",", "") or "nan")
 print("rms_norm_static_fp8_quant 16384x8192 bf16, ncu --clock-control none")
 print(f"{'variant':28s} {'us':>8s} {'dram%':>6s} {'occ%':>6s} {'regs':>5s} {'block':>6s} {'reglim':>6s} {'sm%':>5s} {'Minst':>7s}")

@@ -31,19 +31,61 @@ __device__ __forceinline__ float activate(float x) {
   }
 }
 
+// silu's quotient x / (1 + e^-x) for a chunk without __fdiv_rn's per-element
+// branch, which serialised the chunk (each element's chain of exp, reciprocal
+// and corrections waited for the previous one): what a one-token call waits
+// for. The body is the fast path that nvcc emits for div.rn.f32 (reciprocal
+// estimate, one Newton step, quotient, one correction), correctly rounded
+// whenever dividend, divisor and quotient are far from the ends of the normal
+// range: here |x| and b in [2^-60, 2^60] (b >= 1 always). A chunk with an
+// element outside (a zero, |x| > 2^60, x < -41) redoes its quotients with
+// __fdiv_rn on the same divisors, so both paths give the IEEE quotient.
+template <int N>
+__device__ __forceinline__ void silu_chunk_fast(float (&x)[N]) {
+  float b[N], q[N];
+  float amin = 0x1p60f, amax = 0.0f, bmax = 0.0f;
+#pragma unroll
+  for (int j = 0; j < N; ++j) {
+    b[j] = 1.0f + expf(-x[j]);
+    const float r0 = __fdividef(1.0f, b[j]);  // reciprocal estimate (no branch)
+    const float r = fmaf(fmaf(-b[j], r0, 1.0f), r0, r0);
+    const float q0 = __fmul_rn(x[j], r);
+    q[j] = fmaf(fmaf(-b[j], q0, x[j]), r, q0);
+    amin = fminf(amin, fabsf(x[j]));
+    amax = fmaxf(amax, fabsf(x[j]));
+    bmax = fmaxf(bmax, b[j]);
+  }
+  if (amin >= 0x1p-60f && amax <= 0x1p60f && bmax <= 0x1p60f) {
+#pragma unroll
+    for (int j = 0; j < N; ++j) x[j] = q[j];
+  } else {
+#pragma unroll
+    for (int j = 0; j < N; ++j) x[j] = __fdiv_rn(x[j], b[j]);
+  }
+}
+
 // out = act(gate) * up for one chunk, with the native chain's rounding.
-template <typename T, Activation ACT>
+// FAST_DIV: silu through silu_chunk_fast (knob act_div, see launch_typed).
+template <typename T, Activation ACT, bool FAST_DIV = false>
 __device__ __forceinline__ Vec<T> act_mul_chunk(const Vec<T>& g, const Vec<T>& u) {
   constexpr int N = Vec<T>::N;
   float y[N];
+  if constexpr (ACT == Activation::kSilu && FAST_DIV) {
 #pragma unroll
-  for (int j = 0; j < N; ++j) y[j] = __fmul_rn(activate<ACT>(g.get(j)), u.get(j));
+    for (int j = 0; j < N; ++j) y[j] = g.get(j);
+    silu_chunk_fast(y);
+#pragma unroll
+    for (int j = 0; j < N; ++j) y[j] = __fmul_rn(y[j], u.get(j));
+  } else {
+#pragma unroll
+    for (int j = 0; j < N; ++j) y[j] = __fmul_rn(activate<ACT>(g.get(j)), u.get(j));
+  }
   Vec<T> o;
   o.set(y);
   return o;
 }
 
-template <typename T, Activation ACT, int CPT>
+template <typename T, Activation ACT, int CPT, bool FAST_DIV>
 __global__ void act_and_mul_kernel(ActArgs a) {
   constexpr int N = Vec<T>::N;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
@@ -68,7 +110,7 @@ __global__ void act_and_mul_kernel(ActArgs a) {
 #pragma unroll
     for (int k = 0; k < CPT; ++k) {
       const int c = base + threadIdx.x + k * blockDim.x;
-      if (c < nchunks) store_chunk(out, c, d, vec, act_mul_chunk<T, ACT>(g[k], u[k]));
+      if (c < nchunks) store_chunk(out, c, d, vec, act_mul_chunk<T, ACT, FAST_DIV>(g[k], u[k]));
     }
   }
 }
@@ -91,6 +133,21 @@ __global__ void act_and_mul_row_kernel(ActArgs a, int rows_per_block) {
                 act_mul_chunk<T, ACT>(load_chunk(gate, c, d, vec), load_chunk(up, c, d, vec)));
 }
 
+template <typename T, Activation ACT, bool FAST_DIV>
+void launch_cpt(const ActArgs& a, int cpt, dim3 grid, dim3 block, cudaStream_t stream) {
+  switch (cpt) {
+    case 4:
+      act_and_mul_kernel<T, ACT, 4, FAST_DIV><<<grid, block, 0, stream>>>(a);
+      break;
+    case 2:
+      act_and_mul_kernel<T, ACT, 2, FAST_DIV><<<grid, block, 0, stream>>>(a);
+      break;
+    default:
+      act_and_mul_kernel<T, ACT, 1, FAST_DIV><<<grid, block, 0, stream>>>(a);
+      break;
+  }
+}
+
 template <typename T, Activation ACT>
 void launch_typed(const ActArgs& a, cudaStream_t stream) {
   const int nchunks = static_cast<int>(ceil_div(a.d, Vec<T>::N));
@@ -104,17 +161,20 @@ void launch_typed(const ActArgs& a, cudaStream_t stream) {
   }
   const EwConfig c = ew_config(a.rows, nchunks);
   const dim3 grid(c.gx, c.gy), block(c.tx, c.ty);
-  switch (c.cpt) {
-    case 4:
-      act_and_mul_kernel<T, ACT, 4><<<grid, block, 0, stream>>>(a);
-      break;
-    case 2:
-      act_and_mul_kernel<T, ACT, 2><<<grid, block, 0, stream>>>(a);
-      break;
-    default:
-      act_and_mul_kernel<T, ACT, 1><<<grid, block, 0, stream>>>(a);
-      break;
+  // Only silu divides; the other activations keep one instantiation.
+  // silu's division: both forms give the IEEE quotient, so the choice may
+  // follow the problem size. The branch-free form costs a few more
+  // instructions per element (the reciprocal estimate's range scaling) but
+  // lets a thread's elements overlap: the default up to 1024 chunks per SM.
+  if constexpr (ACT == Activation::kSilu) {
+    const int kd = knob(Knob::kActDiv);
+    const int64_t chunks = a.rows * static_cast<int64_t>(nchunks);
+    if (kd == 2 || (kd != 1 && chunks <= static_cast<int64_t>(sm_count()) * 1024)) {
+      launch_cpt<T, ACT, true>(a, c.cpt, grid, block, stream);
+      return;
+    }
   }
+  launch_cpt<T, ACT, false>(a, c.cpt, grid, block, stream);
 }
 
 }  // namespace

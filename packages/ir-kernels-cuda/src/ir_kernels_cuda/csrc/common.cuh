@@ -163,13 +163,33 @@ struct ScaleDiv {
   float b;     // the divisor
   float y;     // RN(1 / b)
   bool fast;   // b in range: reciprocal path
+  // kDivCheck bounds on the flags of fp8_mid_flag / fp8_small_flag: a chunk
+  // with a flag under its bound takes the two-correction path. Both 0 when y
+  // is exact (b a power of two: a * y rounds to RN(a / b) itself).
+  uint32_t mid_limit;
+  uint32_t small_limit;
 };
+
+// How quantising kernels divide by a scale (knob fp8_div: 1 = IEEE, 2 =
+// reciprocal + two corrections, 0 or 3 = the check below).
+enum DivKind : int { kDivIeee = 0, kDivRecip2 = 1, kDivCheck = 2 };
+
+inline int div_kind_from_knob() {
+  const int k = knob(Knob::kFp8Div);
+  return k == 1 ? kDivIeee : (k == 2 ? kDivRecip2 : kDivCheck);
+}
+
+constexpr uint32_t kFp8MidLimit = 0x8000u;
+constexpr uint32_t kFp8SmallLimit = 0x3c800000u * 2u - 1u;  // |q| = 2^-6
 
 __device__ __forceinline__ ScaleDiv make_scale_div(float b, bool allow_fast) {
   ScaleDiv d;
   d.b = b;
   d.y = __fdiv_rn(1.0f, b);  // correctly rounded on every platform (no rcp intrinsic)
   d.fast = allow_fast && b >= 0x1p-60f && b <= 0x1p60f;
+  const bool exact = (float_bits(b) & 0x7fffffu) == 0;
+  d.mid_limit = exact ? 0u : kFp8MidLimit;
+  d.small_limit = exact ? 0u : kFp8SmallLimit;
   return d;
 }
 
@@ -193,6 +213,64 @@ template <bool FAST>
 __device__ __forceinline__ float div_scale(float a, const ScaleDiv& d) {
   if constexpr (FAST) return div_by_reciprocal(a, d.b, d.y);
   else return __fdiv_rn(a, d.b);
+}
+
+// Only the fp8 byte of a / b is needed, and the fp8 rounding of a float q
+// changes only where q crosses a step: a midpoint between two neighbouring
+// e4m3 values (above 448 everything saturates: no step). q0 = RN(a * y) lies
+// within 2 ulps of a / b (y within half an ulp of 1 / b) and RN(a / b) within
+// half an ulp, so if their fp8 bytes differ, a step lies between them, within
+// 3 units of q0's bits. Steps at or above 2^-6 are (2m + 1) 2^(e - 4) with
+// m in [8, 15]: low 20 bits exactly 0x80000, and not near a binade edge, so
+// q0's low 20 bits are then within [-4, 3] of 0x80000: fp8_mid_flag below
+// 2^15. Steps under 2^-6 (fp8 subnormals) have other bit patterns: every
+// nonzero |q0| under 2^-6 is flagged instead (fp8_small_flag; a zero q0 is
+// exact, inf and NaN pass through as the division gives them). The fp8
+// values themselves (low 20 bits zero, e.g. the 448 of a group's max) are
+// not flagged. Per element: one multiplication and three integer operations
+// instead of a multiplication and four FMAs; a chunk with a flagged element
+// redoes the chunk with div_by_reciprocal. Ordinary activations scaled onto
+// the fp8 range flag a few elements in 10^4, nearly all of them under 2^-6. tests/test_fp8_div_check.py replays the scheme on the
+// host against IEEE division for every bf16 and fp16 dividend.
+__host__ __device__ __forceinline__ uint32_t fp8_mid_flag(float q0) {
+  return float_bits(q0) * 4096u + 0x80004000u;  // ((low 20 bits) - 0x80000 + 4) << 12
+}
+__host__ __device__ __forceinline__ uint32_t fp8_small_flag(float q0) {
+  return float_bits(q0) * 2u - 1u;  // |q0| without the sign, minus one: zero wraps to max
+}
+
+template <int KIND, int N>
+__device__ __forceinline__ void divide_by_scale(float (&v)[N], const ScaleDiv& d) {
+  if constexpr (KIND == kDivCheck) {
+    float q[N];
+    uint32_t mid = 0xffffffffu;
+    uint32_t small = 0xffffffffu;
+#pragma unroll
+    for (int j = 0; j < N; ++j) {
+      q[j] = __fmul_rn(v[j], d.y);
+      mid = min(mid, fp8_mid_flag(q[j]));
+      small = min(small, fp8_small_flag(q[j]));
+    }
+    if (mid < d.mid_limit || small < d.small_limit) {
+#pragma unroll
+      for (int j = 0; j < N; ++j) v[j] = div_by_reciprocal(v[j], d.b, d.y);
+    } else {
+#pragma unroll
+      for (int j = 0; j < N; ++j) v[j] = q[j];
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < N; ++j) v[j] = div_scale<KIND == kDivRecip2>(v[j], d);
+  }
+}
+
+// Calls f(std::integral_constant<int, KIND>) with the division variant for
+// this scale: IEEE where the scale is out of the reciprocal's range.
+template <typename F>
+__device__ __forceinline__ void with_div_kind(int kind, const ScaleDiv& d, F&& f) {
+  if (d.fast && kind == kDivCheck) f(std::integral_constant<int, kDivCheck>{});
+  else if (d.fast) f(std::integral_constant<int, kDivRecip2>{});
+  else f(std::integral_constant<int, kDivIeee>{});
 }
 
 // ------------------------------------------------------------------ vectors
@@ -418,7 +496,11 @@ inline EwConfig ew_config(int64_t rows, int nchunks) {
   if (cpt <= 0) cpt = total >= static_cast<int64_t>(sm_count()) * 4096 ? 2 : 1;
   cpt = cpt >= 4 ? 4 : (cpt >= 2 ? 2 : 1);
   int max_tx = knob(Knob::kEwThreads);
-  max_tx = max_tx > 0 ? static_cast<int>(ceil_div(max_tx, IR_WARP_SIZE)) * IR_WARP_SIZE : 256;
+  // Default: 256 threads per block; one warp per block while the chunks
+  // would give under 64 threads per SM (a few tokens): the same threads over
+  // more SMs, fewer warps per scheduler on each (ew_threads=256: the former rule).
+  const int small_tx = total <= static_cast<int64_t>(sm_count()) * 64 ? IR_WARP_SIZE : 256;
+  max_tx = max_tx > 0 ? static_cast<int>(ceil_div(max_tx, IR_WARP_SIZE)) * IR_WARP_SIZE : small_tx;
   max_tx = max_tx < IR_WARP_SIZE ? IR_WARP_SIZE : (max_tx > 1024 ? 1024 : max_tx);
   const int64_t row_threads = ceil_div(ceil_div(nchunks, cpt), IR_WARP_SIZE) * IR_WARP_SIZE;
   EwConfig c;

@@ -122,17 +122,30 @@ int norm_chunks_per_thread();
 // they pick a launch configuration, so a CUDA graph keeps the configuration
 // it was captured with. The norm and per-token/group quant knobs change the
 // configuration as a function of the hidden size only (never of the row
-// count), so batch invariance holds for every value.
-//   fp8_div      1: IEEE division per element (__fdiv_rn); auto: reciprocal + 2 corrections
+// count), so batch invariance holds for every value; the quant launch rules
+// that do follow the row count only change how a max is taken (exact in any
+// order), and the norm weight timing changes no arithmetic.
+//   fp8_div      1: IEEE division per element (__fdiv_rn); 2: reciprocal + 2
+//                corrections (the former default); auto/3: reciprocal product
+//                with an exact near-step check (divide_by_scale in common.cuh)
 //   norm_cpt     target 16-byte chunks per thread in the norms (2, 4, 8); same
 //                variable as set_norm_chunks_per_thread
 //   norm_rows    rows per block in the norms (1..32); auto: 1
 //   ew_mode      1: the former one-block-per-row loop for act_and_mul / static quant
 //   ew_cpt       chunks per thread in act_and_mul / static quant (1, 2, 4)
-//   ew_threads   threads per block along a row in act_and_mul / static quant (32..1024)
-//   dq_cpt       target chunks per thread of dynamic per-token quant (2, 4, 8)
+//   ew_threads   threads per block in act_and_mul / static quant (32..1024); auto:
+//                256, or 32 for problems under 64 chunks per SM
+//   dq_cpt       target chunks per thread of dynamic per-token quant (2, 4, 8);
+//                auto: 2 for fewer rows than SMs, else 4 (4: the former rule)
 //   gq_cpl       most chunks per lane in group quant (1, 2, 4; at most
-//                kGroupQuantMaxChunksPerLane)
+//                kGroupQuantMaxChunksPerLane); auto: 1 up to 256 chunks per
+//                SM, 2 up to 512, else 4 (4: the former rule)
+//   norm_impl    1: the former norm kernel (norm_cached_kernel); auto/2: the lean one
+//   norm_wlate   lean norm kernel: 1 weight loaded with the row, 2 after the
+//                reduction; auto: after it from 4 rows per SM on
+//   act_div      silu's division: 1 per-element IEEE (__fdiv_rn, as before);
+//                2 branch-free fast path per chunk (IEEE redo of a chunk
+//                outside its range); auto: 2 up to 1024 chunks per SM, else 1
 namespace ir_cuda {
 
 enum class Knob : int {
@@ -144,6 +157,9 @@ enum class Knob : int {
   kEwThreads,
   kDqCpt,
   kGqCpl,
+  kNormImpl,
+  kNormWlate,
+  kActDiv,
   kCount
 };
 int knob(Knob k);

@@ -27,8 +27,9 @@ constexpr int max_threads_for(int cpt) { return cpt >= 8 ? 512 : kMaxThreads; }
 
 // Knob values (0 = automatic), first read from IR_CUDA_KNOB_<NAME>. Plain
 // ints: set from Python between launches by benchmarks only.
-constexpr const char* kKnobNames[] = {"fp8_div", "norm_cpt", "norm_rows", "ew_mode",
-                                      "ew_cpt",  "ew_threads", "dq_cpt", "gq_cpl"};
+constexpr const char* kKnobNames[] = {"fp8_div",    "norm_cpt", "norm_rows",  "ew_mode",
+                                      "ew_cpt",     "ew_threads", "dq_cpt",   "gq_cpl",
+                                      "norm_impl",  "norm_wlate", "act_div"};
 static_assert(sizeof(kKnobNames) / sizeof(kKnobNames[0]) == static_cast<int>(Knob::kCount),
               "one name per knob");
 int g_knobs[static_cast<int>(Knob::kCount)] = {};
@@ -211,6 +212,142 @@ __global__ void __launch_bounds__(max_threads_for(CPT))
   else write_all(std::false_type{});
 }
 
+// ------------------------------------------------------------------ lean kernel (norm_impl 0/2)
+//
+// Same launch shape and row layout as norm_cached_kernel, fewer instructions
+// per element (that kernel was issue bound at 16384x8192 with an fp8 output:
+// ~30 instructions per element, 73% of DRAM peak):
+//  * the sum of squares is one FMA per element (no per-element mask unless
+//    the chunk straddles variance_size);
+//  * the weight multiply is unconditional (ones without a weight: exact);
+//  * the rounding to T goes through packed conversions (two per instruction);
+//  * fp8: the division of divide_by_scale (kDivCheck: a multiplication and
+//    two integer operations per element, exact).
+// LATE_W loads the weight after the reduction: its registers are not live
+// across the loads and the barrier (more blocks per SM), at the cost of one
+// L2 round trip after the reduction. Numerically identical either way, so
+// the launcher may choose it from the row count.
+
+// acc += squares of the chunk's elements below var_size, one FMA each.
+template <typename T>
+__device__ __forceinline__ float chunk_sumsq_fma(const Vec<T>& v, int c, int var_size, float acc) {
+  constexpr int N = Vec<T>::N;
+  const int limit = var_size - c * N;
+  if (limit >= N) {
+#pragma unroll
+    for (int j = 0; j < N; ++j) acc = fmaf(v.get(j), v.get(j), acc);
+  } else {
+#pragma unroll
+    for (int j = 0; j < N; ++j)
+      if (j < limit) acc = fmaf(v.get(j), v.get(j), acc);
+  }
+  return acc;
+}
+
+// The weight chunk, or ones (1.0 in T) without a weight.
+template <typename T>
+__device__ __forceinline__ Vec<T> weight_chunk(const T* w, int c, int n, bool vec) {
+  if (w != nullptr) return load_chunk(w, c, n, vec);
+  Vec<T> one;
+  uint32_t bits = 0x3f803f80u;  // two bf16 ones
+  if constexpr (sizeof(T) == 4) bits = 0x3f800000u;
+  if constexpr (std::is_same<T, __half>::value) bits = 0x3c003c00u;
+#pragma unroll
+  for (int k = 0; k < 4; ++k) one.w[k] = bits;
+  return one;
+}
+
+template <typename T, bool FP8, int KIND>
+__device__ __forceinline__ void write_chunk_lean(T* out, uint8_t* out8, int c, int hidden, bool vec,
+                                                 const Vec<T>& v, const Vec<T>& w, float inv,
+                                                 const ScaleDiv& d) {
+  constexpr int N = Vec<T>::N;
+  float y[N];
+#pragma unroll
+  for (int j = 0; j < N; ++j) y[j] = __fmul_rn(__fmul_rn(v.get(j), inv), w.get(j));
+  Vec<T> o;
+  o.set(y);  // rounded to T: the output, or the dividend of the fp8 form
+  if constexpr (FP8) {
+#pragma unroll
+    for (int j = 0; j < N; ++j) y[j] = o.get(j);
+    divide_by_scale<KIND>(y, d);
+    Fp8Vec<N> q;
+    q.set(y);
+    store_fp8_chunk<N>(out8, c, hidden, vec, q);
+  } else {
+    store_chunk(out, c, hidden, vec, o);
+  }
+}
+
+template <typename T, bool ADD, bool FP8, int CPT, bool LATE_W>
+__global__ void __launch_bounds__(max_threads_for(CPT))
+    norm_lean_kernel(NormArgs a, int div_kind) {
+  __shared__ float smem[kMaxThreads / IR_WARP_SIZE];
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
+  const bool valid = row < a.rows;  // a partial last block still joins the barrier
+  const int hidden = a.hidden;
+  const int nchunks = (hidden + Vec<T>::N - 1) / Vec<T>::N;
+  const int tid = static_cast<int>(threadIdx.x);
+  const int stride = static_cast<int>(blockDim.x);
+  const int wpr = stride / IR_WARP_SIZE;
+  const RowPtrs<T, ADD, FP8> p(a, valid ? row : 0);
+  const float scale = FP8 ? *a.scale : 1.0f;
+
+  Vec<T> xs[CPT];
+  Vec<T> rs[ADD ? CPT : 1];
+  Vec<T> ws[CPT];
+#pragma unroll
+  for (int i = 0; i < CPT; ++i) {
+    const int c = tid + i * stride;
+    if (valid && c < nchunks) {
+      xs[i] = load_chunk(p.x, c, hidden, p.vec);
+      if constexpr (ADD) rs[i] = load_chunk(p.r, c, hidden, p.vec);
+    }
+  }
+  if constexpr (!LATE_W) {
+#pragma unroll
+    for (int i = 0; i < CPT; ++i) {
+      const int c = tid + i * stride;
+      if (valid && c < nchunks) ws[i] = weight_chunk(p.w, c, hidden, p.vec);
+    }
+  }
+  float acc = 0.0f;
+#pragma unroll
+  for (int i = 0; i < CPT; ++i) {
+    const int c = tid + i * stride;
+    if (valid && c < nchunks) {
+      if constexpr (ADD) {
+        xs[i] = add_round(xs[i], rs[i]);
+        store_chunk(p.r_out, c, hidden, p.vec, xs[i]);
+      }
+      acc = chunk_sumsq_fma(xs[i], c, a.variance_size, acc);
+    }
+  }
+  const float total =
+      row_allreduce(acc, SumOp{}, smem, static_cast<int>(threadIdx.y) * wpr, wpr);
+  if (!valid) return;
+  if constexpr (LATE_W) {
+#pragma unroll
+    for (int i = 0; i < CPT; ++i) {
+      const int c = tid + i * stride;
+      if (c < nchunks) ws[i] = weight_chunk(p.w, c, hidden, p.vec);
+    }
+  }
+  const float inv = rsqrtf(total / static_cast<float>(a.variance_size) + a.epsilon);
+  const ScaleDiv d = make_scale_div(scale, FP8 && div_kind != kDivIeee);
+  auto write_all = [&](auto kind) {
+#pragma unroll
+    for (int i = 0; i < CPT; ++i) {
+      const int c = tid + i * stride;
+      if (c < nchunks)
+        write_chunk_lean<T, FP8, decltype(kind)::value>(p.out, p.out8, c, hidden, p.vec, xs[i],
+                                                        ws[i], inv, d);
+    }
+  };
+  if constexpr (FP8) with_div_kind(div_kind, d, write_all);
+  else write_all(std::integral_constant<int, kDivIeee>{});
+}
+
 // Rows too long for registers: two passes, the second re-reads the row (from
 // L2 in practice). With ADD the second pass reads the stored residual. One
 // row per block.
@@ -281,12 +418,40 @@ NormConfig norm_config(int hidden, int elem_bytes, bool add, bool fp8) {
   return {threads, rows, cpt};
 }
 
+template <typename T, bool ADD, bool FP8, int CPT>
+void launch_lean(const NormArgs& a, const NormConfig& cfg, int div_kind, cudaStream_t stream) {
+  const dim3 block(cfg.threads, cfg.rows);
+  const dim3 grid(static_cast<unsigned>(ceil_div(a.rows, cfg.rows)));
+  // Weight timing (no effect on the results): after the reduction once the
+  // rows fill the GPU several times over (registers, so more rows in flight),
+  // with the row's loads for fewer rows (one memory round trip less).
+  const int wl = knob(Knob::kNormWlate);
+  const bool late = wl == 2 || (wl != 1 && a.rows >= 4 * static_cast<int64_t>(sm_count()));
+  if (late) norm_lean_kernel<T, ADD, FP8, CPT, true><<<grid, block, 0, stream>>>(a, div_kind);
+  else norm_lean_kernel<T, ADD, FP8, CPT, false><<<grid, block, 0, stream>>>(a, div_kind);
+}
+
 template <typename T, bool ADD, bool FP8>
 void launch_typed(const NormArgs& a, cudaStream_t stream) {
   const NormConfig cfg = norm_config(a.hidden, sizeof(T), ADD, FP8);
-  const bool fast = knob(Knob::kFp8Div) != 1;
+  const int div_kind = div_kind_from_knob();
+  const bool fast = div_kind != kDivIeee;
   const dim3 block(cfg.threads, cfg.rows);
   const dim3 grid(static_cast<unsigned>(ceil_div(a.rows, cfg.rows)));
+  if (knob(Knob::kNormImpl) != 1 && cfg.cpt != 0) {
+    switch (cfg.cpt) {
+      case 2:
+        launch_lean<T, ADD, FP8, 2>(a, cfg, div_kind, stream);
+        break;
+      case 4:
+        launch_lean<T, ADD, FP8, 4>(a, cfg, div_kind, stream);
+        break;
+      default:
+        launch_lean<T, ADD, FP8, 8>(a, cfg, div_kind, stream);
+        break;
+    }
+    return;
+  }
   switch (cfg.cpt) {
     case 2:
       norm_cached_kernel<T, ADD, FP8, 2><<<grid, block, 0, stream>>>(a, fast);

@@ -5,8 +5,8 @@
 // tensor divisor), saturated to +-448 and rounded to nearest even. Scales are
 // formed exactly as ir_core.ops.quant forms them on the GPU:
 // `max(amax, eps) * (1 / 448)` where torch divides by a Python scalar.
-// The division goes through the scale's reciprocal with two exact
-// corrections (ScaleDiv in common.cuh: same bits as the IEEE division).
+// The division goes through the scale's reciprocal (divide_by_scale in
+// common.cuh: the same fp8 bytes as the IEEE division).
 #include <algorithm>
 
 #include "common.cuh"
@@ -14,13 +14,14 @@
 namespace ir_cuda {
 namespace {
 
-template <bool FAST, typename T>
+template <int KIND, typename T>
 __device__ __forceinline__ void quantise_chunk(uint8_t* out, int c, int n, bool vec, const Vec<T>& v,
                                                const ScaleDiv& d) {
   constexpr int N = Vec<T>::N;
   float y[N];
 #pragma unroll
-  for (int j = 0; j < N; ++j) y[j] = div_scale<FAST>(v.get(j), d);
+  for (int j = 0; j < N; ++j) y[j] = v.get(j);
+  divide_by_scale<KIND>(y, d);
   Fp8Vec<N> q;
   q.set(y);
   store_fp8_chunk<N>(out, c, n, vec, q);
@@ -40,7 +41,7 @@ __device__ __forceinline__ float chunk_amax(const Vec<T>& v, float acc) {
 // Element-wise: the launch shape of ew_config (common.cuh). The loads of a
 // tile go out before the scale's reciprocal is needed.
 template <typename T, int CPT>
-__global__ void static_quant_kernel(QuantArgs a, bool allow_fast_div) {
+__global__ void static_quant_kernel(QuantArgs a, int div_kind) {
   constexpr int N = Vec<T>::N;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
   if (row >= a.rows) return;
@@ -58,23 +59,21 @@ __global__ void static_quant_kernel(QuantArgs a, bool allow_fast_div) {
       const int c = base + threadIdx.x + k * blockDim.x;
       if (c < nchunks) xs[k] = load_chunk(x, c, n, vec);
     }
-    const ScaleDiv d = make_scale_div(scale, allow_fast_div);
-    auto store_all = [&](auto fast) {
+    const ScaleDiv d = make_scale_div(scale, div_kind != kDivIeee);
+    with_div_kind(div_kind, d, [&](auto kind) {
 #pragma unroll
       for (int k = 0; k < CPT; ++k) {
         const int c = base + threadIdx.x + k * blockDim.x;
-        if (c < nchunks) quantise_chunk<decltype(fast)::value>(out, c, n, vec, xs[k], d);
+        if (c < nchunks) quantise_chunk<decltype(kind)::value>(out, c, n, vec, xs[k], d);
       }
-    };
-    if (d.fast) store_all(std::true_type{});
-    else store_all(std::false_type{});
+    });
   }
 }
 
 // The former shape (knob ew_mode=1, for comparisons): one block per row
 // (small rows share a block), looping over the row.
 template <typename T>
-__global__ void static_quant_row_kernel(QuantArgs a, int rows_per_block, bool allow_fast_div) {
+__global__ void static_quant_row_kernel(QuantArgs a, int rows_per_block, int div_kind) {
   constexpr int N = Vec<T>::N;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_block + threadIdx.y;
   if (row >= a.rows) return;
@@ -82,15 +81,12 @@ __global__ void static_quant_row_kernel(QuantArgs a, int rows_per_block, bool al
   const T* x = static_cast<const T*>(a.x) + row * a.x_stride;
   uint8_t* out = a.out + row * n;
   const bool vec = aligned16(x) && aligned_to(out, N);
-  const ScaleDiv d = make_scale_div(*a.scale, allow_fast_div);
+  const ScaleDiv d = make_scale_div(*a.scale, div_kind != kDivIeee);
   const int nchunks = static_cast<int>(ceil_div(n, N));
-  if (d.fast) {
+  with_div_kind(div_kind, d, [&](auto kind) {
     for (int c = threadIdx.x; c < nchunks; c += blockDim.x)
-      quantise_chunk<true>(out, c, n, vec, load_chunk(x, c, n, vec), d);
-  } else {
-    for (int c = threadIdx.x; c < nchunks; c += blockDim.x)
-      quantise_chunk<false>(out, c, n, vec, load_chunk(x, c, n, vec), d);
-  }
+      quantise_chunk<decltype(kind)::value>(out, c, n, vec, load_chunk(x, c, n, vec), d);
+  });
 }
 
 // ------------------------------------------------------------------ dynamic per token
@@ -102,7 +98,7 @@ constexpr int dq_max_threads(int cpt) { return cpt >= 8 ? 512 : 1024; }
 
 template <typename T, int CPT>
 __global__ void __launch_bounds__(dq_max_threads(CPT)) dynamic_quant_kernel(QuantArgs a,
-                                                                            bool allow_fast_div) {
+                                                                            int div_kind) {
   constexpr int N = Vec<T>::N;
   __shared__ float smem[1024 / IR_WARP_SIZE];
   const int64_t row = blockIdx.x;
@@ -131,9 +127,9 @@ __global__ void __launch_bounds__(dq_max_threads(CPT)) dynamic_quant_kernel(Quan
   if (a.scale_ub != nullptr) amax = fminf(amax, ub);
   const float scale = fmaxf(amax * kInvFp8Max, kMinDynamicScale);
   if (threadIdx.x == 0) a.scales[row] = scale;
-  const ScaleDiv d = make_scale_div(scale, allow_fast_div);
-  auto store_all = [&](auto fast) {
-    constexpr bool F = decltype(fast)::value;
+  const ScaleDiv d = make_scale_div(scale, div_kind != kDivIeee);
+  with_div_kind(div_kind, d, [&](auto kind) {
+    constexpr int F = decltype(kind)::value;
     if constexpr (CPT > 0) {
 #pragma unroll
       for (int i = 0; i < CPT; ++i) {
@@ -144,9 +140,7 @@ __global__ void __launch_bounds__(dq_max_threads(CPT)) dynamic_quant_kernel(Quan
       for (int c = threadIdx.x; c < nchunks; c += blockDim.x)
         quantise_chunk<F>(out, c, n, vec, load_chunk(x, c, n, vec), d);
     }
-  };
-  if (d.fast) store_all(std::true_type{});
-  else store_all(std::false_type{});
+  });
 }
 
 // ------------------------------------------------------------------ per token group
@@ -159,7 +153,7 @@ __global__ void __launch_bounds__(dq_max_threads(CPT)) dynamic_quant_kernel(Quan
 // butterfly below stays inside the group; a warp covers 32 / L consecutive
 // groups, whose scales it writes as one contiguous run.
 template <typename T, int KMAX>
-__global__ void group_quant_kernel(QuantArgs a, int lanes, int chunks_per_lane, bool allow_fast_div) {
+__global__ void group_quant_kernel(QuantArgs a, int lanes, int chunks_per_lane, int div_kind) {
   constexpr int N = Vec<T>::N;
   const int64_t gid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int lane_shift = __ffs(lanes) - 1;  // lanes is a power of two
@@ -200,22 +194,20 @@ __global__ void group_quant_kernel(QuantArgs a, int lanes, int chunks_per_lane, 
   if (!valid) return;
   const float scale = fmaxf(amax, kGroupEps) * kInvFp8Max;
   if (lane == 0) a.scales[row * groups_per_row + g] = scale;
-  const ScaleDiv d = make_scale_div(scale, allow_fast_div);
-  auto store_all = [&](auto fast) {
+  const ScaleDiv d = make_scale_div(scale, div_kind != kDivIeee);
+  with_div_kind(div_kind, d, [&](auto kind) {
 #pragma unroll
     for (int k = 0; k < KMAX; ++k)
       if (k < chunks_per_lane)
-        quantise_chunk<decltype(fast)::value>(out, first + k * lanes, n, vec, xs[k], d);
-  };
-  if (d.fast) store_all(std::true_type{});
-  else store_all(std::false_type{});
+        quantise_chunk<decltype(kind)::value>(out, first + k * lanes, n, vec, xs[k], d);
+  });
 }
 
 }  // namespace
 
 void launch_static_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
   if (a.rows == 0 || a.hidden == 0) return;
-  const bool fast = knob(Knob::kFp8Div) != 1;
+  const int div_kind = div_kind_from_knob();
   IR_DISPATCH_DTYPE(a.dtype, T, {
     const int nchunks = static_cast<int>(ceil_div(a.hidden, Vec<T>::N));
     if (knob(Knob::kEwMode) == 1) {
@@ -223,34 +215,38 @@ void launch_static_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
           512, std::max<int64_t>(IR_WARP_SIZE, ceil_div(nchunks, IR_WARP_SIZE) * IR_WARP_SIZE)));
       const int ty = std::max(1, 256 / tx);
       static_quant_row_kernel<T>
-          <<<static_cast<unsigned>(ceil_div(a.rows, ty)), dim3(tx, ty), 0, stream>>>(a, ty, fast);
+          <<<static_cast<unsigned>(ceil_div(a.rows, ty)), dim3(tx, ty), 0, stream>>>(a, ty, div_kind);
     } else {
       const EwConfig c = ew_config(a.rows, nchunks);
       const dim3 grid(c.gx, c.gy), block(c.tx, c.ty);
-      if (c.cpt == 4) static_quant_kernel<T, 4><<<grid, block, 0, stream>>>(a, fast);
-      else if (c.cpt == 2) static_quant_kernel<T, 2><<<grid, block, 0, stream>>>(a, fast);
-      else static_quant_kernel<T, 1><<<grid, block, 0, stream>>>(a, fast);
+      if (c.cpt == 4) static_quant_kernel<T, 4><<<grid, block, 0, stream>>>(a, div_kind);
+      else if (c.cpt == 2) static_quant_kernel<T, 2><<<grid, block, 0, stream>>>(a, div_kind);
+      else static_quant_kernel<T, 1><<<grid, block, 0, stream>>>(a, div_kind);
     }
   });
 }
 
 void launch_dynamic_per_token_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
   if (a.rows == 0) return;
-  const bool fast = knob(Knob::kFp8Div) != 1;
+  const int div_kind = div_kind_from_knob();
   IR_DISPATCH_DTYPE(a.dtype, T, {
-    // From the hidden size only: about `target` 16-byte chunks per thread
-    // (default four; eight only when asked for by the dq_cpt knob).
+    // About `target` 16-byte chunks per thread: four, or two while the rows
+    // do not fill the GPU (a shorter chain per thread: what few rows wait
+    // for). A max is exact in any order, so the shape may follow the row
+    // count without changing any result. Eight only through the dq_cpt knob
+    // (dq_cpt=4 is the former fixed rule).
     const int nchunks = static_cast<int>(ceil_div(a.hidden, Vec<T>::N));
-    const int target = knob(Knob::kDqCpt) > 0 ? knob(Knob::kDqCpt) : 4;
+    const int target = knob(Knob::kDqCpt) > 0 ? knob(Knob::kDqCpt)
+                                              : (a.rows < sm_count() ? 2 : 4);
     int threads = static_cast<int>(ceil_div(ceil_div(nchunks, target), IR_WARP_SIZE) * IR_WARP_SIZE);
     threads = std::min(std::max(threads, IR_WARP_SIZE), 1024);
     const int cpt = static_cast<int>(ceil_div(nchunks, threads));
     const dim3 grid(static_cast<unsigned>(a.rows));
-    if (cpt <= 2) dynamic_quant_kernel<T, 2><<<grid, threads, 0, stream>>>(a, fast);
-    else if (cpt <= 4) dynamic_quant_kernel<T, 4><<<grid, threads, 0, stream>>>(a, fast);
+    if (cpt <= 2) dynamic_quant_kernel<T, 2><<<grid, threads, 0, stream>>>(a, div_kind);
+    else if (cpt <= 4) dynamic_quant_kernel<T, 4><<<grid, threads, 0, stream>>>(a, div_kind);
     else if (cpt <= 8 && target >= 8 && threads <= dq_max_threads(8))
-      dynamic_quant_kernel<T, 8><<<grid, threads, 0, stream>>>(a, fast);
-    else dynamic_quant_kernel<T, 0><<<grid, threads, 0, stream>>>(a, fast);
+      dynamic_quant_kernel<T, 8><<<grid, threads, 0, stream>>>(a, div_kind);
+    else dynamic_quant_kernel<T, 0><<<grid, threads, 0, stream>>>(a, div_kind);
   });
 }
 
@@ -281,12 +277,20 @@ int group_quant_lanes(int group_size, int elem_bytes, int* chunks_per_lane) {
 
 void launch_per_token_group_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
   if (a.rows == 0 || a.hidden == 0) return;
-  const bool fast = knob(Knob::kFp8Div) != 1;
+  const int div_kind = div_kind_from_knob();
   IR_DISPATCH_DTYPE(a.dtype, T, {
     int k = 0;
     int lanes = 0;
-    const int max_k = knob(Knob::kGqCpl);
-    if (max_k > 0 && max_k < kGroupQuantMaxChunksPerLane)  // more lanes, if the group allows
+    // Fewer chunks per lane (more lanes per group, more threads) for small
+    // problems: a shorter chain per thread. The scale is a max (exact in any
+    // order), so this changes no result. gq_cpl=4 is the former fixed rule.
+    int max_k = knob(Knob::kGqCpl);
+    if (max_k <= 0) {
+      const int64_t chunks = a.rows * static_cast<int64_t>(a.hidden / Vec<T>::N);
+      const int64_t per_sm = chunks / sm_count();
+      max_k = per_sm <= 256 ? 1 : (per_sm <= 512 ? 2 : kGroupQuantMaxChunksPerLane);
+    }
+    if (max_k < kGroupQuantMaxChunksPerLane)  // more lanes, if the group allows
       lanes = group_lanes(a.group_size, sizeof(T), max_k, &k);
     if (lanes == 0) lanes = group_quant_lanes(a.group_size, sizeof(T), &k);
     if (lanes == 0) return;  // rejected by the caller's checks
@@ -294,7 +298,7 @@ void launch_per_token_group_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
     constexpr int kBlock = 256;
     group_quant_kernel<T, kGroupQuantMaxChunksPerLane>
         <<<static_cast<unsigned>(ceil_div(threads, kBlock)), kBlock, 0, stream>>>(a, lanes, k,
-                                                                             fast);
+                                                                             div_kind);
   });
 }
 
