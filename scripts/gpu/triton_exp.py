@@ -6,14 +6,20 @@ meta-parameters under test) and the library's current default against
 ``torch.compile(native, dynamic=False)`` at the shapes where the H100 bench
 showed a gap, and prints one table a section:
 
-* ``large``: norms and norm+fp8-quant at 16384/32768 x {2048, 4096, 8192};
-  ``triton.testing.do_bench`` median with the L2 flushed, in us and % of the
-  copy bandwidth measured here (bytes: every input read once, every output
-  written once, as ``ir bench``).
-* ``small``: <= 1024 tokens; device time per call inside a CUDA graph
+* ``large`` (at most 45 % of the budget): gelu/silu_and_mul and static fp8
+  quant at 16384 x 8192 (grid order, block, warps), rms_norm 16384 x 2048 and
+  the hidden-4096 norms (warps); ``triton.testing.do_bench`` median with the
+  L2 flushed, in us and % of the copy bandwidth measured here (bytes: every
+  input read once, every output written once, as ``ir bench``).
+* ``small``: the <= 1024-token shapes where the H100 bench had the triton
+  provider > 5 % behind Inductor (element-wise block/warps, norm warps, group
+  quant tile, dynamic quant warps); device time per call inside a CUDA graph
   (50 back-to-back calls captured once, replayed 30 ms to warm the clocks,
   median of 25 timed replays / 50; hot L2; like ``ir bench``'s graph column);
   every candidate twice, round robin, the lower of the two medians.
+
+Rows run most wanted first; rows left when a section's time is up are listed
+as skipped. Candidate names are explained in each section's header lines.
 
 Columns: ``compiled`` (Inductor on the native op), ``default`` (what the
 library launches now), then each candidate; ``x`` = time / compiled (< 1.00:
@@ -24,7 +30,7 @@ marked ``*``. Results: ``$RES/triton_exp/results.json`` and ``table.txt``;
 
 Run: ``bash scripts/gpu/triton_exp.sh`` (or ``python3 scripts/gpu/triton_exp.py``
 from the repo root). ``TRITON_EXP_BUDGET`` (seconds, default 135) bounds the
-run: sections left when it runs out are listed as skipped.
+run (about that long on an H100, compiles included).
 ``TRITON_EXP_SECTIONS=large,small`` picks sections.
 """
 
@@ -87,11 +93,10 @@ NORM_OPS = {
 }
 
 
-def norm_call(
-    op: str, args: tuple[Any, ...], warps: int, rcp: bool, clamp: bool, imax: bool
-) -> Callable[[], Any]:
-    """The norm kernel with explicit meta-parameters (what the library would
-    launch with those knob values), outputs allocated per call as the op does."""
+def norm_call(op: str, args: tuple[Any, ...], warps: int) -> Callable[[], Any]:
+    """The norm kernel with the library's flags and ``warps`` warps (what
+    ``IR_TRITON_NORM_WARPS`` / ``IR_TRITON_NORM_QUANT_WARPS`` would launch),
+    outputs allocated per call as the op does."""
     has_res, quant = NORM_OPS[op]
     x = args[0]
     r = args[1] if has_res else None
@@ -100,7 +105,7 @@ def norm_call(
     scale = args[4] if (has_res and quant) else (args[3] if quant else None)
     hidden = x.shape[-1]
     rows = x.numel() // hidden
-    block, chunks = kc.row_block(hidden)
+    block, chunks, _, rcp, clamp, imax = kc.norm_meta(hidden, quant and not has_res)
     x2 = x.view(-1, hidden)
     r2 = r.view(-1, hidden) if r is not None else x2
     odt = torch.float8_e4m3fn if quant else x.dtype
@@ -112,7 +117,7 @@ def norm_call(
         kern(
             x2, r2, w, scale if scale is not None else x2, out, res,
             hidden, hidden, hidden, hidden, hidden, hidden, eps,
-            HAS_RESIDUAL=has_res, HAS_WEIGHT=True, QUANT=quant, EXACT=False,
+            HAS_RESIDUAL=has_res, HAS_WEIGHT=True, QUANT=quant, EXACT=kc.EXACT_FP8,
             BLOCK=block, N_CHUNKS=chunks, RCP=rcp, CLAMP=clamp, IMAX=imax,
             num_warps=warps,
         )  # fmt: skip
@@ -121,42 +126,109 @@ def norm_call(
     return fn
 
 
-def act_call(op: str, args: tuple[Any, ...], block: int, warps: int) -> Callable[[], Any]:
+def _ew_grid(rows: int, n: int, block: int, flat: bool) -> tuple[tuple[int, ...], int]:
+    """Grid and column blocks of an element-wise launch of ``block`` columns."""
+    cb = triton.cdiv(n, block)
+    return ((rows * cb,) if flat else (rows, cb)), cb
+
+
+def act_call(
+    op: str, args: tuple[Any, ...], block: int, warps: int, flat: bool, even: bool
+) -> Callable[[], Any]:
+    """``gated_act_kernel`` with explicit meta-parameters: ``flat`` 1-D grid in
+    memory order or the 2-D (row, column block) grid; ``even``: unmasked
+    (only where the block divides the width)."""
     x = args[0]
     act = ka.ACT_SILU if op == "silu_and_mul" else ka.ACT_GELU
     d = x.shape[-1] // 2
     rows = x.numel() // x.shape[-1]
-    kern = ka.gated_act_kernel[(rows, triton.cdiv(d, block))]
+    grid, cb = _ew_grid(rows, d, block, flat)
+    even = even and d % block == 0
+    kern = ka.gated_act_kernel[grid]
 
     def fn() -> Any:
         out = torch.empty((rows, d), dtype=x.dtype, device=x.device)
-        kern(x, out, 2 * d, d, d, ACT=act, BLOCK=block, num_warps=warps)
+        kern(
+            x, out, 2 * d, d, d, ACT=act, BLOCK=block, COL_BLOCKS=cb, FLAT=flat, EVEN=even,
+            num_warps=warps,
+        )  # fmt: skip
         return out
 
     return fn
 
 
-def squant_call(args: tuple[Any, ...], block: int, warps: int, clamp: bool) -> Callable[[], Any]:
+def squant_call(
+    args: tuple[Any, ...], block: int, warps: int, flat: bool, even: bool
+) -> Callable[[], Any]:
+    """``static_quant_kernel`` with explicit meta-parameters (as :func:`act_call`)."""
     x, scale = args
     n = x.shape[-1]
     rows = x.numel() // n
-    kern = kq.static_quant_kernel[(rows, triton.cdiv(n, block))]
+    grid, cb = _ew_grid(rows, n, block, flat)
+    even = even and n % block == 0
+    kern = kq.static_quant_kernel[grid]
 
     def fn() -> Any:
         out = torch.empty((rows, n), dtype=torch.float8_e4m3fn, device=x.device)
-        kern(x, scale, out, n, n, n, EXACT=False, BLOCK=block, CLAMP=clamp, num_warps=warps)
+        kern(
+            x, scale, out, n, n, n, EXACT=kc.EXACT_FP8, BLOCK=block, COL_BLOCKS=cb,
+            CLAMP=kc.FP8_CLAMP, FLAT=flat, EVEN=even, num_warps=warps,
+        )  # fmt: skip
         return out
+
+    return fn
+
+
+def ew_call(op: str, args: tuple[Any, ...], cfg: tuple[int, int, bool, bool]) -> Any:
+    if op == "static_scaled_fp8_quant":
+        return squant_call(args, *cfg)
+    return act_call(op, args, *cfg)
+
+
+def group_call(args: tuple[Any, ...], groups: int, warps: int) -> Callable[[], Any]:
+    """``group_quant_kernel`` with ``groups`` groups a program and ``warps`` warps."""
+    x, gs = args
+    n = x.shape[-1]
+    rows = x.numel() // n
+    ng = n // gs
+    gblock = triton.next_power_of_2(gs)
+    kern = kq.group_quant_kernel[(rows, triton.cdiv(ng, groups))]
+
+    def fn() -> Any:
+        out = torch.empty((rows, n), dtype=torch.float8_e4m3fn, device=x.device)
+        sc = torch.empty((rows, ng), dtype=torch.float32, device=x.device)
+        kern(
+            x, out, sc, n, n, ng, ng, gs, kq.GROUP_EPS, EXACT=kc.EXACT_FP8, GROUPS=groups,
+            GROUP_BLOCK=gblock, num_warps=warps,
+        )  # fmt: skip
+        return out, sc
+
+    return fn
+
+
+def dq_call(args: tuple[Any, ...], warps: int) -> Callable[[], Any]:
+    """``dynamic_quant_kernel`` (no upper bound) with ``warps`` warps."""
+    x = args[0]
+    n = x.shape[-1]
+    rows = x.numel() // n
+    block, chunks, _ = kc.row_meta(n)
+    kern = kq.dynamic_quant_kernel[(rows,)]
+
+    def fn() -> Any:
+        out = torch.empty((rows, n), dtype=torch.float8_e4m3fn, device=x.device)
+        sc = torch.empty((rows, 1), dtype=torch.float32, device=x.device)
+        kern(
+            x, sc, out, sc, n, n, n, kq.MIN_SCALE, HAS_UB=False, EXACT=kc.EXACT_FP8, BLOCK=block,
+            N_CHUNKS=chunks, num_warps=warps,
+        )  # fmt: skip
+        return out, sc
 
     return fn
 
 
 def library_call(op: str, args: tuple[Any, ...]) -> Callable[[], Any]:
     """The library's own eager launcher (current defaults and knobs)."""
-    mods = {"silu_and_mul": ka, "gelu_and_mul": ka, "static_scaled_fp8_quant": kq}
-    if op in NORM_OPS:
-        f = getattr(kn, op)
-    else:
-        f = getattr(mods[op], op)
+    f = getattr(kn if op in NORM_OPS else ka if op.endswith("_and_mul") else kq, op)
     # direct=True: the eager fast launcher, what the provider uses outside tracing
     if op == "gelu_and_mul":
         return lambda: f(args[0], False, direct=True)
@@ -181,6 +253,7 @@ _compiled: dict[str, Any] = {}
 
 
 def compiled_call(op: str, args: tuple[Any, ...]) -> Callable[[], Any]:
+    """``torch.compile(native, dynamic=False)``: one compile a shape."""
     native = getattr(ir.ops, op).native
     fn = _compiled.get(op)
     if fn is None:
@@ -231,14 +304,20 @@ def bench_graph(fn: Callable[[], Any], calls: int = 50, reps: int = 25) -> float
     return statistics.median(times)
 
 
+_INT_OF_SIZE = {1: torch.uint8, 2: torch.int16, 4: torch.int32}
+
+
 def diff(a: Any, b: Any) -> str:
+    """``ok`` when every output is bit-identical, else the count of differing elements."""
     a = a if isinstance(a, tuple) else (a,)
     b = b if isinstance(b, tuple) else (b,)
     n = 0
     for u, v in zip(a, b, strict=True):
-        u8 = u.view(torch.uint8) if u.dtype == torch.float8_e4m3fn else u.view(torch.int16)
-        v8 = v.view(torch.uint8) if v.dtype == torch.float8_e4m3fn else v.view(torch.int16)
-        n += int((u8 != v8).sum())
+        if u.shape != v.shape:
+            return f"shape {tuple(u.shape)} vs {tuple(v.shape)}"
+        u, v = u.reshape(-1, u.shape[-1]), v.reshape(-1, v.shape[-1])
+        bits = _INT_OF_SIZE[u.element_size()]
+        n += int((u.view(bits) != v.view(bits)).sum())
     return "ok" if n == 0 else str(n)
 
 
@@ -320,104 +399,172 @@ def row(
 
 # ------------------------------------------------------------------- sections
 
+#: Element-wise candidates (block, warps, flat grid, unmasked), named; ``old``
+#: is the layout before this round (2-D grid, 1024 columns, 4 warps, masked).
+EW_OLD = (1024, 4, False, False)
+EW_LARGE = {
+    "old": EW_OLD,
+    "flat_masked": (1024, 4, True, False),  # the grid order alone
+    "f1024_w4": (1024, 4, True, True),
+    "f2048_w8": (2048, 8, True, True),
+    "f2048_w4": (2048, 4, True, True),
+}
+EW_SMALL = {
+    "old": EW_OLD,
+    "f128_w4": (128, 4, True, True),
+    "f128_w1": (128, 1, True, True),
+    "f256_w4": (256, 4, True, True),
+    "f256_w2": (256, 2, True, True),
+    "f512_w4": (512, 4, True, True),
+    "f1024_w4": (1024, 4, True, True),
+}
+
+
+def ew_cands(op: str, args: tuple[Any, ...], cfgs: dict[str, Any]) -> dict[str, Any]:
+    """compiled, default, then each config of ``cfgs`` not equal to the default's."""
+    n = args[0].shape[-1] // (2 if op.endswith("_and_mul") else 1)
+    rows = args[0].numel() // args[0].shape[-1]
+    block, _, warps, flat, even = kc.ew_meta(n, rows)
+    default = (block, warps, flat, even)
+    c: dict[str, Any] = {"compiled": compiled_call(op, args), "default": library_call(op, args)}
+    for name, cfg in cfgs.items():
+        if cfg != default:
+            c[name] = ew_call(op, args, cfg)
+    return c
+
 
 def norm_cands(op: str, args: tuple[Any, ...], warps_list: list[int]) -> dict[str, Any]:
+    """compiled, default, then ``wN`` (the library's flags, N warps) for each N
+    that is not the default's warps."""
     hidden = args[0].shape[-1]
-    block, _ = kc.row_block(hidden)
-    dw = kc.row_warps(block)
-    quant = NORM_OPS[op][1]
-    c: dict[str, Any] = {
-        "compiled": compiled_call(op, args),
-        "default": library_call(op, args),
-        # before this round: div_rn, clamp, float max
-        "old": norm_call(op, args, dw, False, True, False),
-    }
-    if quant:
-        c["rcp"] = norm_call(op, args, dw, True, True, False)
-        c["noclamp"] = norm_call(op, args, dw, False, False, False)
-    c["imax"] = norm_call(op, args, dw, False, True, True)
+    has_res, quant = NORM_OPS[op]
+    dw = kc.norm_meta(hidden, quant and not has_res)[2]
+    c: dict[str, Any] = {"compiled": compiled_call(op, args), "default": library_call(op, args)}
     for w in warps_list:
-        c[f"w{w}"] = norm_call(op, args, w, True, False, True)  # every new flag, w warps
+        if w != dw:
+            c[f"w{w}"] = norm_call(op, args, w)
     return c
+
+
+def group_cands(args: tuple[Any, ...], cfgs: list[tuple[int, int]]) -> dict[str, Any]:
+    """compiled, default, ``old`` (whole 2048-element tiles), ``gG_wW``."""
+    x, gs = args
+    n = x.shape[-1]
+    ng, gblock = n // gs, triton.next_power_of_2(gs)
+    old_groups = max(1, min(triton.next_power_of_2(ng), 2048 // gblock))
+    old = (old_groups, max(1, min(8, old_groups * gblock // 512)))
+    rows = x.numel() // n
+    dg, _, _, dw = kq.group_meta(ng, gs, kq._rows_bucket(rows))
+    op = "per_token_group_quant_fp8"
+    c: dict[str, Any] = {"compiled": compiled_call(op, args), "default": library_call(op, args)}
+    for name, (g, w) in [("old", old), *((f"g{g}_w{w}", (g, w)) for g, w in cfgs)]:
+        if (g, w) != (dg, dw) and name not in c:
+            c[name] = group_call(args, g, w)
+    return c
+
+
+def dq_cands(args: tuple[Any, ...], warps_list: list[int]) -> dict[str, Any]:
+    op = "dynamic_per_token_scaled_fp8_quant"
+    n = args[0].shape[-1]
+    block, _, dw = kc.row_meta(n)
+    dw = kc.DQ_WARPS.get(block, dw)
+    c: dict[str, Any] = {"compiled": compiled_call(op, args), "default": library_call(op, args)}
+    for w in warps_list:
+        if w != dw:
+            c[f"w{w}"] = dq_call(args, w)
+    return c
+
+
+def cands_for(kind: str, op: str, args: tuple[Any, ...], extra: Any) -> dict[str, Any]:
+    if kind == "ew":
+        return ew_cands(op, args, extra)
+    if kind == "norm":
+        return norm_cands(op, args, extra)
+    if kind == "group":
+        return group_cands(args, extra)
+    return dq_cands(args, extra)
+
+
+#: (kind, op, tokens, hidden, candidates), most wanted first. ``hidden`` is the
+#: op's input generator's (activations: output width; the input is twice as wide).
+LARGE_PLAN: list[tuple[str, str, int, int, Any]] = [
+    ("ew", "gelu_and_mul", 16384, 8192, EW_LARGE),
+    ("ew", "silu_and_mul", 16384, 8192, EW_LARGE),
+    ("ew", "static_scaled_fp8_quant", 16384, 8192, EW_LARGE),
+    ("norm", "rms_norm", 16384, 2048, [2, 4, 8, 16]),
+    # the other side of the small-shape trade-offs (hidden-only warps)
+    ("norm", "rms_norm_static_fp8_quant", 16384, 4096, [4, 8, 16]),
+    ("norm", "rms_norm", 16384, 4096, [4, 8, 16]),
+    ("ew", "silu_and_mul", 16384, 4096, {"old": EW_OLD, "flat_masked": (1024, 4, True, False)}),
+]
+SMALL_PLAN: list[tuple[str, str, int, int, Any]] = [
+    ("ew", "gelu_and_mul", 1, 8192, EW_SMALL),
+    ("ew", "static_scaled_fp8_quant", 1, 8192, EW_SMALL),
+    ("norm", "rms_norm", 1, 2048, [1, 2, 4, 8, 16]),
+    ("norm", "rms_norm_static_fp8_quant", 128, 4096, [4, 8, 16]),
+    ("group", "per_token_group_quant_fp8", 1, 8192, [(1, 2), (1, 1), (2, 2), (4, 4), (16, 4)]),
+    ("ew", "gelu_and_mul", 1, 4096, EW_SMALL),
+    ("ew", "silu_and_mul", 1, 4096, EW_SMALL),
+    ("ew", "static_scaled_fp8_quant", 1, 4096, EW_SMALL),
+    ("ew", "gelu_and_mul", 16, 8192, EW_SMALL),
+    ("dq", "dynamic_per_token_scaled_fp8_quant", 1, 2048, [1, 2, 4, 8, 16]),
+    ("norm", "rms_norm", 1024, 2048, [2, 4, 8, 16]),
+    ("norm", "rms_norm", 128, 4096, [4, 8, 16]),
+    ("norm", "rms_norm_static_fp8_quant", 16, 4096, [4, 8, 16]),
+    ("group", "per_token_group_quant_fp8", 16, 4096, [(1, 2), (2, 2), (4, 4), (16, 4)]),
+    ("ew", "silu_and_mul", 1024, 4096, EW_SMALL),
+]
+
+
+def run_plan(section: str, plan: list[Any], until: float, bw: float) -> None:
+    """Rows of ``plan`` while the run is before ``until`` s (from its start)
+    and inside the budget; the rest are listed as skipped."""
+    timer = bench_large if section == "large" else bench_graph
+    for i, (kind, op, t, h, extra) in enumerate(plan):
+        if time.time() - T0 > until or left() < 10:
+            rest = ", ".join(f"{o} {tt}x{hh}" for _, o, tt, hh, _ in plan[i:])
+            say(f"  skipped (time budget): {rest}")
+            return
+        args = inputs(op, t, h)
+        try:
+            cands = cands_for(kind, op, args, extra)
+        except Exception as exc:  # a broken row must not end the run
+            say(f"{op} {t}x{h}: ERR building candidates: {type(exc).__name__}: {exc}")
+            continue
+        row(section, op, t, h, cands, timer, bw, args)
+        del args, cands
+        torch.cuda.empty_cache()
 
 
 def section_large(bw: float) -> None:
     say("== large: do_bench median, L2 flushed; us, % of copy BW, x = time / compiled")
-    say("   old = div_rn+clamp+float max (before); rcp/noclamp/imax = one new flag on old;")
-    say("   wN = all new flags (rcp, no clamp, int max) with N warps; default = library now")
-    plan = [
-        ("rms_norm_static_fp8_quant", 16384, 8192, [8, 16, 32]),
-        ("rms_norm_static_fp8_quant", 16384, 4096, [4, 8, 16]),
-        ("fused_add_rms_norm_static_fp8_quant", 16384, 8192, [8, 16, 32]),
-        ("rms_norm", 16384, 2048, [2, 4, 8]),
-        ("rms_norm_static_fp8_quant", 32768, 8192, [8, 16]),
-        ("rms_norm_static_fp8_quant", 16384, 2048, [2, 4, 8]),
-        ("fused_add_rms_norm_static_fp8_quant", 16384, 4096, [4, 8, 16]),
-        ("rms_norm", 16384, 8192, [8, 16]),
-        ("rms_norm", 16384, 4096, [4, 8]),
-        ("fused_add_rms_norm", 16384, 8192, [8, 16]),
-        ("rms_norm_static_fp8_quant", 32768, 4096, [4, 8]),
-        ("rms_norm_static_fp8_quant", 32768, 2048, [2, 4]),
-        ("fused_add_rms_norm_static_fp8_quant", 32768, 8192, [8, 16]),
-        ("rms_norm", 32768, 2048, [4]),
-        ("fused_add_rms_norm_static_fp8_quant", 16384, 2048, [4]),
-    ]
-    for op, t, h, wl in plan:
-        if left() < 15:
-            say(f"  skipped (time budget): {op} {t}x{h} and later")
-            return
-        args = inputs(op, t, h)
-        row("large", op, t, h, norm_cands(op, args, wl), bench_large, bw, args)
-        del args
-        torch.cuda.empty_cache()
+    say("   element-wise: old = 2-D (row, block) grid, 1024 cols, 4 warps, masked;")
+    say("   flat_masked = 1-D memory-order grid, masked; fB_wN = flat, unmasked, B cols, N warps")
+    say("   norms: wN = the library's flags with N warps (default: the library's own rule)")
+    # the large section gets at most 45 % of the budget: the small one must run too
+    run_plan("large", LARGE_PLAN, 0.45 * BUDGET, bw)
 
 
 def section_small(bw: float) -> None:
     say("== small: CUDA-graph device time per call (hot L2); x = time / compiled")
-    say("   norms: wN = all new flags with N warps; act/quant: bB_wN = column block B, N warps")
-    norm_plan = [
-        ("rms_norm", 128, 2048, [2, 4, 8]),
-        ("rms_norm_static_fp8_quant", 1024, 2048, [2, 4, 8]),
-        ("rms_norm", 1, 4096, [2, 4, 8]),
-        ("fused_add_rms_norm_static_fp8_quant", 1, 2048, [1, 2, 4]),
-        ("rms_norm", 1024, 4096, [4, 8]),
-        ("rms_norm_static_fp8_quant", 1, 8192, [4, 8, 16]),
-    ]
-    act_plan = [
-        ("static_scaled_fp8_quant", 1, 8192),
-        ("silu_and_mul", 1, 4096),
-        ("gelu_and_mul", 1, 8192),
-        ("silu_and_mul", 1024, 4096),
-        ("static_scaled_fp8_quant", 1024, 4096),
-    ]
-    act_cfgs = [(256, 1), (512, 1), (512, 2), (1024, 2), (1024, 4), (2048, 4), (4096, 8)]
-    for op, t, h, wl in norm_plan:
-        if left() < 10:
-            say(f"  skipped (time budget): {op} {t}x{h} and later norms")
-            break
-        args = inputs(op, t, h)
-        row("small", op, t, h, norm_cands(op, args, wl), bench_graph, bw, args)
-    for op, t, h in act_plan:
-        if left() < 8:
-            say(f"  skipped (time budget): {op} {t}x{h} and later")
-            break
-        args = inputs(op, t, h)
-        c: dict[str, Any] = {"compiled": compiled_call(op, args), "default": library_call(op, args)}
-        for b, w in act_cfgs:
-            if op == "static_scaled_fp8_quant":
-                c[f"b{b}_w{w}"] = squant_call(args, b, w, False)
-            else:
-                c[f"b{b}_w{w}"] = act_call(op, args, b, w)
-        row("small", op, t, h, c, bench_graph, bw, args)
+    say("   element-wise: as large; group: gG_wN = G groups a program, N warps,")
+    say("   old = whole 2048-element tiles; dynamic quant / norms: wN = N warps")
+    run_plan("small", SMALL_PLAN, BUDGET, bw)
 
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
+    # one compiled native per op, recompiled per shape: keep every shape compiled
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(torch._dynamo.config, name):
+            setattr(torch._dynamo.config, name, 64)
     ir.load_providers()
     say(
         f"triton_exp: {torch.cuda.get_device_name(0)} torch {torch.__version__} "
         f"triton {triton.__version__}; budget {BUDGET:.0f}s; knobs now: "
-        f"NORM_WARPS={kc.NORM_WARPS} RCP={kc.NORM_RCP} CLAMP={kc.FP8_CLAMP} IMAX={kc.NORM_IMAX}"
+        f"NORM_WARPS={kc.NORM_WARPS} NORM_QUANT_WARPS={kc.NORM_QUANT_WARPS} "
+        f"EW_FLAT={kc.EW_FLAT} EW_PROGRAMS={kc.EW_PROGRAMS} "
+        f"GROUP_PROGRAMS={kc.GROUP_PROGRAMS} DQ_WARPS={kc.DQ_WARPS}"
     )
     bw = copy_bw()
     say(f"copy bandwidth {bw / 1e9:.0f} GB/s (read + write)")

@@ -1,8 +1,9 @@
 """Gated activations: ``silu_and_mul`` and ``gelu_and_mul`` (erf and tanh).
 
-A 2D grid of (row, column block): each program reads one block of the gate
-half and the matching block of the up half of one row and writes one block of
-the output. No reduction, so trivially batch invariant.
+Each program reads one block of the gate half and the matching block of the
+up half of one row and writes one block of the output; the programs form a
+1-D grid in memory order (or the old 2-D (row, column block) grid), shaped by
+:func:`.common.ew_meta`. No reduction, so trivially batch invariant.
 """
 
 from __future__ import annotations
@@ -12,15 +13,11 @@ import triton
 import triton.language as tl
 
 from .._runtime import define_op, launch, rows_of
+from .common import ew_meta
 
 ACT_SILU = 0
 ACT_GELU = 1
 ACT_GELU_TANH = 2
-
-#: Output columns per program, 8 a thread (one 16-byte load of 16-bit data per
-#: operand). H100, CUDA-graph device time: silu_and_mul 1 x 4096 1.32 us with
-#: 1024 / 4 warps against 1.67 us with 2048 / 4; 1024 x 4096 4.64 against 4.69.
-_COL_BLOCK = 1024
 
 
 @triton.jit
@@ -39,30 +36,35 @@ def _gate(a, ACT: tl.constexpr):
 
 @triton.jit
 def gated_act_kernel(
-    x_ptr, out_ptr, x_stride, out_stride, d, ACT: tl.constexpr, BLOCK: tl.constexpr
+    x_ptr,
+    out_ptr,
+    x_stride,
+    out_stride,
+    d,
+    ACT: tl.constexpr,
+    BLOCK: tl.constexpr,
+    COL_BLOCKS: tl.constexpr = 1,
+    FLAT: tl.constexpr = False,
+    EVEN: tl.constexpr = False,
 ):
-    row = tl.program_id(0).to(tl.int64)
-    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    mask = cols < d
+    if FLAT:  # 1-D grid in memory order: column blocks of a row are neighbours
+        pid = tl.program_id(0)
+        row = (pid // COL_BLOCKS).to(tl.int64)  # a constant divisor: no integer division
+        cols = (pid % COL_BLOCKS) * BLOCK + tl.arange(0, BLOCK)
+    else:
+        row = tl.program_id(0).to(tl.int64)
+        cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     x_row = x_ptr + row * x_stride
-    a = tl.load(x_row + cols, mask=mask, other=0.0).to(tl.float32)
-    b = tl.load(x_row + d + cols, mask=mask, other=0.0).to(tl.float32)
-    y = _gate(a, ACT) * b
-    tl.store(out_ptr + row * out_stride + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
-
-
-_act_meta: dict[int, tuple[int, int, int]] = {}
-
-
-def _meta(d: int) -> tuple[int, int, int]:
-    """``(BLOCK, column blocks, num_warps)`` for ``d`` output columns, cached."""
-    if not isinstance(d, int):  # a SymInt under dynamic-shape tracing: specialise
-        d = int(d)
-    meta = _act_meta.get(d)
-    if meta is None:
-        block = min(_COL_BLOCK, triton.next_power_of_2(max(d, 1)))
-        meta = _act_meta[d] = (block, triton.cdiv(d, block), max(1, min(4, block // 256)))
-    return meta
+    out = out_ptr + row * out_stride + cols
+    if EVEN:  # the block divides d: no mask
+        a = tl.load(x_row + cols).to(tl.float32)
+        b = tl.load(x_row + d + cols).to(tl.float32)
+        tl.store(out, (_gate(a, ACT) * b).to(out_ptr.dtype.element_ty))
+    else:
+        mask = cols < d
+        a = tl.load(x_row + cols, mask=mask, other=0.0).to(tl.float32)
+        b = tl.load(x_row + d + cols, mask=mask, other=0.0).to(tl.float32)
+        tl.store(out, (_gate(a, ACT) * b).to(out_ptr.dtype.element_ty), mask=mask)
 
 
 def _launch_act(x: torch.Tensor, act: int, direct: bool) -> torch.Tensor:
@@ -73,10 +75,11 @@ def _launch_act(x: torch.Tensor, act: int, direct: bool) -> torch.Tensor:
         return out
     x2, xs = rows_of(x, x.shape[-1], direct)
     out2, os_ = rows_of(out, d, direct)
-    block, col_blocks, warps = _meta(d)
+    block, col_blocks, warps, flat, even = ew_meta(d, rows)
+    grid = (rows * col_blocks,) if flat else (rows, col_blocks)
     launch(
         gated_act_kernel,
-        (rows, col_blocks),
+        grid,
         direct,
         x2,
         out2,
@@ -85,6 +88,9 @@ def _launch_act(x: torch.Tensor, act: int, direct: bool) -> torch.Tensor:
         d,
         ACT=act,
         BLOCK=block,
+        COL_BLOCKS=col_blocks,
+        FLAT=flat,
+        EVEN=even,
         num_warps=warps,
     )
     return out

@@ -1,7 +1,7 @@
 """FP8 (e4m3fn) quantisation: static (one scale), dynamic per token and per
 token group.
 
-* static: elementwise, a 2D grid of (row, column block) like the activations.
+* static: elementwise, launched like the activations (:func:`.common.ew_meta`).
 * dynamic per token: one program per row (amax, then quantise), the block and
   chunking set by the row length alone, like the norms.
 * per token group: a 2D grid of (row, block of groups); each program holds a
@@ -18,13 +18,19 @@ import triton
 import triton.language as tl
 
 from .._runtime import FP8_DTYPE, define_op, launch, new_out, rows_of
-from .common import EXACT_FP8, FP8_CLAMP, FP8_MAX, row_meta, to_fp8
+from .common import (
+    DQ_WARPS,
+    EXACT_FP8,
+    FP8_CLAMP,
+    FP8_MAX,
+    GROUP_PROGRAMS,
+    ew_meta,
+    row_meta,
+    to_fp8,
+)
 
-#: Columns per program of the static quant (one 2D tile row), 8 a thread with
-#: 4 warps. H100, CUDA-graph device time: 1 x 8192 1.49 us against 1.73 with
-#: 2048 / 4 warps; 1024 x 4096 3.98 against 4.35.
-_COL_BLOCK = 1024
-#: Elements per program of the group quant tile.
+#: Elements per program of the group quant tile (at most; fewer where
+#: :data:`.common.GROUP_PROGRAMS` asks for more programs).
 _GROUP_TILE = 2048
 #: Smallest per-token scale (ir_core.ops.quant.MIN_SCALE).
 MIN_SCALE = 1.0 / (FP8_MAX * 512.0)
@@ -42,15 +48,29 @@ def static_quant_kernel(
     n_cols,
     EXACT: tl.constexpr,
     BLOCK: tl.constexpr,
+    COL_BLOCKS: tl.constexpr = 1,
     CLAMP: tl.constexpr = True,
+    FLAT: tl.constexpr = False,
+    EVEN: tl.constexpr = False,
 ):
-    row = tl.program_id(0).to(tl.int64)
-    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    mask = cols < n_cols
+    if FLAT:  # 1-D grid in memory order, as the activations
+        pid = tl.program_id(0)
+        row = (pid // COL_BLOCKS).to(tl.int64)  # a constant divisor: no integer division
+        cols = (pid % COL_BLOCKS) * BLOCK + tl.arange(0, BLOCK)
+    else:
+        row = tl.program_id(0).to(tl.int64)
+        cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     scale = tl.load(scale_ptr).to(tl.float32)
-    x = tl.load(x_ptr + row * x_stride + cols, mask=mask, other=0.0).to(tl.float32)
-    y = to_fp8(tl.div_rn(x, scale), EXACT, CLAMP)
-    tl.store(out_ptr + row * out_stride + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+    src = x_ptr + row * x_stride + cols
+    dst = out_ptr + row * out_stride + cols
+    if EVEN:  # the block divides n_cols: no mask
+        y = to_fp8(tl.div_rn(tl.load(src).to(tl.float32), scale), EXACT, CLAMP)
+        tl.store(dst, y.to(out_ptr.dtype.element_ty))
+    else:
+        mask = cols < n_cols
+        x = tl.load(src, mask=mask, other=0.0).to(tl.float32)
+        y = to_fp8(tl.div_rn(x, scale), EXACT, CLAMP)
+        tl.store(dst, y.to(out_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -131,8 +151,28 @@ def group_quant_kernel(
     tl.store(out_ptr + row * out_stride + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
 
 
-_static_meta: dict[int, tuple[int, int, int]] = {}
-_group_meta: dict[tuple[int, int], tuple[int, int, int, int]] = {}
+_group_meta: dict[tuple[int, int, int], tuple[int, int, int, int]] = {}
+
+
+def _rows_bucket(rows: int) -> int:
+    """The rows as far as the group quant's launch shape depends on them:
+    counts from :data:`.common.GROUP_PROGRAMS` up (or symbolic ones, under
+    dynamic-shape tracing, not guarded on) all launch alike."""
+    return min(rows, GROUP_PROGRAMS) if isinstance(rows, int) else GROUP_PROGRAMS
+
+
+def group_meta(n_groups: int, group_size: int, rows: int) -> tuple[int, int, int, int]:
+    """``(GROUPS, GROUP_BLOCK, program blocks a row, num_warps)`` of the group
+    quant: tiles of up to 2048 elements (whole groups), halved while ``rows``
+    rows give fewer than :data:`.common.GROUP_PROGRAMS` programs."""
+    gblock = triton.next_power_of_2(group_size)
+    groups = max(1, min(triton.next_power_of_2(n_groups), _GROUP_TILE // gblock))
+    warps = max(1, min(8, groups * gblock // 512))
+    while groups > 1 and rows * triton.cdiv(n_groups, groups) < GROUP_PROGRAMS:
+        groups //= 2
+        # small tiles, as Inductor's: about 2 elements a thread, at most 4 warps
+        warps = max(1, min(4, groups * gblock // 64))
+    return groups, gblock, triton.cdiv(n_groups, groups), warps
 
 
 def static_scaled_fp8_quant(
@@ -144,18 +184,13 @@ def static_scaled_fp8_quant(
     rows = out.numel() // n if n else 0
     if isinstance(rows, int) and rows == 0:
         return out
-    if not isinstance(n, int):  # a SymInt under dynamic-shape tracing: specialise
-        n = int(n)
-    meta = _static_meta.get(n)
-    if meta is None:
-        block = min(_COL_BLOCK, triton.next_power_of_2(max(n, 1)))
-        meta = _static_meta[n] = (block, triton.cdiv(n, block), max(1, min(4, block // 256)))
-    block, col_blocks, warps = meta
+    block, col_blocks, warps, flat, even = ew_meta(n, rows)
+    grid = (rows * col_blocks,) if flat else (rows, col_blocks)
     x2, xs = rows_of(x, n, direct)
     out2, os_ = rows_of(out, n, direct)
     launch(
         static_quant_kernel,
-        (rows, col_blocks),
+        grid,
         direct,
         x2,
         scale,
@@ -165,7 +200,10 @@ def static_scaled_fp8_quant(
         n,
         EXACT=EXACT_FP8,
         BLOCK=block,
+        COL_BLOCKS=col_blocks,
         CLAMP=FP8_CLAMP,
+        FLAT=flat,
+        EVEN=even,
         num_warps=warps,
     )
     return out
@@ -175,15 +213,17 @@ def dynamic_per_token_scaled_fp8_quant(
     x: torch.Tensor, scale_ub: torch.Tensor | None, direct: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-row scales ``max(min(amax, ub) / 448, MIN_SCALE)``; ``(fp8, scales [..., 1])``."""
-    out = torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
+    out = new_out(x, FP8_DTYPE, direct)
     scales = torch.empty((*x.shape[:-1], 1), dtype=torch.float32, device=x.device)
     n = x.shape[-1]
     rows = out.numel() // n if n else 0
     if isinstance(rows, int) and rows == 0:
         return out, scales
-    x2 = x.reshape(-1, n)
-    out2 = out.view(-1, n)
+    x2, xs = rows_of(x, n, direct)
+    out2, os_ = rows_of(out, n, direct)
     block, chunks, warps = row_meta(n)
+    if DQ_WARPS:
+        warps = DQ_WARPS.get(block, warps)
     launch(
         dynamic_quant_kernel,
         (rows,),
@@ -192,8 +232,8 @@ def dynamic_per_token_scaled_fp8_quant(
         scale_ub if scale_ub is not None else scales,
         out2,
         scales,
-        x2.stride(0),
-        out2.stride(0),
+        xs,
+        os_,
         n,
         MIN_SCALE,
         HAS_UB=scale_ub is not None,
@@ -213,23 +253,19 @@ def per_token_group_quant_fp8(
     if not isinstance(n, int):  # a SymInt under dynamic-shape tracing: specialise
         n = int(n)
     n_groups = n // group_size
-    out = torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
+    out = new_out(x, FP8_DTYPE, direct)
     scales = torch.empty((*x.shape[:-1], n_groups), dtype=torch.float32, device=x.device)
     rows = out.numel() // n if n else 0
     if isinstance(rows, int) and rows == 0:
         return out, scales
-    key = (n, group_size)
-    meta = _group_meta.get(key)
+    bucket = _rows_bucket(rows)
+    meta = _group_meta.get((n, group_size, bucket))
     if meta is None:
-        ng, gs = n_groups, group_size
-        gblock = triton.next_power_of_2(gs)
-        groups = max(1, min(triton.next_power_of_2(ng), _GROUP_TILE // gblock))
-        warps = max(1, min(8, groups * gblock // 512))
-        meta = _group_meta[key] = (groups, gblock, triton.cdiv(ng, groups), warps)
+        meta = _group_meta[(n, group_size, bucket)] = group_meta(n_groups, group_size, bucket)
     groups, gblock, blocks, warps = meta
-    x2 = x.reshape(-1, n)
-    out2 = out.view(-1, n)
-    s2 = scales.view(-1, n_groups)
+    x2, xs = rows_of(x, n, direct)
+    out2, os_ = rows_of(out, n, direct)
+    s2, ss = rows_of(scales, n_groups, direct)
     launch(
         group_quant_kernel,
         (rows, blocks),
@@ -237,9 +273,9 @@ def per_token_group_quant_fp8(
         x2,
         out2,
         s2,
-        x2.stride(0),
-        out2.stride(0),
-        s2.stride(0),
+        xs,
+        os_,
+        ss,
         n_groups,
         group_size,
         GROUP_EPS,

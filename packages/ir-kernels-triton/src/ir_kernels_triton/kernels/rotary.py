@@ -13,7 +13,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .._runtime import define_op, launch
+from .._runtime import define_op, launch, new_out
 
 #: Elements per program (heads x padded head size).
 _TILE = 2048
@@ -125,6 +125,24 @@ def rotary_kernel(
         )
 
 
+_rope_meta: dict[tuple[int, int, int], tuple[int, int, int, int, int]] = {}
+
+
+def _meta(head_size: int, qh: int, kh: int) -> tuple[int, int, int, int, int]:
+    """``(DIM, HEADS, query blocks, key blocks, num_warps)`` for ``qh`` query
+    and ``kh`` key heads of ``head_size``, cached: ``triton.next_power_of_2``
+    and ``triton.cdiv`` are constexpr functions, 2-3 us of host time a call."""
+    key = (head_size, qh, kh)
+    meta = _rope_meta.get(key)
+    if meta is None:
+        dim = triton.next_power_of_2(head_size)
+        heads_blk = min(max(1, _TILE // dim), triton.next_power_of_2(max(qh, kh)))
+        warps = max(1, min(8, heads_blk * dim // 512))
+        meta = (dim, heads_blk, triton.cdiv(qh, heads_blk), triton.cdiv(kh, heads_blk), warps)
+        _rope_meta[key] = meta
+    return meta
+
+
 def _heads(t: torch.Tensor, head_size: int) -> tuple[int, int, int]:
     """``(heads, token stride, head stride)`` of a ``[T, H*D]`` or ``[T, H, D]`` tensor."""
     if t.dim() == 3:
@@ -142,12 +160,11 @@ def rotary_embedding(
     direct: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Rotated copies of ``query`` and ``key`` (contiguous, same shapes)."""
-    q_out = torch.empty(query.shape, dtype=query.dtype, device=query.device)
-    k_out = None if key is None else torch.empty(key.shape, dtype=key.dtype, device=key.device)
+    q_out = new_out(query, None, direct)
+    k_out = None if key is None else new_out(key, None, direct)
     tokens = positions.numel()
     if isinstance(tokens, int) and tokens == 0:
         return q_out, k_out
-    dim = triton.next_power_of_2(int(head_size))
     qh, q_ts, q_hs = _heads(query, head_size)
     if key is not None and k_out is not None:
         kh, k_ts, k_hs = _heads(key, head_size)
@@ -161,10 +178,8 @@ def rotary_embedding(
         # the rotated query).
         kh, k_ts, k_hs, k_in = 0, 0, 0, query
         k_o = q_out if direct else q_out.new_empty(0)
-    heads_blk = min(max(1, _TILE // dim), triton.next_power_of_2(int(max(qh, kh))))
-    q_blocks = triton.cdiv(int(qh), heads_blk)
-    k_blocks = triton.cdiv(int(kh), heads_blk)
-    warps = max(1, min(8, heads_blk * dim // 512))
+    # int(): sizes that are SymInts under dynamic-shape tracing are specialised
+    dim, heads_blk, q_blocks, k_blocks, warps = _meta(int(head_size), int(qh), int(kh))
     launch(
         rotary_kernel,
         (tokens, q_blocks + k_blocks),

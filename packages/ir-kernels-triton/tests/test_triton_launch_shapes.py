@@ -1,0 +1,109 @@
+"""Launch shapes of the kernels without a reduction order to keep (element-wise
+activations and static quant, group quant): every shape the knobs select
+gives the same bits. Runs under the interpreter and on a GPU."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+from conftest import DEVICE, HAS_GPU, INTERPRET
+
+from ir_kernels_triton.kernels import activation as ka
+from ir_kernels_triton.kernels import common as kc
+from ir_kernels_triton.kernels import quant as kq
+
+if not (INTERPRET or HAS_GPU):
+    pytest.skip("needs the interpreter or an NVIDIA GPU", allow_module_level=True)
+
+#: (grid, EW_PROGRAMS): the default; no block shrinking; the old 2-D grid
+EW_SETTINGS = [(True, 128), (True, 0), (False, 0), (True, 100000)]
+
+
+def _bits(out: Any) -> list[torch.Tensor]:
+    outs = out if isinstance(out, tuple) else (out,)
+    return [o.view(torch.uint8) if o.element_size() == 1 else o.clone() for o in outs]
+
+
+def _same_under(
+    monkeypatch: pytest.MonkeyPatch, settings: list[Callable[[], None]], fn: Callable[[], Any]
+) -> None:
+    ref = None
+    for apply in settings:
+        apply()
+        got = _bits(fn())
+        if ref is None:
+            ref = got
+        else:
+            for a, b in zip(got, ref, strict=True):
+                assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("op", ["silu_and_mul", "gelu_and_mul", "static_scaled_fp8_quant"])
+@pytest.mark.parametrize(("rows", "width"), [(1, 256), (3, 200), (2, 4096), (130, 64)])
+def test_element_wise_shapes_agree(
+    monkeypatch: pytest.MonkeyPatch, op: str, rows: int, width: int
+) -> None:
+    """Flat or 2-D grid, shrunk or full blocks, masked or not: the same bits."""
+    if op == "static_scaled_fp8_quant" and not kc.INTERPRET and not _fp8_device():
+        pytest.skip("fp8 needs compute capability >= 8.9")
+    torch.manual_seed(0)
+    x = torch.randn(rows, width, dtype=torch.bfloat16, device=DEVICE) * 3
+    scale = torch.tensor([0.02], device=DEVICE)
+
+    def run() -> Any:
+        if op == "silu_and_mul":
+            return ka.silu_and_mul(x, direct=True)
+        if op == "gelu_and_mul":
+            return ka.gelu_and_mul(x, False, direct=True)
+        return kq.static_scaled_fp8_quant(x, scale, direct=True)
+
+    def setting(flat: bool, programs: int) -> Callable[[], None]:
+        def apply() -> None:
+            monkeypatch.setattr(kc, "EW_FLAT", flat)
+            monkeypatch.setattr(kc, "EW_PROGRAMS", programs)
+            monkeypatch.setattr(kc, "_ew_meta", {})
+
+        return apply
+
+    _same_under(monkeypatch, [setting(f, p) for f, p in EW_SETTINGS], run)
+
+
+def test_element_wise_meta() -> None:
+    """The rule itself: few rows shrink the block (4 warps), many rows or a
+    symbolic count do not; EVEN only where the block divides the width."""
+    if not kc.EW_FLAT or kc.EW_PROGRAMS != 128:
+        pytest.skip("IR_TRITON_EW_* knobs set in the environment")
+    assert kc.ew_meta(4096, 1) == (128, 32, 4, True, True)
+    assert kc.ew_meta(8192, 1) == (128, 64, 4, True, True)
+    assert kc.ew_meta(8192, 16) == (1024, 8, 4, True, True)
+    assert kc.ew_meta(8192, 100000) == (1024, 8, 4, True, True)
+    assert kc.ew_meta(1000, 1000) == (1024, 1, 4, True, False)
+    assert kc.ew_meta(64, 1) == (64, 1, 1, True, True)
+
+
+@pytest.mark.parametrize(("rows", "width", "group"), [(1, 1024, 128), (3, 512, 64), (40, 256, 32)])
+def test_group_quant_shapes_agree(
+    monkeypatch: pytest.MonkeyPatch, rows: int, width: int, group: int
+) -> None:
+    """Whole-row tiles or one group a program: the same quantised values and scales."""
+    if not kc.INTERPRET and not _fp8_device():
+        pytest.skip("fp8 needs compute capability >= 8.9")
+    torch.manual_seed(0)
+    x = torch.randn(rows, width, dtype=torch.bfloat16, device=DEVICE) * 3
+
+    def setting(programs: int) -> Callable[[], None]:
+        def apply() -> None:
+            monkeypatch.setattr(kq, "GROUP_PROGRAMS", programs)
+            monkeypatch.setattr(kq, "_group_meta", {})
+
+        return apply
+
+    run = lambda: kq.per_token_group_quant_fp8(x, group, direct=True)  # noqa: E731
+    _same_under(monkeypatch, [setting(p) for p in (128, 0, 100000)], run)
+
+
+def _fp8_device() -> bool:
+    return torch.cuda.get_device_capability() >= (8, 9)
