@@ -55,6 +55,7 @@ KNOBS = (
     "norm_impl",
     "norm_wlate",
     "act_div",
+    "rot_split",
 )
 
 LINES: list[str] = []
@@ -291,7 +292,7 @@ def bitwise_checks(knobs: Knobs) -> None:
 
 def _as_bytes(out: Any) -> list[torch.Tensor]:
     items = out if isinstance(out, (tuple, list)) else (out,)
-    return [t.view(torch.uint8) if t.dtype.itemsize == 1 else t for t in items]
+    return [t.view(torch.uint8) if t.dtype.itemsize == 1 else t for t in items if t is not None]
 
 
 def _mismatches(got: list[torch.Tensor], ref: list[torch.Tensor]) -> int:
@@ -300,7 +301,8 @@ def _mismatches(got: list[torch.Tensor], ref: list[torch.Tensor]) -> int:
 
 def lean_bitwise(knobs: Knobs) -> None:
     """Lean norm kernel vs the former one vs native; silu's branch-free division
-    vs IEEE vs native (every bf16 gate value)."""
+    vs IEEE vs native (every bf16 gate value); rotary's split launch vs the
+    former one vs native."""
     say("== bitwise: lean norm kernel (old = norm_impl 1) and silu division (act_div)")
     torch.manual_seed(1)
     lean = [
@@ -352,6 +354,25 @@ def lean_bitwise(knobs: Knobs) -> None:
         )
     knobs.apply({})
     say("silu_and_mul, all bf16 gate values: mismatches vs native (non-NaN) " + " ".join(cells))
+    # rotary: split blocks and prefetch (auto) vs one block per token (rot_split=1).
+    rot: Any = ir.ops.rotary_embedding
+    for kw in ({}, {"is_neox": False}, {"partial": True}, {"head_size": 128}):
+        for tokens, hidden in ((3, 8192), (16, 8192), (300, 1024)):
+            args = rot.input_generator(tokens, hidden, BF16, "cuda", **kw)
+            outs = []
+            for values in ({"rot_split": 1}, {}):
+                knobs.apply(values)
+                clone = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+                outs.append(_as_bytes(rot.impls["cuda"].fn(*clone)))
+            knobs.apply({})
+            ref = _as_bytes(
+                rot.native(*[a.clone() if isinstance(a, torch.Tensor) else a for a in args])
+            )
+            same = all(torch.equal(a, b) for a, b in zip(outs[0], outs[1], strict=True))
+            say(
+                f"rotary_embedding {kw} {tokens}x{hidden}: split == former: {same}; "
+                f"!= native: new {_mismatches(outs[1], ref)}, old {_mismatches(outs[0], ref)}"
+            )
 
 
 def lean_section(knobs: Knobs, dl: Deadline, copy_gbs: float, comp: bool) -> None:
@@ -446,6 +467,8 @@ def lean_section(knobs: Knobs, dl: Deadline, copy_gbs: float, comp: bool) -> Non
                 ("dq1", {"dq_cpt": 1}),
             ],
         ),
+        ("rotary_embedding", 16, 8192, [("old", {"rot_split": 1}), ("new", {})]),
+        ("rotary_embedding", 1, 8192, [("old", {"rot_split": 1}), ("new", {})]),
         ("rms_norm", 128, 4096, vnq[:2] + vnq[3:]),
         ("rms_norm", 1, 8192, vnq[:2] + vnq[3:]),
         ("fused_add_rms_norm", 16, 4096, vnq[:2] + vnq[3:]),

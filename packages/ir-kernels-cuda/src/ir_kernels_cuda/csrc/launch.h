@@ -146,6 +146,10 @@ int norm_chunks_per_thread();
 //   act_div      silu's division: 1 per-element IEEE (__fdiv_rn, as before);
 //                2 branch-free fast path per chunk (IEEE redo of a chunk
 //                outside its range); auto: 2 up to 1024 chunks per SM, else 1
+//   rot_split    rotary vector path: 1 one block per token, no prefetch (the
+//                former shape); auto: prefetch the first item before the
+//                cos/sin barrier, and split a token over blocks of 128
+//                threads when there are fewer tokens than SMs
 namespace ir_cuda {
 
 enum class Knob : int {
@@ -160,6 +164,7 @@ enum class Knob : int {
   kNormImpl,
   kNormWlate,
   kActDiv,
+  kRotSplit,
   kCount
 };
 int knob(Knob k);

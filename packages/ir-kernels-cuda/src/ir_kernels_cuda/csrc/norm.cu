@@ -29,7 +29,7 @@ constexpr int max_threads_for(int cpt) { return cpt >= 8 ? 512 : kMaxThreads; }
 // ints: set from Python between launches by benchmarks only.
 constexpr const char* kKnobNames[] = {"fp8_div",    "norm_cpt", "norm_rows",  "ew_mode",
                                       "ew_cpt",     "ew_threads", "dq_cpt",   "gq_cpl",
-                                      "norm_impl",  "norm_wlate", "act_div"};
+                                      "norm_impl",  "norm_wlate", "act_div",  "rot_split"};
 static_assert(sizeof(kKnobNames) / sizeof(kKnobNames[0]) == static_cast<int>(Knob::kCount),
               "one name per knob");
 int g_knobs[static_cast<int>(Knob::kCount)] = {};
@@ -222,7 +222,7 @@ __global__ void __launch_bounds__(max_threads_for(CPT))
 //  * the weight multiply is unconditional (ones without a weight: exact);
 //  * the rounding to T goes through packed conversions (two per instruction);
 //  * fp8: the division of divide_by_scale (kDivCheck: a multiplication and
-//    two integer operations per element, exact).
+//    three integer operations per element, exact).
 // LATE_W loads the weight after the reduction: its registers are not live
 // across the loads and the barrier (more blocks per SM), at the cost of one
 // L2 round trip after the reduction. Numerically identical either way, so

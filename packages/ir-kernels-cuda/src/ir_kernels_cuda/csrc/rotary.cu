@@ -121,31 +121,69 @@ __device__ __forceinline__ float rot_second(float x1, float x2, float c, float s
 
 // Vector path; the launcher checks the alignment and divisibility it needs.
 // Shared memory: rotary_dim floats (cos in the first half, sin in the second).
-template <typename T, typename C, typename P, bool NEOX>
+// The token's work items are spread over gridDim.y blocks (1 = the former
+// shape, one block per token); the tails (out of place) are copied by the
+// first of them. PREFETCH issues the first item's loads before the cos/sin
+// staging and its barrier (they do not depend on it): one memory round trip
+// less on the path of a call with few tokens.
+template <typename T, typename C, typename P, bool NEOX, bool PREFETCH>
 __global__ void rotary_vec_kernel(RotaryArgs a) {
   constexpr int V = Vec<T>::N;
   extern __shared__ float cs[];
   const int64_t token = blockIdx.x;
-  const int64_t pos = static_cast<int64_t>(static_cast<const P*>(a.positions)[token]);
   const int half = a.rotary_dim / 2;
-  const C* row = static_cast<const C*>(a.cos_sin_cache) + pos * a.rotary_dim;
-  for (int i = threadIdx.x; i < a.rotary_dim; i += blockDim.x) cs[i] = to_float<C>(row[i]);
-  __syncthreads();
   const TokenRows<T> r = token_rows<T>(a, token);
   const int per_head = NEOX ? half / V : a.rotary_dim / V;  // chunks per head
   const int q_items = a.query_heads * per_head;
   const int items = q_items + (r.k == nullptr ? 0 : a.key_heads * per_head);
-  for (int it = threadIdx.x; it < items; it += blockDim.x) {
+  const int start = static_cast<int>(blockIdx.y * blockDim.x + threadIdx.x);
+  const int step = static_cast<int>(blockDim.x * gridDim.y);
+  // Item `it`: its source and destination head and its chunk index j.
+  auto locate = [&](int it, const T*& src, T*& dst, int& j) {
     const bool is_q = it < q_items;
     const int local = is_q ? it : it - q_items;
     const int h = local / per_head;
-    const int j = local - h * per_head;
-    const T* src = is_q ? r.q + h * a.query_head_stride : r.k + h * a.key_head_stride;
-    T* dst = is_q ? r.qo + h * a.query_out_head_stride : r.ko + h * a.key_out_head_stride;
+    j = local - h * per_head;
+    src = is_q ? r.q + h * a.query_head_stride : r.k + h * a.key_head_stride;
+    dst = is_q ? r.qo + h * a.query_out_head_stride : r.ko + h * a.key_out_head_stride;
+  };
+  // NeoX: chunk j of both halves; GPT-J: one chunk of interleaved pairs.
+  auto load = [&](const T* src, int j, Vec<T>& x1, Vec<T>& x2) {
+    if constexpr (NEOX) {
+      x1 = *reinterpret_cast<const Vec<T>*>(src + j * V);
+      x2 = *reinterpret_cast<const Vec<T>*>(src + half + j * V);
+    } else {
+      x1 = *reinterpret_cast<const Vec<T>*>(src + j * V);
+    }
+  };
+  Vec<T> p1, p2;
+  if constexpr (PREFETCH) {
+    if (start < items) {
+      const T* src;
+      T* dst;
+      int j;
+      locate(start, src, dst, j);
+      load(src, j, p1, p2);
+    }
+  }
+  const int64_t pos = static_cast<int64_t>(static_cast<const P*>(a.positions)[token]);
+  const C* row = static_cast<const C*>(a.cos_sin_cache) + pos * a.rotary_dim;
+  for (int i = threadIdx.x; i < a.rotary_dim; i += blockDim.x) cs[i] = to_float<C>(row[i]);
+  __syncthreads();
+  for (int it = start; it < items; it += step) {
+    const T* src;
+    T* dst;
+    int j;
+    locate(it, src, dst, j);
+    Vec<T> x1, x2;
+    if (PREFETCH && it == start) {
+      x1 = p1;
+      x2 = p2;
+    } else {
+      load(src, j, x1, x2);
+    }
     if constexpr (NEOX) {
       const int i0 = j * V;
-      Vec<T> x1 = *reinterpret_cast<const Vec<T>*>(src + i0);
-      Vec<T> x2 = *reinterpret_cast<const Vec<T>*>(src + half + i0);
       float o1[V], o2[V];
 #pragma unroll
       for (int e = 0; e < V; ++e) {
@@ -160,20 +198,19 @@ __global__ void rotary_vec_kernel(RotaryArgs a) {
       *reinterpret_cast<Vec<T>*>(dst + half + i0) = x2;
     } else {
       const int e0 = j * V;  // pairs (e0 + 2m, e0 + 2m + 1), pair index e0 / 2 + m
-      Vec<T> x = *reinterpret_cast<const Vec<T>*>(src + e0);
       float o[V];
 #pragma unroll
       for (int m = 0; m < V / 2; ++m) {
         const float c = cs[e0 / 2 + m];
         const float s = cs[half + e0 / 2 + m];
-        o[2 * m] = rot_first(x.get(2 * m), x.get(2 * m + 1), c, s);
-        o[2 * m + 1] = rot_second(x.get(2 * m), x.get(2 * m + 1), c, s);
+        o[2 * m] = rot_first(x1.get(2 * m), x1.get(2 * m + 1), c, s);
+        o[2 * m + 1] = rot_second(x1.get(2 * m), x1.get(2 * m + 1), c, s);
       }
-      x.set(o);
-      *reinterpret_cast<Vec<T>*>(dst + e0) = x;
+      x1.set(o);
+      *reinterpret_cast<Vec<T>*>(dst + e0) = x1;
     }
   }
-  copy_token_tails(a, r, (a.head_size - a.rotary_dim) % V == 0);
+  if (blockIdx.y == 0) copy_token_tails(a, r, (a.head_size - a.rotary_dim) % V == 0);
 }
 
 // The vector path's conditions: every head start 16-byte aligned and each
@@ -208,11 +245,25 @@ void launch_typed(const RotaryArgs& a, cudaStream_t stream) {
   if (rotary_vec_ok<T>(a)) {
     constexpr int V = Vec<T>::N;
     const int64_t tail_items = heads * (tail % V == 0 ? tail / V : tail);
-    const int threads =
-        rotary_threads(std::max<int64_t>(heads * (a.is_neox ? half / V : a.rotary_dim / V), tail_items));
+    const int64_t items = heads * (a.is_neox ? half / V : a.rotary_dim / V);
+    int threads = rotary_threads(std::max<int64_t>(items, tail_items));
+    dim3 vgrid = grid;
+    // Fewer tokens than SMs: the token's items over several blocks of up to
+    // 128 threads (one item each), so the call spreads over more SMs
+    // (knob rot_split=1: one block per token and no prefetch, the former shape).
+    const bool former = knob(Knob::kRotSplit) == 1;
+    if (!former && a.tokens < sm_count() && items > 128) {
+      threads = 128;
+      vgrid.y = static_cast<unsigned>(std::min<int64_t>(ceil_div(items, threads), 65535));
+    }
     const size_t smem = static_cast<size_t>(a.rotary_dim) * sizeof(float);
-    if (a.is_neox) rotary_vec_kernel<T, C, P, true><<<grid, threads, smem, stream>>>(a);
-    else rotary_vec_kernel<T, C, P, false><<<grid, threads, smem, stream>>>(a);
+    if (former) {
+      if (a.is_neox) rotary_vec_kernel<T, C, P, true, false><<<vgrid, threads, smem, stream>>>(a);
+      else rotary_vec_kernel<T, C, P, false, false><<<vgrid, threads, smem, stream>>>(a);
+    } else {
+      if (a.is_neox) rotary_vec_kernel<T, C, P, true, true><<<vgrid, threads, smem, stream>>>(a);
+      else rotary_vec_kernel<T, C, P, false, true><<<vgrid, threads, smem, stream>>>(a);
+    }
     return;
   }
   const int threads = rotary_threads(std::max<int64_t>(heads * half, heads * tail));
