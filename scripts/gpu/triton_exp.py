@@ -158,9 +158,11 @@ def act_call(
 
 
 def squant_call(
-    args: tuple[Any, ...], block: int, warps: int, flat: bool, even: bool
+    args: tuple[Any, ...], block: int, warps: int, flat: bool, even: bool, rcp: bool | None = None
 ) -> Callable[[], Any]:
-    """``static_quant_kernel`` with explicit meta-parameters (as :func:`act_call`)."""
+    """``static_quant_kernel`` with explicit meta-parameters (as :func:`act_call`);
+    ``rcp``: reciprocal division (default: the library's ``QUANT_RCP``)."""
+    rcp = kc.QUANT_RCP if rcp is None else rcp
     x, scale = args
     n = x.shape[-1]
     rows = x.numel() // n
@@ -172,16 +174,19 @@ def squant_call(
         out = torch.empty((rows, n), dtype=torch.float8_e4m3fn, device=x.device)
         kern(
             x, scale, out, n, n, n, EXACT=kc.EXACT_FP8, BLOCK=block, COL_BLOCKS=cb,
-            CLAMP=kc.FP8_CLAMP, FLAT=flat, EVEN=even, num_warps=warps,
+            CLAMP=kc.FP8_CLAMP, FLAT=flat, EVEN=even, RCP=rcp, num_warps=warps,
         )  # fmt: skip
         return out
 
     return fn
 
 
-def ew_call(op: str, args: tuple[Any, ...], cfg: tuple[int, int, bool, bool]) -> Any:
+def ew_call(
+    op: str, args: tuple[Any, ...], cfg: tuple[int, int, bool, bool], rcp: bool | None = None
+) -> Any:
+    """The element-wise kernel of ``op`` with the config ``cfg`` (``rcp``: static quant only)."""
     if op == "static_scaled_fp8_quant":
-        return squant_call(args, *cfg)
+        return squant_call(args, *cfg, rcp)
     return act_call(op, args, *cfg)
 
 
@@ -206,8 +211,10 @@ def group_call(args: tuple[Any, ...], groups: int, warps: int) -> Callable[[], A
     return fn
 
 
-def dq_call(args: tuple[Any, ...], warps: int) -> Callable[[], Any]:
-    """``dynamic_quant_kernel`` (no upper bound) with ``warps`` warps."""
+def dq_call(args: tuple[Any, ...], warps: int, rcp: bool | None = None) -> Callable[[], Any]:
+    """``dynamic_quant_kernel`` (no upper bound) with ``warps`` warps; ``rcp``
+    as :func:`squant_call`."""
+    rcp = kc.QUANT_RCP if rcp is None else rcp
     x = args[0]
     n = x.shape[-1]
     rows = x.numel() // n
@@ -219,7 +226,7 @@ def dq_call(args: tuple[Any, ...], warps: int) -> Callable[[], Any]:
         sc = torch.empty((rows, 1), dtype=torch.float32, device=x.device)
         kern(
             x, sc, out, sc, n, n, n, kq.MIN_SCALE, HAS_UB=False, EXACT=kc.EXACT_FP8, BLOCK=block,
-            N_CHUNKS=chunks, num_warps=warps,
+            N_CHUNKS=chunks, RCP=rcp, num_warps=warps,
         )  # fmt: skip
         return out, sc
 
@@ -414,7 +421,6 @@ EW_SMALL = {
     "f128_w4": (128, 4, True, True),
     "f128_w1": (128, 1, True, True),
     "f256_w4": (256, 4, True, True),
-    "f256_w2": (256, 2, True, True),
     "f512_w4": (512, 4, True, True),
     "f1024_w4": (1024, 4, True, True),
 }
@@ -428,8 +434,10 @@ def ew_cands(op: str, args: tuple[Any, ...], cfgs: dict[str, Any]) -> dict[str, 
     default = (block, warps, flat, even)
     c: dict[str, Any] = {"compiled": compiled_call(op, args), "default": library_call(op, args)}
     for name, cfg in cfgs.items():
-        if cfg != default:
-            c[name] = ew_call(op, args, cfg)
+        if cfg != default:  # "old": the layout and (static quant) the division before
+            c[name] = ew_call(op, args, cfg, False if name == "old" else None)
+    if op == "static_scaled_fp8_quant":  # the default shape, the other division
+        c["rcp" if not kc.QUANT_RCP else "divrn"] = squant_call(args, *default, not kc.QUANT_RCP)
     return c
 
 
@@ -469,6 +477,7 @@ def dq_cands(args: tuple[Any, ...], warps_list: list[int]) -> dict[str, Any]:
     block, _, dw = kc.row_meta(n)
     dw = kc.DQ_WARPS.get(block, dw)
     c: dict[str, Any] = {"compiled": compiled_call(op, args), "default": library_call(op, args)}
+    c["rcp" if not kc.QUANT_RCP else "divrn"] = dq_call(args, dw, not kc.QUANT_RCP)
     for w in warps_list:
         if w != dw:
             c[f"w{w}"] = dq_call(args, w)
@@ -538,8 +547,9 @@ def run_plan(section: str, plan: list[Any], until: float, bw: float) -> None:
 
 def section_large(bw: float) -> None:
     say("== large: do_bench median, L2 flushed; us, % of copy BW, x = time / compiled")
-    say("   element-wise: old = 2-D (row, block) grid, 1024 cols, 4 warps, masked;")
-    say("   flat_masked = 1-D memory-order grid, masked; fB_wN = flat, unmasked, B cols, N warps")
+    say("   element-wise: old = 2-D (row, block) grid, 1024 cols, 4 warps, masked, div_rn;")
+    say("   flat_masked = 1-D memory-order grid, masked; fB_wN = flat, unmasked, B cols, N warps;")
+    say("   static quant divrn / rcp: the default shape with the other division (QUANT_RCP)")
     say("   norms: wN = the library's flags with N warps (default: the library's own rule)")
     # the large section gets at most 45 % of the budget: the small one must run too
     run_plan("large", LARGE_PLAN, 0.45 * BUDGET, bw)
@@ -548,7 +558,8 @@ def section_large(bw: float) -> None:
 def section_small(bw: float) -> None:
     say("== small: CUDA-graph device time per call (hot L2); x = time / compiled")
     say("   element-wise: as large; group: gG_wN = G groups a program, N warps,")
-    say("   old = whole 2048-element tiles; dynamic quant / norms: wN = N warps")
+    say("   old = whole 2048-element tiles; dynamic quant / norms: wN = N warps;")
+    say("   quant divrn / rcp: the default shape with the other division (QUANT_RCP)")
     run_plan("small", SMALL_PLAN, BUDGET, bw)
 
 
@@ -564,7 +575,7 @@ def main() -> None:
         f"triton {triton.__version__}; budget {BUDGET:.0f}s; knobs now: "
         f"NORM_WARPS={kc.NORM_WARPS} NORM_QUANT_WARPS={kc.NORM_QUANT_WARPS} "
         f"EW_FLAT={kc.EW_FLAT} EW_PROGRAMS={kc.EW_PROGRAMS} "
-        f"GROUP_PROGRAMS={kc.GROUP_PROGRAMS} DQ_WARPS={kc.DQ_WARPS}"
+        f"GROUP_PROGRAMS={kc.GROUP_PROGRAMS} DQ_WARPS={kc.DQ_WARPS} QUANT_RCP={kc.QUANT_RCP}"
     )
     bw = copy_bw()
     say(f"copy bandwidth {bw / 1e9:.0f} GB/s (read + write)")

@@ -107,3 +107,31 @@ def test_group_quant_shapes_agree(
 
 def _fp8_device() -> bool:
     return torch.cuda.get_device_capability() >= (8, 9)
+
+
+@pytest.mark.parametrize("op", ["static_scaled_fp8_quant", "dynamic_per_token_scaled_fp8_quant"])
+def test_quant_reciprocal_division_same_bits(monkeypatch: pytest.MonkeyPatch, op: str) -> None:
+    """``IR_TRITON_QUANT_RCP`` (reciprocal + one correction step) against
+    ``div_rn`` an element: the same bits over a wide range of values and
+    scales (scales outside the reciprocal's range take ``div_rn`` anyway)."""
+    if not kc.INTERPRET and not _fp8_device():
+        pytest.skip("fp8 needs compute capability >= 8.9")
+    g = torch.Generator().manual_seed(0)
+    mag = 10.0 ** (torch.rand(16, 512, generator=g) * 16 - 8)
+    x = (torch.randn(16, 512, generator=g) * mag).to(torch.bfloat16).to(DEVICE)
+    x[0, :4] = torch.tensor([0.0, -0.0, 448.0, -1e30])
+    scales = [0.013, 1.0 / 3.0, 2.0**-20, 7.5e30, 1e-38, 3.0e38]
+
+    def run() -> Any:
+        if op == "dynamic_per_token_scaled_fp8_quant":
+            return kq.dynamic_per_token_scaled_fp8_quant(x, None, direct=True)
+        outs = [
+            kq.static_scaled_fp8_quant(x, torch.tensor([s], device=DEVICE), direct=True)
+            for s in scales
+        ]
+        return tuple(outs)
+
+    def setting(rcp: bool) -> Callable[[], None]:
+        return lambda: monkeypatch.setattr(kq, "QUANT_RCP", rcp)
+
+    _same_under(monkeypatch, [setting(True), setting(False)], run)

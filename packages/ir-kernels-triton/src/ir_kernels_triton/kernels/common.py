@@ -155,6 +155,11 @@ def ew_meta(n_cols: int, rows: int) -> tuple[int, int, int, bool, bool]:
 #: 3.52 us). Group maxima are exact in any order: the bits do not change.
 #: 0: tiles of 2048 elements always (the layout before this change).
 GROUP_PROGRAMS: int = int(os.environ.get("IR_TRITON_GROUP_PROGRAMS", "128") or 0)
+#: ``IR_TRITON_QUANT_RCP``: the static and the dynamic per-token quant divide
+#: by the scale through its reciprocal and one correction step
+#: (:func:`div_by_scale`, the same bits) instead of ``div_rn`` an element, as
+#: the fused norm + quant does by default (``IR_TRITON_NORM_RCP``).
+QUANT_RCP: bool = _env_flag("IR_TRITON_QUANT_RCP", True)
 #: ``IR_TRITON_DQ_WARPS="2048:8"``: num_warps per row block of
 #: ``dynamic_per_token_scaled_fp8_quant`` (default :func:`row_warps`); its
 #: maximum is exact in any order, so any value gives the same bits.
@@ -308,14 +313,18 @@ def div_by_scale(y, scale, inv_scale, RCP: tl.constexpr):
     ``r = fma(-q, scale, y)`` exact, ``q + r * inv`` rounded once), instead of
     a full IEEE division an element (reciprocal, refinement, and a range
     check with a slow-path branch). Products that overflow or are not finite
-    keep the uncorrected product (they saturate or stay NaN in fp8); a
+    keep the uncorrected product (they saturate or stay NaN in fp8), and so
+    do zero products (the correction ``-0 + 0`` lost the sign of a -0
+    quotient: fp8 0x00 where torch gives 0x80; found by
+    ``test_quant_reciprocal_division_same_bits``); a
     ``scale`` outside [2**-120, 2**120] (reciprocal not normal) falls back
     to ``div_rn`` (a branch uniform over the program)."""
     if RCP:
         if (scale >= 7.52316384526264e-37) & (scale <= 1.329227995784916e36):  # 2**-120, 2**120
             q = y * inv_scale
             r = tl.fma(-q, scale, y)
-            q = tl.where(tl.abs(q) < 3.0e38, tl.fma(r, inv_scale, q), q)
+            # zeros keep the product: -0 + (+0) would give +0, where y / scale is -0
+            q = tl.where((tl.abs(q) < 3.0e38) & (q != 0.0), tl.fma(r, inv_scale, q), q)
         else:
             q = tl.div_rn(y, scale)
     else:

@@ -7,7 +7,9 @@ token group.
 * per token group: a 2D grid of (row, block of groups); each program holds a
   ``[groups, group_size]`` tile and reduces along the group axis.
 
-Divisions are round-to-nearest (``div_rn``), as torch's, so scales and
+Divisions are round-to-nearest (``div_rn``, or for the static and dynamic
+quant by default the reciprocal with one exact correction step of
+:func:`.common.div_by_scale`, which rounds the same), as torch's, so scales and
 quantised values match native bit for bit up to the e4m3 conversion.
 """
 
@@ -24,6 +26,8 @@ from .common import (
     FP8_CLAMP,
     FP8_MAX,
     GROUP_PROGRAMS,
+    QUANT_RCP,
+    div_by_scale,
     ew_meta,
     row_meta,
     to_fp8,
@@ -52,6 +56,7 @@ def static_quant_kernel(
     CLAMP: tl.constexpr = True,
     FLAT: tl.constexpr = False,
     EVEN: tl.constexpr = False,
+    RCP: tl.constexpr = False,
 ):
     if FLAT:  # 1-D grid in memory order, as the activations
         pid = tl.program_id(0)
@@ -61,15 +66,19 @@ def static_quant_kernel(
         row = tl.program_id(0).to(tl.int64)
         cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     scale = tl.load(scale_ptr).to(tl.float32)
+    inv_scale = 1.0
+    if RCP:
+        inv_scale = tl.div_rn(1.0, scale)
     src = x_ptr + row * x_stride + cols
     dst = out_ptr + row * out_stride + cols
     if EVEN:  # the block divides n_cols: no mask
-        y = to_fp8(tl.div_rn(tl.load(src).to(tl.float32), scale), EXACT, CLAMP)
+        x = tl.load(src).to(tl.float32)
+        y = to_fp8(div_by_scale(x, scale, inv_scale, RCP), EXACT, CLAMP)
         tl.store(dst, y.to(out_ptr.dtype.element_ty))
     else:
         mask = cols < n_cols
         x = tl.load(src, mask=mask, other=0.0).to(tl.float32)
-        y = to_fp8(tl.div_rn(x, scale), EXACT, CLAMP)
+        y = to_fp8(div_by_scale(x, scale, inv_scale, RCP), EXACT, CLAMP)
         tl.store(dst, y.to(out_ptr.dtype.element_ty), mask=mask)
 
 
@@ -87,6 +96,7 @@ def dynamic_quant_kernel(
     EXACT: tl.constexpr,
     BLOCK: tl.constexpr,
     N_CHUNKS: tl.constexpr,
+    RCP: tl.constexpr = False,
 ):
     row = tl.program_id(0).to(tl.int64)
     # fp32 as from Triton's launcher, also where Inductor passes the float as fp64
@@ -109,15 +119,18 @@ def dynamic_quant_kernel(
         amax = tl.minimum(amax, tl.load(ub_ptr).to(tl.float32))
     scale = tl.maximum(tl.div_rn(amax, 448.0), min_scale)
     tl.store(scales_ptr + row, scale)
+    inv_scale = 1.0
+    if RCP:
+        inv_scale = tl.div_rn(1.0, scale)
     if N_CHUNKS == 1:
-        y = to_fp8(tl.div_rn(x, scale), EXACT)
+        y = to_fp8(div_by_scale(x, scale, inv_scale, RCP), EXACT)
         tl.store(out_row + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
     else:
         for c in range(N_CHUNKS):
             cc = c * BLOCK + cols
             m = cc < n_cols
             xc = tl.load(x_row + cc, mask=m, other=0.0).to(tl.float32)
-            y = to_fp8(tl.div_rn(xc, scale), EXACT)
+            y = to_fp8(div_by_scale(xc, scale, inv_scale, RCP), EXACT)
             tl.store(out_row + cc, y.to(out_ptr.dtype.element_ty), mask=m)
 
 
@@ -204,6 +217,7 @@ def static_scaled_fp8_quant(
         CLAMP=FP8_CLAMP,
         FLAT=flat,
         EVEN=even,
+        RCP=QUANT_RCP,
         num_warps=warps,
     )
     return out
@@ -240,6 +254,7 @@ def dynamic_per_token_scaled_fp8_quant(
         EXACT=EXACT_FP8,
         BLOCK=block,
         N_CHUNKS=chunks,
+        RCP=QUANT_RCP,
         num_warps=warps,
     )
     return out, scales
