@@ -93,9 +93,12 @@ NORM_OPS = {
 }
 
 
-def norm_call(op: str, args: tuple[Any, ...], warps: int) -> Callable[[], Any]:
+def norm_call(
+    op: str, args: tuple[Any, ...], warps: int, w_early: bool | None = None
+) -> Callable[[], Any]:
     """The norm kernel with the library's flags and ``warps`` warps (what
     ``IR_TRITON_NORM_WARPS`` / ``IR_TRITON_NORM_QUANT_WARPS`` would launch),
+    ``w_early``: the weight loaded with the row (default: the library's),
     outputs allocated per call as the op does."""
     has_res, quant = NORM_OPS[op]
     x = args[0]
@@ -105,7 +108,8 @@ def norm_call(op: str, args: tuple[Any, ...], warps: int) -> Callable[[], Any]:
     scale = args[4] if (has_res and quant) else (args[3] if quant else None)
     hidden = x.shape[-1]
     rows = x.numel() // hidden
-    block, chunks, _, rcp, clamp, imax = kc.norm_meta(hidden, quant and not has_res)
+    block, chunks, _, rcp, clamp, imax, early = kc.norm_meta(hidden, quant and not has_res)
+    early = early if w_early is None else w_early
     x2 = x.view(-1, hidden)
     r2 = r.view(-1, hidden) if r is not None else x2
     odt = torch.float8_e4m3fn if quant else x.dtype
@@ -119,7 +123,7 @@ def norm_call(op: str, args: tuple[Any, ...], warps: int) -> Callable[[], Any]:
             hidden, hidden, hidden, hidden, hidden, hidden, eps,
             HAS_RESIDUAL=has_res, HAS_WEIGHT=True, QUANT=quant, EXACT=kc.EXACT_FP8,
             BLOCK=block, N_CHUNKS=chunks, RCP=rcp, CLAMP=clamp, IMAX=imax,
-            num_warps=warps,
+            W_EARLY=early, num_warps=warps,
         )  # fmt: skip
         return (out, res) if has_res else out
 
@@ -446,8 +450,11 @@ def norm_cands(op: str, args: tuple[Any, ...], warps_list: list[int]) -> dict[st
     that is not the default's warps."""
     hidden = args[0].shape[-1]
     has_res, quant = NORM_OPS[op]
-    dw = kc.norm_meta(hidden, quant and not has_res)[2]
+    meta = kc.norm_meta(hidden, quant and not has_res)
+    dw = meta[2]
     c: dict[str, Any] = {"compiled": compiled_call(op, args), "default": library_call(op, args)}
+    # the default warps, the other weight-load position (IR_TRITON_NORM_WEARLY)
+    c["wlate" if meta[6] else "wearly"] = norm_call(op, args, dw, not meta[6])
     for w in warps_list:
         if w != dw:
             c[f"w{w}"] = norm_call(op, args, w)
@@ -550,7 +557,8 @@ def section_large(bw: float) -> None:
     say("   element-wise: old = 2-D (row, block) grid, 1024 cols, 4 warps, masked, div_rn;")
     say("   flat_masked = 1-D memory-order grid, masked; fB_wN = flat, unmasked, B cols, N warps;")
     say("   static quant divrn / rcp: the default shape with the other division (QUANT_RCP)")
-    say("   norms: wN = the library's flags with N warps (default: the library's own rule)")
+    say("   norms: wN = the library's flags with N warps (default: the library's own rule);")
+    say("   wlate / wearly = default warps, weight loaded after the sum / with the row")
     # the large section gets at most 45 % of the budget: the small one must run too
     run_plan("large", LARGE_PLAN, 0.45 * BUDGET, bw)
 
@@ -559,7 +567,8 @@ def section_small(bw: float) -> None:
     say("== small: CUDA-graph device time per call (hot L2); x = time / compiled")
     say("   element-wise: as large; group: gG_wN = G groups a program, N warps,")
     say("   old = whole 2048-element tiles; dynamic quant / norms: wN = N warps;")
-    say("   quant divrn / rcp: the default shape with the other division (QUANT_RCP)")
+    say("   quant divrn / rcp: the default shape with the other division (QUANT_RCP);")
+    say("   norms wlate / wearly: default warps, weight loaded after the sum / with the row")
     run_plan("small", SMALL_PLAN, BUDGET, bw)
 
 
@@ -575,7 +584,8 @@ def main() -> None:
         f"triton {triton.__version__}; budget {BUDGET:.0f}s; knobs now: "
         f"NORM_WARPS={kc.NORM_WARPS} NORM_QUANT_WARPS={kc.NORM_QUANT_WARPS} "
         f"EW_FLAT={kc.EW_FLAT} EW_PROGRAMS={kc.EW_PROGRAMS} "
-        f"GROUP_PROGRAMS={kc.GROUP_PROGRAMS} DQ_WARPS={kc.DQ_WARPS} QUANT_RCP={kc.QUANT_RCP}"
+        f"GROUP_PROGRAMS={kc.GROUP_PROGRAMS} DQ_WARPS={kc.DQ_WARPS} QUANT_RCP={kc.QUANT_RCP} "
+        f"NORM_WEARLY={kc.NORM_WEARLY}"
     )
     bw = copy_bw()
     say(f"copy bandwidth {bw / 1e9:.0f} GB/s (read + write)")

@@ -83,6 +83,13 @@ NORM_RCP: bool = _env_flag("IR_TRITON_NORM_RCP", True)
 #: ``IR_TRITON_FP8_CLAMP``: clamp to +-448 before the e4m3 conversion even where
 #: the conversion saturates by itself (same bits; off saves two instructions an element).
 FP8_CLAMP: bool = _env_flag("IR_TRITON_FP8_CLAMP", False)
+#: ``IR_TRITON_NORM_WEARLY``: rows held in registers (``N_CHUNKS == 1``) load the
+#: weight together with the row, before the reduction, so that its latency
+#: overlaps the row's instead of following the sum (a one-row norm is a chain
+#: of latencies: H100, rms_norm 1 x 2048, 1.89 us against Inductor's 1.66,
+#: whose kernel loads every input up front). Same bits either way. 0: the
+#: weight is loaded after the sum (the layout before this change).
+NORM_WEARLY: bool = _env_flag("IR_TRITON_NORM_WEARLY", True)
 #: ``IR_TRITON_NORM_IMAX``: the exact sum's maximum as an integer reduction.
 NORM_IMAX: bool = _env_flag("IR_TRITON_NORM_IMAX", True)
 
@@ -173,11 +180,13 @@ def quant_row_warps(block: int) -> int:
     return max(1, min(16, block // 1024))
 
 
-_norm_meta: dict[tuple[int, bool], tuple[int, int, int, bool, bool, bool]] = {}
+_norm_meta: dict[tuple[int, bool], tuple[int, int, int, bool, bool, bool, bool]] = {}
 
 
-def norm_meta(n_cols: int, quant_only: bool = False) -> tuple[int, int, int, bool, bool, bool]:
-    """``(BLOCK, N_CHUNKS, num_warps, RCP, CLAMP, IMAX)`` of the norm kernel for
+def norm_meta(
+    n_cols: int, quant_only: bool = False
+) -> tuple[int, int, int, bool, bool, bool, bool]:
+    """``(BLOCK, N_CHUNKS, num_warps, RCP, CLAMP, IMAX, W_EARLY)`` of the norm kernel for
     a row of ``n_cols`` (``quant_only``: the fp8 quant kernel without residual),
     cached; a function of the row length and the op alone, never of the rows."""
     if not isinstance(n_cols, int):  # a SymInt under dynamic-shape tracing: specialise
@@ -190,7 +199,15 @@ def norm_meta(n_cols: int, quant_only: bool = False) -> tuple[int, int, int, boo
             warps = NORM_QUANT_WARPS.get(block, quant_row_warps(block))
         else:
             warps = NORM_WARPS.get(block, row_warps(block))
-        meta = _norm_meta[key] = (block, chunks, warps, NORM_RCP, FP8_CLAMP, NORM_IMAX)
+        meta = _norm_meta[key] = (
+            block,
+            chunks,
+            warps,
+            NORM_RCP,
+            FP8_CLAMP,
+            NORM_IMAX,
+            NORM_WEARLY,
+        )
     return meta
 
 

@@ -58,6 +58,7 @@ def _finish(
     cols,
     mask,
     w_ptr,
+    w,
     scale,
     inv_scale,
     out_ptr,
@@ -68,10 +69,14 @@ def _finish(
     IN_DTYPE: tl.constexpr,
     RCP: tl.constexpr,
     CLAMP: tl.constexpr,
+    W_LOADED: tl.constexpr,
 ):
-    """Weight, optional fp8 quantisation, store."""
+    """Weight (``w`` when ``W_LOADED``, else loaded here), optional fp8
+    quantisation, store."""
     if HAS_WEIGHT:
-        y = y * tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
+        if not W_LOADED:
+            w = tl.load(w_ptr + cols, mask=mask, other=0.0)
+        y = y * w.to(tl.float32)
     if QUANT:
         # native rounds the norm to x's dtype, then divides by the scale
         y = div_by_scale(y.to(IN_DTYPE).to(tl.float32), scale, inv_scale, RCP)
@@ -103,6 +108,7 @@ def rms_norm_kernel(
     RCP: tl.constexpr = False,
     CLAMP: tl.constexpr = True,
     IMAX: tl.constexpr = False,
+    W_EARLY: tl.constexpr = False,
 ):
     row = tl.program_id(0).to(tl.int64)
     # Inductor (torch 2.10 to 2.14) types a Python float argument of a user
@@ -123,6 +129,9 @@ def rms_norm_kernel(
     in_dtype = x_ptr.dtype.element_ty
     if N_CHUNKS == 1:
         mask = cols < n_cols
+        w = 0.0
+        if HAS_WEIGHT and W_EARLY:  # issued with the row: its latency overlaps the row's
+            w = tl.load(w_ptr + cols, mask=mask, other=0.0)
         x = _load_row(x_ptr, r_ptr, res_ptr, x_off, r_off, res_off, cols, mask, HAS_RESIDUAL, True)
         xv = tl.where(cols < var_cols, x, 0.0)
         rstd = tl.rsqrt(sum_squares(xv, BLOCK, IMAX) / var_cols + eps)
@@ -131,6 +140,7 @@ def rms_norm_kernel(
             cols,
             mask,
             w_ptr,
+            w,
             scale,
             inv_scale,
             out_ptr,
@@ -141,6 +151,7 @@ def rms_norm_kernel(
             in_dtype,
             RCP,
             CLAMP,
+            W_EARLY,
         )
     else:
         # Rows too long for registers: per-lane partial sums over fixed chunks
@@ -166,6 +177,7 @@ def rms_norm_kernel(
                 cc,
                 mask,
                 w_ptr,
+                0.0,
                 scale,
                 inv_scale,
                 out_ptr,
@@ -176,6 +188,7 @@ def rms_norm_kernel(
                 in_dtype,
                 RCP,
                 CLAMP,
+                False,
             )
 
 
@@ -200,7 +213,7 @@ def _launch_norm(
     out2, os_ = rows_of(out, hidden, direct)
     res2, ress = rows_of(res_out, hidden, direct) if res_out is not None else (out2, os_)
     quant_only = scale is not None and residual is None
-    block, chunks, warps, rcp, clamp, imax = norm_meta(hidden, quant_only)
+    block, chunks, warps, rcp, clamp, imax, w_early = norm_meta(hidden, quant_only)
     launch(
         rms_norm_kernel,
         (rows,),
@@ -227,6 +240,7 @@ def _launch_norm(
         RCP=rcp,
         CLAMP=clamp,
         IMAX=imax,
+        W_EARLY=w_early,
         num_warps=warps,
     )
 
