@@ -6,9 +6,10 @@ test platform whose default priority for rms_norm is the do-nothing provider):
   (a)  untuned op, unconditional provider    ir.ops.rms_norm(...) vs impl(...)
   (t0) tuned op whose table agrees with the default in every bucket (within
        the 5 % margin): dispatch uses the plain selector, no bucket lookup
-  (t)  tuned op (a faked table that picks another provider at 1024 tokens;
-       exact hidden row, dict + tuple lookup per call)
-  (t') tuned op, hidden size without an exact row (nearest row, memoised)
+  (t)  tuned op (a faked table that picks another provider at 1024 tokens):
+       the selector is looked up per call by (dtype, shape), two dict lookups
+  (t') the same for a hidden size without an exact row (nearest row; after
+       the first call of a shape it is the same lookup as (t))
 
 Run: ``uv run python benchmarks/tune_dispatch_overhead.py [--json PATH]``.
 """
