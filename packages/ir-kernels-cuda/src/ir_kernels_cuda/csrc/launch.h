@@ -141,8 +141,8 @@ int norm_chunks_per_thread();
 //                kGroupQuantMaxChunksPerLane); auto: 1 up to 256 chunks per
 //                SM, 2 up to 512, else 4 (4: the former rule)
 //   norm_impl    1: the former norm kernel (norm_cached_kernel); auto/2: the lean one
-//   norm_wlate   lean norm kernel: 1 weight loaded with the row, 2 after the
-//                reduction; auto: after it from 4 rows per SM on
+//   norm_wlate   lean norm kernel: 1 or auto: weight loaded with the row; 2:
+//                after the reduction
 //   act_div      silu's division: 1 per-element IEEE (__fdiv_rn, as before);
 //                2 branch-free fast path per chunk (IEEE redo of a chunk
 //                outside its range); auto: 2 up to 1024 chunks per SM, else 1

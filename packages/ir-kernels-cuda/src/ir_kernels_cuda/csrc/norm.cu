@@ -422,11 +422,13 @@ template <typename T, bool ADD, bool FP8, int CPT>
 void launch_lean(const NormArgs& a, const NormConfig& cfg, int div_kind, cudaStream_t stream) {
   const dim3 block(cfg.threads, cfg.rows);
   const dim3 grid(static_cast<unsigned>(ceil_div(a.rows, cfg.rows)));
-  // Weight timing (no effect on the results): after the reduction once the
-  // rows fill the GPU several times over (registers, so more rows in flight),
-  // with the row's loads for fewer rows (one memory round trip less).
-  const int wl = knob(Knob::kNormWlate);
-  const bool late = wl == 2 || (wl != 1 && a.rows >= 4 * static_cast<int64_t>(sm_count()));
+  // Weight timing (no effect on the results): with the row's loads by
+  // default. Loading it after the reduction (fewer live registers) was
+  // expected to help when the rows fill the GPU, but the H100 sweep measured
+  // the opposite at 16384 rows (scripts/gpu/cuda_exp.py, do_bench:
+  // rms_norm_static_fp8_quant 16384 x 8192 148.6 us early vs 151.2 late,
+  // 16384 x 2048 43.0 vs 45.0) and a tie at few rows; norm_wlate=2 keeps it.
+  const bool late = knob(Knob::kNormWlate) == 2;
   if (late) norm_lean_kernel<T, ADD, FP8, CPT, true><<<grid, block, 0, stream>>>(a, div_kind);
   else norm_lean_kernel<T, ADD, FP8, CPT, false><<<grid, block, 0, stream>>>(a, div_kind);
 }
