@@ -74,11 +74,11 @@ def test_element_wise_shapes_agree(
 def test_element_wise_meta() -> None:
     """The rule itself: few rows shrink the block (4 warps), many rows or a
     symbolic count do not; EVEN only where the block divides the width."""
-    if not kc.EW_FLAT or kc.EW_PROGRAMS != 128:
+    if not kc.EW_FLAT or kc.EW_PROGRAMS != 256:
         pytest.skip("IR_TRITON_EW_* knobs set in the environment")
-    assert kc.ew_meta(4096, 1) == (128, 32, 4, True, True)
-    assert kc.ew_meta(8192, 1) == (128, 64, 4, True, True)
-    assert kc.ew_meta(8192, 16) == (1024, 8, 4, True, True)
+    assert kc.ew_meta(4096, 1) == (256, 16, 4, True, True)
+    assert kc.ew_meta(8192, 1) == (256, 32, 4, True, True)
+    assert kc.ew_meta(8192, 16) == (512, 16, 4, True, True)
     assert kc.ew_meta(8192, 100000) == (1024, 8, 4, True, True)
     assert kc.ew_meta(1000, 1000) == (1024, 1, 4, True, False)
     assert kc.ew_meta(64, 1) == (64, 1, 1, True, True)

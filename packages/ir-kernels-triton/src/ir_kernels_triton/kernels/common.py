@@ -110,14 +110,17 @@ EW_FLAT: bool = os.environ.get("IR_TRITON_EW_GRID", "flat").strip().lower() != "
 #: to :data:`EW_MIN_BLOCK`, 4 warps) until the launch has at least this many
 #: programs, so that one token is spread over more SMs (Inductor, silu_and_mul
 #: 1 x 4096: 32 programs of 128 elements, one a thread; ours were 4 of 1024).
-#: 0: always 1024-column blocks.
-EW_PROGRAMS: int = int(os.environ.get("IR_TRITON_EW_PROGRAMS", "128") or 0)
+#: 0: always 1024-column blocks. 256 programs down to 256 columns won the H100
+#: sweep (scripts/gpu/triton_exp.py, CUDA-graph us): gelu_and_mul 1 x 8192 1.31
+#: (128 columns: 1.36), 16 x 8192 1.55 (1024 columns, 128 programs: 1.70).
+EW_PROGRAMS: int = int(os.environ.get("IR_TRITON_EW_PROGRAMS", "256") or 0)
 #: Largest column block of the element-wise kernels, 8 elements a thread with 4
 #: warps (H100, CUDA-graph time, 2-D grid: silu_and_mul 1 x 4096 1.32 us against
 #: 1.67 with 2048 / 4 warps; static quant 1024 x 4096 3.98 against 4.35).
 EW_BLOCK = 1024
-#: Smallest column block :data:`EW_PROGRAMS` shrinks to (one element a thread).
-EW_MIN_BLOCK = 128
+#: Smallest column block :data:`EW_PROGRAMS` shrinks to (two elements a thread:
+#: one element a thread, 128 columns, was slower or tied at every swept shape).
+EW_MIN_BLOCK = 256
 _ew_meta: dict[int | tuple[int, int], tuple[int, int, int, bool, bool]] = {}
 
 
