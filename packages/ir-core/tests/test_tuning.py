@@ -487,3 +487,21 @@ def test_a_bad_margin_is_refused(tmp_path: Path, providers: Any) -> None:
     path = fake_file(tmp_path / "t.json", SMALL_A_LARGE_B, settings={"margin": 2})
     with pytest.raises(TuningFileError, match=r"settings\.margin"):
         ir.load_priority(path)
+
+
+def test_rounds_rotate_which_candidate_goes_first() -> None:
+    """No candidate is always timed first after a switch of configuration."""
+    from ir_core.bench.timing import best_of_rounds
+
+    order: list[str] = []
+
+    def make(key: str) -> Any:
+        def fn() -> None:
+            if not order or order[-1] != key:
+                order.append(key)
+
+        return fn
+
+    cands = [(k, make(k), None) for k in ("a", "b", "c")]
+    best_of_rounds(cands, "cpu", budget_s=0.003, rounds=3)
+    assert order == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
