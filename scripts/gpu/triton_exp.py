@@ -109,7 +109,7 @@ def norm_call(
     hidden = x.shape[-1]
     rows = x.numel() // hidden
     block, chunks, _, rcp, clamp, imax, early = kc.norm_meta(hidden, quant and not has_res)
-    early = early if w_early is None else w_early
+    early = (early and rows < kc.NORM_WEARLY_MAX_ROWS) if w_early is None else w_early
     x2 = x.view(-1, hidden)
     r2 = r.view(-1, hidden) if r is not None else x2
     odt = torch.float8_e4m3fn if quant else x.dtype

@@ -19,7 +19,7 @@ if not (INTERPRET or HAS_GPU):
     pytest.skip("needs the interpreter or an NVIDIA GPU", allow_module_level=True)
 
 #: (grid, EW_PROGRAMS): the default; no block shrinking; the old 2-D grid
-EW_SETTINGS = [(True, 128), (True, 0), (False, 0), (True, 100000)]
+EW_SETTINGS = [(True, 256), (True, 0), (False, 0), (True, 100000)]
 
 
 def _bits(out: Any) -> list[torch.Tensor]:
@@ -137,3 +137,24 @@ def test_quant_reciprocal_division_same_bits(monkeypatch: pytest.MonkeyPatch, op
         return lambda: monkeypatch.setattr(kq, "QUANT_RCP", rcp)
 
     _same_under(monkeypatch, [setting(True), setting(False)], run)
+
+
+@pytest.mark.parametrize("op_name", ["rms_norm", "fused_add_rms_norm", "rms_norm_static_fp8_quant"])
+def test_norm_weight_load_position_keeps_the_bits(
+    monkeypatch: pytest.MonkeyPatch, op_name: str
+) -> None:
+    """The norms load the weight with the row below NORM_WEARLY_MAX_ROWS rows
+    and after the sum from there on: the same bits either way, so the choice
+    may follow the row count without breaking batch invariance."""
+    import ir_core as ir
+    from ir_kernels_triton.kernels import norm as kn
+
+    op = getattr(ir.ops, op_name)
+    torch.manual_seed(0)
+    args = op.input_generator(5, 96, torch.float32, DEVICE)
+    impl = op.impls["triton"]
+    settings = [
+        lambda: monkeypatch.setattr(kn, "NORM_WEARLY_MAX_ROWS", 1 << 30),  # early
+        lambda: monkeypatch.setattr(kn, "NORM_WEARLY_MAX_ROWS", 0),  # late
+    ]
+    _same_under(monkeypatch, settings, lambda: impl.functional_fn()(*args))

@@ -87,9 +87,16 @@ FP8_CLAMP: bool = _env_flag("IR_TRITON_FP8_CLAMP", False)
 #: weight together with the row, before the reduction, so that its latency
 #: overlaps the row's instead of following the sum (a one-row norm is a chain
 #: of latencies: H100, rms_norm 1 x 2048, 1.89 us against Inductor's 1.66,
-#: whose kernel loads every input up front). Same bits either way. 0: the
-#: weight is loaded after the sum (the layout before this change).
+#: whose kernel loads every input up front). Same bits either way, so the
+#: choice may follow the row count: only launches of fewer than
+#: :data:`NORM_WEARLY_MAX_ROWS` rows load early (H100, ir bench: with the weight
+#: early at every row count rms_norm 16384 x 8192 took 199 us against 184 for
+#: the cuda kernel, and the sweep measured 1024 x 2048 at 3.58 us early, 3.42
+#: late; 128 x 4096 2.26 early, 2.42 late). 0: the weight is always loaded
+#: after the sum (the layout before this change).
 NORM_WEARLY: bool = _env_flag("IR_TRITON_NORM_WEARLY", True)
+#: Row count from which the norms load the weight after the sum (see above).
+NORM_WEARLY_MAX_ROWS = 256
 #: ``IR_TRITON_NORM_IMAX``: the exact sum's maximum as an integer reduction.
 NORM_IMAX: bool = _env_flag("IR_TRITON_NORM_IMAX", True)
 

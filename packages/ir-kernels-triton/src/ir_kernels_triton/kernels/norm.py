@@ -19,6 +19,7 @@ import triton.language as tl
 from .._runtime import FP8_DTYPE, define_op, launch, new_out, rows_of
 from .common import (
     EXACT_FP8,
+    NORM_WEARLY_MAX_ROWS,
     div_by_scale,
     exact_sum,
     norm_meta,
@@ -214,6 +215,9 @@ def _launch_norm(
     res2, ress = rows_of(res_out, hidden, direct) if res_out is not None else (out2, os_)
     quant_only = scale is not None and residual is None
     block, chunks, warps, rcp, clamp, imax, w_early = norm_meta(hidden, quant_only)
+    # When the weight is loaded changes no bit, so it may follow the row count;
+    # a symbolic count (dynamic-shape tracing) gets the many-rows choice.
+    w_early = w_early and isinstance(rows, int) and rows < NORM_WEARLY_MAX_ROWS
     launch(
         rms_norm_kernel,
         (rows,),
