@@ -354,13 +354,14 @@ def lean_bitwise(knobs: Knobs) -> None:
         )
     knobs.apply({})
     say("silu_and_mul, all bf16 gate values: mismatches vs native (non-NaN) " + " ".join(cells))
-    # rotary: split blocks and prefetch (auto) vs one block per token (rot_split=1).
+    # rotary: prefetch (and split blocks below one token per SM; rot_split=2)
+    # vs one block per token without prefetch (rot_split=1).
     rot: Any = ir.ops.rotary_embedding
     for kw in ({}, {"is_neox": False}, {"partial": True}, {"head_size": 128}):
         for tokens, hidden in ((3, 8192), (16, 8192), (300, 1024)):
             args = rot.input_generator(tokens, hidden, BF16, "cuda", **kw)
             outs = []
-            for values in ({"rot_split": 1}, {}):
+            for values in ({"rot_split": 1}, {"rot_split": 2}):
                 knobs.apply(values)
                 clone = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
                 outs.append(_as_bytes(rot.impls["cuda"].fn(*clone)))

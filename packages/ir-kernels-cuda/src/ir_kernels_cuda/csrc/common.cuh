@@ -171,7 +171,7 @@ struct ScaleDiv {
 };
 
 // How quantising kernels divide by a scale (knob fp8_div: 1 = IEEE, 2 =
-// reciprocal + two corrections, 0 or 3 = the check below).
+// reciprocal + two corrections, 0 or 3 = the check below; group quant defaults to 2, see quant.cu).
 enum DivKind : int { kDivIeee = 0, kDivRecip2 = 1, kDivCheck = 2 };
 
 inline int div_kind_from_knob() {

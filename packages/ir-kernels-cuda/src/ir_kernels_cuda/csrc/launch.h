@@ -126,8 +126,9 @@ int norm_chunks_per_thread();
 // that do follow the row count only change how a max is taken (exact in any
 // order), and the norm weight timing changes no arithmetic.
 //   fp8_div      1: IEEE division per element (__fdiv_rn); 2: reciprocal + 2
-//                corrections (the former default); auto/3: reciprocal product
-//                with an exact near-step check (divide_by_scale in common.cuh)
+//                corrections (the former default); 3: reciprocal product
+//                with an exact near-step check (divide_by_scale in common.cuh);
+//                auto: 3, except group quant: 2 (measured faster there)
 //   norm_cpt     target 16-byte chunks per thread in the norms (2, 4, 8); same
 //                variable as set_norm_chunks_per_thread
 //   norm_rows    rows per block in the norms (1..32); auto: 1
@@ -147,9 +148,10 @@ int norm_chunks_per_thread();
 //                2 branch-free fast path per chunk (IEEE redo of a chunk
 //                outside its range); auto: 2 up to 1024 chunks per SM, else 1
 //   rot_split    rotary vector path: 1 one block per token, no prefetch (the
-//                former shape); auto: prefetch the first item before the
-//                cos/sin barrier, and split a token over blocks of 128
-//                threads when there are fewer tokens than SMs
+//                former shape); 2 prefetch the first item before the cos/sin
+//                barrier at every token count (and split a token over blocks
+//                of 128 threads below one token per SM); auto: 2 below one
+//                token per SM, else 1
 namespace ir_cuda {
 
 enum class Knob : int {

@@ -277,7 +277,12 @@ int group_quant_lanes(int group_size, int elem_bytes, int* chunks_per_lane) {
 
 void launch_per_token_group_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
   if (a.rows == 0 || a.hidden == 0) return;
-  const int div_kind = div_kind_from_knob();
+  // Group quant keeps the two-correction division by default: with the same
+  // launch, the near-step check measured slower on the H100
+  // (scripts/gpu/cuda_exp.py, CUDA graph: 1024 x 8192 9.52 us vs 8.94,
+  // 4096 x 4096 20.82 vs 20.61; do_bench 16384 x 8192 144.5 vs 143.4).
+  // Both give IEEE division's fp8 bytes; fp8_div still selects any form.
+  const int div_kind = knob(Knob::kFp8Div) == 0 ? static_cast<int>(kDivRecip2) : div_kind_from_knob();
   IR_DISPATCH_DTYPE(a.dtype, T, {
     int k = 0;
     int lanes = 0;

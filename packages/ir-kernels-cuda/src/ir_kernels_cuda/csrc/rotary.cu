@@ -248,11 +248,17 @@ void launch_typed(const RotaryArgs& a, cudaStream_t stream) {
     const int64_t items = heads * (a.is_neox ? half / V : a.rotary_dim / V);
     int threads = rotary_threads(std::max<int64_t>(items, tail_items));
     dim3 vgrid = grid;
-    // Fewer tokens than SMs: the token's items over several blocks of up to
-    // 128 threads (one item each), so the call spreads over more SMs
-    // (knob rot_split=1: one block per token and no prefetch, the former shape).
-    const bool former = knob(Knob::kRotSplit) == 1;
-    if (!former && a.tokens < sm_count() && items > 128) {
+    // Fewer tokens than SMs: the first item's loads before the cos/sin
+    // barrier, and the token's items over several blocks of up to 128
+    // threads (one item each), so the call spreads over more SMs. From one
+    // token per SM on, the former shape (one block per token, no prefetch):
+    // the prefetching kernel measured 10% slower there on the H100 (ir bench,
+    // rotary 16384 x 8192: 270.4 us against 244.8 for the former shape).
+    // Knob rot_split: 1 the former shape always, 2 the new one always.
+    const int split_knob = knob(Knob::kRotSplit);
+    const bool few = a.tokens < sm_count();
+    const bool former = split_knob == 1 || (split_knob != 2 && !few);
+    if (!former && few && items > 128) {
       threads = 128;
       vgrid.y = static_cast<unsigned>(std::min<int64_t>(ceil_div(items, threads), 65535));
     }
