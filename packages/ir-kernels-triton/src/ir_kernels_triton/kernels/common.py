@@ -340,18 +340,22 @@ def div_by_scale(y, scale, inv_scale, RCP: tl.constexpr):
     ``r = fma(-q, scale, y)`` exact, ``q + r * inv`` rounded once), instead of
     a full IEEE division an element (reciprocal, refinement, and a range
     check with a slow-path branch). Products that overflow or are not finite
-    keep the uncorrected product (they saturate or stay NaN in fp8), and so
-    do zero products (the correction ``-0 + 0`` lost the sign of a -0
-    quotient: fp8 0x00 where torch gives 0x80; found by
-    ``test_quant_reciprocal_division_same_bits``); a
+    keep the uncorrected product (they saturate or stay NaN in fp8); the
+    correction is written with the residual negated so that a -0 quotient
+    stays -0 (``q + r * inv`` turned it into +0: fp8 0x00 where torch gives
+    0x80, found by ``test_quant_reciprocal_division_same_bits``; a guard
+    ``q != 0`` cost an instruction an element); a
     ``scale`` outside [2**-120, 2**120] (reciprocal not normal) falls back
     to ``div_rn`` (a branch uniform over the program)."""
     if RCP:
         if (scale >= 7.52316384526264e-37) & (scale <= 1.329227995784916e36):  # 2**-120, 2**120
             q = y * inv_scale
-            r = tl.fma(-q, scale, y)
-            # zeros keep the product: -0 + (+0) would give +0, where y / scale is -0
-            q = tl.where((tl.abs(q) < 3.0e38) & (q != 0.0), tl.fma(r, inv_scale, q), q)
+            # The residual negated, r = q * scale - y (exact), and q - r * inv:
+            # the same values as q + (y - q * scale) * inv wherever q is
+            # nonzero, and a zero quotient keeps its sign for free (-0 - (+0)
+            # is -0; the other form's -0 + (+0) gave +0 where torch gives -0).
+            r = tl.fma(q, scale, -y)
+            q = tl.where(tl.abs(q) < 3.0e38, tl.fma(-r, inv_scale, q), q)
         else:
             q = tl.div_rn(y, scale)
     else:
