@@ -13,7 +13,7 @@ import triton
 import triton.language as tl
 
 from .._runtime import define_op, launch, rows_of
-from .common import ew_meta
+from .common import ew_meta, ew_tile
 
 ACT_SILU = 0
 ACT_GELU = 1
@@ -47,13 +47,7 @@ def gated_act_kernel(
     FLAT: tl.constexpr = False,
     EVEN: tl.constexpr = False,
 ):
-    if FLAT:  # 1-D grid in memory order: column blocks of a row are neighbours
-        pid = tl.program_id(0)
-        row = (pid // COL_BLOCKS).to(tl.int64)  # a constant divisor: no integer division
-        cols = (pid % COL_BLOCKS) * BLOCK + tl.arange(0, BLOCK)
-    else:
-        row = tl.program_id(0).to(tl.int64)
-        cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    row, cols = ew_tile(BLOCK, COL_BLOCKS, FLAT)
     x_row = x_ptr + row * x_stride
     out = out_ptr + row * out_stride + cols
     if EVEN:  # the block divides d: no mask

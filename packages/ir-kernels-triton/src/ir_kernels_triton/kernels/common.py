@@ -165,6 +165,22 @@ def ew_meta(n_cols: int, rows: int) -> tuple[int, int, int, bool, bool]:
     return meta
 
 
+@triton.jit
+def ew_tile(BLOCK: tl.constexpr, COL_BLOCKS: tl.constexpr, FLAT: tl.constexpr):
+    """``(row, cols)`` of this program in an element-wise launch of
+    :func:`ew_meta`'s shape: with ``FLAT`` a 1-D grid in memory order (column
+    blocks of a row are neighbouring programs), else a 2-D (row, column
+    block) grid. ``row`` is int64; ``cols`` the block's column indices."""
+    if FLAT:
+        pid = tl.program_id(0)
+        row = (pid // COL_BLOCKS).to(tl.int64)  # a constant divisor: no integer division
+        cols = (pid % COL_BLOCKS) * BLOCK + tl.arange(0, BLOCK)
+    else:
+        row = tl.program_id(0).to(tl.int64)
+        cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    return row, cols
+
+
 #: ``IR_TRITON_GROUP_PROGRAMS``: ``per_token_group_quant_fp8`` halves the groups
 #: a program holds (down to one) until the launch has at least this many
 #: programs (Inductor, 16 x 2048 in groups of 128: 256 programs of one group,

@@ -29,6 +29,7 @@ from .common import (
     QUANT_RCP,
     div_by_scale,
     ew_meta,
+    ew_tile,
     row_meta,
     to_fp8,
 )
@@ -58,13 +59,7 @@ def static_quant_kernel(
     EVEN: tl.constexpr = False,
     RCP: tl.constexpr = False,
 ):
-    if FLAT:  # 1-D grid in memory order, as the activations
-        pid = tl.program_id(0)
-        row = (pid // COL_BLOCKS).to(tl.int64)  # a constant divisor: no integer division
-        cols = (pid % COL_BLOCKS) * BLOCK + tl.arange(0, BLOCK)
-    else:
-        row = tl.program_id(0).to(tl.int64)
-        cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    row, cols = ew_tile(BLOCK, COL_BLOCKS, FLAT)
     scale = tl.load(scale_ptr).to(tl.float32)
     inv_scale = 1.0
     if RCP:
