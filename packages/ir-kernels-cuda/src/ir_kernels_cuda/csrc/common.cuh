@@ -412,6 +412,21 @@ __device__ __forceinline__ void store_fp8_chunk(uint8_t* row, int c, int n, bool
   }
 }
 
+// Chunk c of a row, divided by the scale (KIND: see divide_by_scale) and
+// stored as fp8: the write step of every quantising kernel.
+template <int KIND, typename T>
+__device__ __forceinline__ void quantise_chunk(uint8_t* out, int c, int n, bool vec, const Vec<T>& v,
+                                               const ScaleDiv& d) {
+  constexpr int N = Vec<T>::N;
+  float y[N];
+#pragma unroll
+  for (int j = 0; j < N; ++j) y[j] = v.get(j);
+  divide_by_scale<KIND>(y, d);
+  Fp8Vec<N> q;
+  q.set(y);
+  store_fp8_chunk<N>(out, c, n, vec, q);
+}
+
 // ------------------------------------------------------------------ reductions
 
 struct SumOp {

@@ -268,12 +268,7 @@ __device__ __forceinline__ void write_chunk_lean(T* out, uint8_t* out8, int c, i
   Vec<T> o;
   o.set(y);  // rounded to T: the output, or the dividend of the fp8 form
   if constexpr (FP8) {
-#pragma unroll
-    for (int j = 0; j < N; ++j) y[j] = o.get(j);
-    divide_by_scale<KIND>(y, d);
-    Fp8Vec<N> q;
-    q.set(y);
-    store_fp8_chunk<N>(out8, c, hidden, vec, q);
+    quantise_chunk<KIND>(out8, c, hidden, vec, o, d);
   } else {
     store_chunk(out, c, hidden, vec, o);
   }

@@ -14,19 +14,6 @@
 namespace ir_cuda {
 namespace {
 
-template <int KIND, typename T>
-__device__ __forceinline__ void quantise_chunk(uint8_t* out, int c, int n, bool vec, const Vec<T>& v,
-                                               const ScaleDiv& d) {
-  constexpr int N = Vec<T>::N;
-  float y[N];
-#pragma unroll
-  for (int j = 0; j < N; ++j) y[j] = v.get(j);
-  divide_by_scale<KIND>(y, d);
-  Fp8Vec<N> q;
-  q.set(y);
-  store_fp8_chunk<N>(out, c, n, vec, q);
-}
-
 __device__ __forceinline__ float chunk_absmax(float acc, float v) { return fmaxf(acc, fabsf(v)); }
 
 template <typename T>
