@@ -56,6 +56,10 @@ KNOBS = (
     "norm_wlate",
     "act_div",
     "rot_split",
+    "gq_mode",
+    "dq_mode",
+    "act_mode",
+    "normq_mode",
 )
 
 LINES: list[str] = []

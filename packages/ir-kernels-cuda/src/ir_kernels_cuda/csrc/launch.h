@@ -152,6 +152,10 @@ int norm_chunks_per_thread();
 //                barrier at every token count (and split a token over blocks
 //                of 128 threads below one token per SM); auto: 2 below one
 //                token per SM, else 1
+//   gq_mode, dq_mode, act_mode, normq_mode
+//                session-4 candidates for group quant, dynamic per-token
+//                quant, act_and_mul and the norm + fp8 forms; 0 keeps the
+//                current default (each kernel file documents its values)
 namespace ir_cuda {
 
 enum class Knob : int {
@@ -167,6 +171,10 @@ enum class Knob : int {
   kNormWlate,
   kActDiv,
   kRotSplit,
+  kGqMode,
+  kDqMode,
+  kActMode,
+  kNormqMode,
   kCount
 };
 int knob(Knob k);
