@@ -55,13 +55,25 @@ def bandwidth(rows: list[Row], provider: str, copy_gbps: float) -> list[str]:
     goal = 0.95 if provider == "cuda" else 0.90
     out = []
     for op in BANDWIDTH_OPS + QUANT_OPS + ("gelu_and_mul", "rotary_embedding"):
-        sel = [r for r in rows if r["provider"] == provider and r["op"] == op and r["tokens"] >= LARGE_TOKENS]
+        sel = [
+            r
+            for r in rows
+            if r["provider"] == provider and r["op"] == op and r["tokens"] >= LARGE_TOKENS
+        ]
         if not sel:
             continue
         eager = [r["bw_share"] for r in sel]
-        graph = [r["bytes"] / (r["graph_us"] * 1e-6) / 1e9 / copy_gbps for r in sel if r.get("graph_us")]
+        graph = [
+            r["bytes"] / (r["graph_us"] * 1e-6) / 1e9 / copy_gbps for r in sel if r.get("graph_us")
+        ]
         # Only the CUDA issue sets a quant goal (>= 90% at large sizes).
-        want = goal if op in BANDWIDTH_OPS else 0.90 if op in QUANT_OPS and provider == "cuda" else None
+        want = (
+            goal
+            if op in BANDWIDTH_OPS
+            else 0.90
+            if op in QUANT_OPS and provider == "cuda"
+            else None
+        )
         misses = [
             f"{r['tokens']}x{r['hidden']} {100 * r['bw_share']:.1f}%"
             for r in sel
@@ -77,7 +89,10 @@ def bandwidth(rows: list[Row], provider: str, copy_gbps: float) -> list[str]:
 
 
 def slower_than(
-    table: dict[tuple[str, int, int], dict[str, Row]], provider: str, refs: tuple[str, ...], margin: float
+    table: dict[tuple[str, int, int], dict[str, Row]],
+    provider: str,
+    refs: tuple[str, ...],
+    margin: float,
 ) -> list[tuple[tuple[str, int, int], str, float, float, float, float]]:
     """Shapes where `provider` is slower than the best of `refs` by more than `margin`, by
     both do_bench and graph time: (shape, best ref, ours/ref eager, ours/ref graph, gap us)."""
@@ -94,17 +109,31 @@ def slower_than(
         best_g = min(graphed, key=lambda r: r["graph_us"])
         re, rg = ours["time_us"] / best_e["time_us"], ours["graph_us"] / best_g["graph_us"]
         if re > 1 + margin and rg > 1 + margin:
-            found.append((shape, best_g["provider"], re, rg, ours["graph_us"] - best_g["graph_us"], ours["graph_us"]))
+            found.append(
+                (
+                    shape,
+                    best_g["provider"],
+                    re,
+                    rg,
+                    ours["graph_us"] - best_g["graph_us"],
+                    ours["graph_us"],
+                )
+            )
     return found
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("json", help="an `ir bench --json` file")
     ap.add_argument("--provider", action="append", choices=KERNEL_PROVIDERS, help="default: both")
-    ap.add_argument("--list", action="store_true", help="list every missed shape, not just the count")
+    ap.add_argument(
+        "--list", action="store_true", help="list every missed shape, not just the count"
+    )
     args = ap.parse_args(argv)
-    data = json.load(open(args.json))
+    with open(args.json) as fh:
+        data = json.load(fh)
     rows = _ok(data["rows"])
     table = _by_shape(rows)
     copy = data["copy_bandwidth_gbps"]
@@ -116,10 +145,15 @@ def main(argv: list[str] | None = None) -> int:
             checks = [("torch.compile by > 5%", (COMPILED,), 0.05)]
         else:
             refs = (COMPILED, "torch F.rms_norm", "triton")
-            checks = [("the best reference (any margin)", refs, 0.0), ("the best reference by > 5%", refs, 0.05)]
+            checks = [
+                ("the best reference (any margin)", refs, 0.0),
+                ("the best reference by > 5%", refs, 0.05),
+            ]
         for label, refs, margin in checks:
             found = slower_than(table, provider, refs, margin)
-            print(f"\n{provider} slower than {label}, by do_bench and graph time: {len(found)} shapes")
+            print(
+                f"\n{provider} slower than {label}, by do_bench and graph time: {len(found)} shapes"
+            )
             big = [f for f in found if f[0][1] >= 4096]
             print(f"  of which at >= 4096 tokens: {len(big)}")
             for shape, ref, re, rg, gap, ours_g in found if args.list else big:
