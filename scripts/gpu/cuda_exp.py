@@ -261,7 +261,7 @@ def bitwise_checks(knobs: Knobs) -> None:
         "per_token_group_quant_fp8",
     ):
         op = getattr(ir.ops, name)
-        for tokens, hidden in ((37, 4096), (5, 1001), (64, 8192), (3, 40000)):
+        for tokens, hidden in ((37, 4096), (5, 1001), (64, 8192), (3, 40000), (200, 5120)):
             args = op.input_generator(tokens, hidden, BF16, "cuda")
             outs = []
             for values in (
@@ -275,6 +275,19 @@ def bitwise_checks(knobs: Knobs) -> None:
                 {"gq_cpl": 1},
                 {"dq_cpt": 4},
                 {"dq_cpt": 2},
+                {"gq_mode": 1},
+                {"gq_mode": 2},
+                {"gq_mode": 1, "fp8_div": 1},
+                {"gq_mode": 2, "fp8_div": 3},
+                {"dq_mode": 1},
+                {"dq_mode": 2},
+                {"dq_mode": 1, "fp8_div": 2},
+                {"dq_mode": 2, "fp8_div": 1},
+                {"normq_mode": 1},
+                {"normq_mode": 2},
+                {"normq_mode": 3},
+                {"normq_mode": 1, "fp8_div": 1},
+                {"normq_mode": 2, "fp8_div": 2},
             ):
                 knobs.apply(values)
                 clone = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
@@ -292,6 +305,23 @@ def bitwise_checks(knobs: Knobs) -> None:
                 f"{name:38s} {tokens:5d}x{hidden:<6d} all knob variants equal: {same}; "
                 f"fp8 bytes != native: {mism} of {sum(r.numel() for r in fp8_ref)}"
             )
+    # Row-strided, 16-byte-aligned rows: the lean quant kernels' strided path.
+    xs = (torch.randn(300, 4096 + 256, device=DEV) * 3).to(BF16)[:, 128 : 128 + 4096]
+    for name, args in (
+        ("per_token_group_quant_fp8", (xs, 128)),
+        ("dynamic_per_token_scaled_fp8_quant", (xs, None)),
+    ):
+        op = getattr(ir.ops, name)
+        outs = []
+        for values in ({}, {"gq_mode": 1}, {"gq_mode": 2}, {"dq_mode": 1}, {"dq_mode": 2}):
+            knobs.apply(values)
+            outs.append(_as_bytes(op.impls["cuda"].fn(*args)))
+        knobs.apply({})
+        same = all(torch.equal(a, b) for o in outs[1:] for a, b in zip(outs[0], o, strict=True))
+        say(
+            f"{name:38s} strided 300x4096 (row stride 4352): lean modes equal: {same}; "
+            f"!= native: {_mismatches(outs[0], _as_bytes(op.native(*args)))}"
+        )
 
 
 def _as_bytes(out: Any) -> list[torch.Tensor]:
@@ -301,6 +331,68 @@ def _as_bytes(out: Any) -> list[torch.Tensor]:
 
 def _mismatches(got: list[torch.Tensor], ref: list[torch.Tensor]) -> int:
     return sum(int((a != b).sum()) for a, b in zip(got, ref, strict=True))
+
+
+def act_normq_bitwise(knobs: Knobs) -> None:
+    """Session-4 act_mode / normq_mode candidates vs the default kernels, bytes,
+    in every dtype: act_mode 1 (lean element-wise kernel: 16-, 8- and 4-byte
+    pieces, two chunks a thread, fallback for odd halves) for the three
+    activations; normq_mode 1, 2, 3 (wide, register-capped, wide with two
+    chunks a thread: norm + fp8 shapes) under each norm_cpt (the wide
+    shape's 1 and 2 chunks a thread, up to 8 threads a virtual lane)."""
+    torch.manual_seed(2)
+    # (tokens, d): 16-byte pieces and the 256-block halving (1, 16, 1024),
+    # two chunks a thread (9000 x 4096), 8- and 4-byte pieces from the
+    # alignment (1004, 1002 in 16-bit types), odd d (mode-0 fallback).
+    shapes = ((1, 2048), (16, 4096), (1024, 2048), (9000, 4096), (5, 1004), (7, 1002), (3, 1001))
+    for dtype in (BF16, torch.float16, torch.float32):
+        bits = torch.int32 if dtype == torch.float32 else torch.int16
+        for name, kw in (
+            ("silu_and_mul", {}),
+            ("gelu_and_mul", {}),
+            ("gelu_and_mul", {"approximate": "tanh"}),
+        ):
+            op: Any = getattr(ir.ops, name)
+            bad = []
+            for tokens, d in shapes:
+                args = op.input_generator(tokens, d, dtype, "cuda", **kw)
+                outs = []
+                for values in (
+                    {},
+                    {"act_mode": 1},
+                    {"act_mode": 1, "act_div": 1},
+                    {"act_mode": 1, "act_div": 2},
+                ):
+                    knobs.apply(values)
+                    outs.append(op.impls["cuda"].fn(*args).view(bits))
+                knobs.apply({})
+                if not all(torch.equal(outs[0], o) for o in outs[1:]):
+                    bad.append(f"{tokens}x{d}")
+            say(
+                f"{name} {kw} {dtype}: act_mode 1 == 0 at {len(shapes)} shapes: "
+                f"{'yes' if not bad else 'NO: ' + ', '.join(bad)}"
+            )
+    for dtype in (BF16, torch.float16, torch.float32):
+        for name in ("rms_norm_static_fp8_quant", "fused_add_rms_norm_static_fp8_quant"):
+            op = getattr(ir.ops, name)
+            bad = []
+            for tokens, hidden in ((5, 1001), (3, 2048), (37, 4096), (64, 8192), (7, 16384)):
+                args = op.input_generator(tokens, hidden, dtype, "cuda")
+                for cpt in (0, 2, 4, 8):
+                    outs = []
+                    for nq in (0, 1, 2, 3):
+                        knobs.apply({"norm_cpt": cpt, "normq_mode": nq})
+                        clone = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+                        outs.append(_as_bytes(op.impls["cuda"].fn(*clone)))
+                    knobs.apply({})
+                    if not all(
+                        torch.equal(a, b) for o in outs[1:] for a, b in zip(outs[0], o, strict=True)
+                    ):
+                        bad.append(f"{tokens}x{hidden}/cpt{cpt}")
+            say(
+                f"{name} {dtype}: normq_mode 1, 2, 3 == 0 under norm_cpt 0/2/4/8 at 5 shapes: "
+                f"{'yes' if not bad else 'NO: ' + ', '.join(bad)}"
+            )
 
 
 def lean_bitwise(knobs: Knobs) -> None:
@@ -316,6 +408,11 @@ def lean_bitwise(knobs: Knobs) -> None:
         {"fp8_div": 2},
         {"fp8_div": 1},
         {"norm_rows": 4},
+        {"normq_mode": 1},
+        {"normq_mode": 2},
+        {"normq_mode": 3},
+        {"normq_mode": 2, "norm_rows": 2},
+        {"normq_mode": 1, "fp8_div": 1},
     ]
     for name in (
         "rms_norm",
@@ -350,7 +447,14 @@ def lean_bitwise(knobs: Knobs) -> None:
     ref = op.native(x)
     nan = torch.isnan(ref.float())
     cells = []
-    for label, values in (("ieee", {"act_div": 1}), ("fast", {"act_div": 2}), ("auto", {})):
+    for label, values in (
+        ("ieee", {"act_div": 1}),
+        ("fast", {"act_div": 2}),
+        ("auto", {}),
+        ("act1.ieee", {"act_mode": 1, "act_div": 1}),
+        ("act1.fast", {"act_mode": 1, "act_div": 2}),
+        ("act1", {"act_mode": 1}),
+    ):
         knobs.apply(values)
         got = op.impls["cuda"].fn(x)
         cells.append(
@@ -358,6 +462,11 @@ def lean_bitwise(knobs: Knobs) -> None:
         )
     knobs.apply({})
     say("silu_and_mul, all bf16 gate values: mismatches vs native (non-NaN) " + " ".join(cells))
+    try:
+        act_normq_bitwise(knobs)
+    except Exception as exc:  # report and go on with the rotary checks
+        knobs.apply({})
+        say(f"act/normq bitwise checks FAILED to run: {type(exc).__name__}: {exc}")
     # rotary: prefetch (and split blocks below one token per SM; rot_split=2)
     # vs one block per token without prefetch (rot_split=1).
     rot: Any = ir.ops.rotary_embedding
@@ -480,6 +589,108 @@ def lean_section(knobs: Knobs, dl: Deadline, copy_gbs: float, comp: bool) -> Non
     ]
     for name, tokens, hidden, variants in small:
         run_case(knobs, dl, "0", name, tokens, hidden, variants, copy_gbs, comp, graph=True)
+    # Session-4 activation / norm + fp8 candidates (activation.cu documents
+    # act_mode, norm.cu normq_mode; all bit-identical to "old", see the
+    # bitwise sections). act1: lean element-wise kernel ((tile, row) grid,
+    # 128 threads, alignment checked on the host, pieces halved down to two
+    # elements a thread below 256 blocks); ".c2": two 16-byte pieces a thread
+    # at every size (auto: from sm_count * 4096 chunks); ".fast" / ".ieee":
+    # silu's division forced (auto: fast up to 1024 chunks per SM); "fast":
+    # the division alone on the old kernel. nq1: wide norm shape (one chunk a
+    # thread, 4-16 warps a row); nq3: wide with two chunks a thread; nq2: lean
+    # shape capped at 40/48 registers (more rows in flight); "late": the
+    # existing late-weight knob. <= 4096 tokens in a CUDA graph.
+    vact = [("old", {}), ("act1", {"act_mode": 1})]
+    vsilu4 = [
+        *vact,
+        ("act1.fast", {"act_mode": 1, "act_div": 2}),
+        ("act1.ieee", {"act_mode": 1, "act_div": 1}),
+        ("act1.c2", {"act_mode": 1, "ew_cpt": 2}),
+        ("fast", {"act_div": 2}),
+    ]
+    vnq4 = [
+        ("old", {}),
+        ("nq1", {"normq_mode": 1}),
+        ("nq2", {"normq_mode": 2}),
+        ("nq3", {"normq_mode": 3}),
+        ("nq2.r2", {"normq_mode": 2, "norm_rows": 2}),
+        ("late", {"norm_wlate": 2}),
+    ]
+    actnq4: list[tuple[str, int, int, list[tuple[str, dict[str, int]]]]] = [
+        ("silu_and_mul", 1, 8192, vsilu4),
+        ("silu_and_mul", 16, 4096, vsilu4),
+        ("silu_and_mul", 128, 8192, vsilu4),
+        ("silu_and_mul", 1024, 2048, vsilu4),
+        ("silu_and_mul", 1024, 4096, vsilu4),
+        ("gelu_and_mul", 1, 2048, vact),
+        ("gelu_and_mul", 128, 2048, vact),
+        ("gelu_and_mul", 1024, 4096, vact),
+        ("silu_and_mul", 16384, 8192, vsilu4),
+        ("silu_and_mul", 32768, 4096, vsilu4),
+        ("gelu_and_mul", 16384, 8192, vact),
+        ("rms_norm_static_fp8_quant", 1, 2048, vnq4),
+        ("rms_norm_static_fp8_quant", 1, 4096, vnq4),
+        ("rms_norm_static_fp8_quant", 128, 4096, vnq4),
+        ("rms_norm_static_fp8_quant", 1024, 4096, vnq4),
+        ("rms_norm_static_fp8_quant", 4096, 4096, vnq4),
+        ("fused_add_rms_norm_static_fp8_quant", 1, 4096, vnq4),
+        ("fused_add_rms_norm_static_fp8_quant", 128, 4096, vnq4),
+        ("fused_add_rms_norm_static_fp8_quant", 4096, 4096, vnq4),
+        ("rms_norm_static_fp8_quant", 32768, 4096, vnq4),
+        ("fused_add_rms_norm_static_fp8_quant", 32768, 4096, vnq4),
+        ("rms_norm_static_fp8_quant", 16384, 8192, vnq4),
+        ("rms_norm_static_fp8_quant", 16384, 2048, vnq4),
+        ("fused_add_rms_norm_static_fp8_quant", 16384, 8192, vnq4),
+    ]
+    for name, tokens, hidden, variants in actnq4:
+        run_case(
+            knobs, dl, "0", name, tokens, hidden, variants, copy_gbs, False, graph=tokens <= 4096
+        )
+    # Session-4 quant candidates (quant.cu documents gq_mode / dq_mode): lean
+    # kernels (aligned rows only, pairs of chunks a thread, 16-byte fp8 stores,
+    # packed 16-bit max); gq1 = 16 elements a lane, gq2 = 32; dq1 = 16 elements
+    # a thread at every row count, dq2 = the current 2/4-chunk split. ".chk" /
+    # ".r2": the other exact division form. <= 4096 tokens in a CUDA graph.
+    vgq4 = [
+        ("old", {}),
+        ("gq1", {"gq_mode": 1}),
+        ("gq2", {"gq_mode": 2}),
+        ("gq1.chk", {"gq_mode": 1, "fp8_div": 3}),
+        ("gq2.chk", {"gq_mode": 2, "fp8_div": 3}),
+    ]
+    vdq4 = [
+        ("old", {}),
+        ("cpt2", {"dq_cpt": 2}),
+        ("dq1", {"dq_mode": 1}),
+        ("dq2", {"dq_mode": 2}),
+        ("dq1.r2", {"dq_mode": 1, "fp8_div": 2}),
+    ]
+    quant4: list[tuple[str, int, int, list[tuple[str, dict[str, int]]]]] = [
+        ("per_token_group_quant_fp8", 1, 2048, vgq4),
+        ("per_token_group_quant_fp8", 1, 8192, vgq4),
+        ("per_token_group_quant_fp8", 16, 4096, vgq4),
+        ("per_token_group_quant_fp8", 1024, 4096, vgq4),
+        ("per_token_group_quant_fp8", 1024, 8192, vgq4),
+        ("per_token_group_quant_fp8", 4096, 2048, vgq4),
+        ("per_token_group_quant_fp8", 4096, 4096, vgq4),
+        ("per_token_group_quant_fp8", 16384, 2048, vgq4),
+        ("per_token_group_quant_fp8", 32768, 2048, vgq4),
+        ("per_token_group_quant_fp8", 16384, 8192, vgq4),
+        ("dynamic_per_token_scaled_fp8_quant", 1, 4096, vdq4),
+        ("dynamic_per_token_scaled_fp8_quant", 16, 8192, vdq4),
+        ("dynamic_per_token_scaled_fp8_quant", 1024, 2048, vdq4),
+        ("dynamic_per_token_scaled_fp8_quant", 1024, 4096, vdq4),
+        ("dynamic_per_token_scaled_fp8_quant", 1024, 8192, vdq4),
+        ("dynamic_per_token_scaled_fp8_quant", 4096, 2048, vdq4),
+        ("dynamic_per_token_scaled_fp8_quant", 4096, 8192, vdq4),
+        ("dynamic_per_token_scaled_fp8_quant", 16384, 2048, vdq4),
+        ("dynamic_per_token_scaled_fp8_quant", 16384, 8192, vdq4),
+        ("dynamic_per_token_scaled_fp8_quant", 32768, 4096, vdq4),
+    ]
+    for name, tokens, hidden, variants in quant4:
+        run_case(
+            knobs, dl, "0", name, tokens, hidden, variants, copy_gbs, False, graph=tokens <= 4096
+        )
 
 
 def main() -> int:

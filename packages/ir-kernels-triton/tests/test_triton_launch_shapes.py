@@ -158,3 +158,142 @@ def test_norm_weight_load_position_keeps_the_bits(
         lambda: monkeypatch.setattr(kn, "NORM_WEARLY_MAX_ROWS", 0),  # late
     ]
     _same_under(monkeypatch, settings, lambda: impl.functional_fn()(*args))
+
+
+def _norm_knobs(monkeypatch: pytest.MonkeyPatch, **values: Any) -> Callable[[], None]:
+    """A setting of the row-count-dependent norm knobs (kernels/common.py):
+    ``values`` override the module's, every other knob is off."""
+    base: dict[str, Any] = {
+        "NORM_FEW_ROWS": 256,
+        "NORM_FEW_WARPS": {},
+        "NORM_QUANT_FEW_WARPS": {},
+        "NORM_SPLIT": 0,
+        "NORM_QUANT_SPLIT": 0,
+        "NORM_SPLIT_MAX": 8,
+        "NORM_SPLIT_MIN_COLS": kc.NORM_SPLIT_MIN_COLS,
+        "NORM_ROWS": {},
+        "NORM_QUANT_ROWS": {},
+        "NORM_MAXNREG": {},
+        "NORM_QUANT_MAXNREG": {},
+    }
+
+    def apply() -> None:
+        for name, value in {**base, **values}.items():
+            monkeypatch.setattr(kc, name, value)
+        monkeypatch.setattr(kc, "NORM_SHAPE_KNOBS", bool(values))
+
+    return apply
+
+
+#: The norm launch shapes of the knobs, on 96-wide rows (a 128 block) and,
+#: on a GPU, 2048-wide ones: the default; few-row warps and rows split over
+#: programs; [2, BLOCK] and [4, BLOCK] tiles of rows, with a register cap
+#: (row counts they do not divide keep one row a program).
+_NORM_SHAPES: list[dict[str, Any]] = [
+    {},
+    {
+        "NORM_FEW_ROWS": 1 << 30,
+        "NORM_FEW_WARPS": {128: 2, 2048: 16},
+        "NORM_QUANT_FEW_WARPS": {128: 2, 2048: 16},
+        "NORM_SPLIT": 1 << 20,
+        "NORM_QUANT_SPLIT": 1 << 20,
+        "NORM_SPLIT_MIN_COLS": 16,
+    },
+    {
+        "NORM_FEW_ROWS": 0,
+        "NORM_ROWS": {128: 2, 2048: 2},
+        "NORM_QUANT_ROWS": {128: 2, 2048: 2},
+        "NORM_MAXNREG": {128: 64, 2048: 32},
+        "NORM_QUANT_MAXNREG": {128: 64, 2048: 32},
+    },
+    {"NORM_FEW_ROWS": 0, "NORM_ROWS": {128: 4, 2048: 4}, "NORM_QUANT_ROWS": {128: 4, 2048: 4}},
+]
+#: Hidden sizes of the launch-shape tests (the interpreter: the small one only).
+_NORM_HIDDEN = [96] if INTERPRET else [96, 2048]
+
+_NORM_OPS = [
+    "rms_norm",
+    "fused_add_rms_norm",
+    "rms_norm_static_fp8_quant",
+    "fused_add_rms_norm_static_fp8_quant",
+]
+
+
+@pytest.mark.parametrize("hidden", _NORM_HIDDEN)
+@pytest.mark.parametrize("rows", [1, 6, 8])
+@pytest.mark.parametrize("op_name", _NORM_OPS)
+def test_norm_launch_shapes_keep_the_bits(
+    monkeypatch: pytest.MonkeyPatch, op_name: str, rows: int, hidden: int
+) -> None:
+    """Few-row warps, a row split over programs (each reducing the whole row,
+    finishing its own columns), several rows a program: the same bits as one
+    row a program. fp32 and a variance size below the hidden size too (the
+    split programs reduce over the same leading columns)."""
+    import ir_core as ir
+
+    if "fp8" in op_name and not kc.INTERPRET and not _fp8_device():
+        pytest.skip("fp8 needs compute capability >= 8.9")
+    op = getattr(ir.ops, op_name)
+    impl = op.impls["triton"]
+    for dtype in (torch.bfloat16, torch.float32):
+        torch.manual_seed(rows)
+        args = list(op.input_generator(rows, hidden, dtype, DEVICE))
+        if op_name == "rms_norm":
+            args[-1] = hidden - 16  # variance_size
+        settings = [_norm_knobs(monkeypatch, **s) for s in _NORM_SHAPES]
+        _same_under(monkeypatch, settings, lambda args=args: impl.functional_fn()(*args))
+
+
+@pytest.mark.parametrize("op_name", _NORM_OPS)
+def test_norm_launch_shapes_batch_invariant(monkeypatch: pytest.MonkeyPatch, op_name: str) -> None:
+    """The testing kit's batch-invariance check with every knob on and the
+    few-rows threshold inside its batch sizes (some batches split, some tiled)."""
+    from ir_core import testing
+
+    if "fp8" in op_name and not kc.INTERPRET and not _fp8_device():
+        pytest.skip("fp8 needs compute capability >= 8.9")
+    _norm_knobs(
+        monkeypatch,
+        NORM_FEW_ROWS=5,
+        NORM_FEW_WARPS={128: 2},
+        NORM_QUANT_FEW_WARPS={128: 2},
+        NORM_SPLIT=64,
+        NORM_QUANT_SPLIT=64,
+        NORM_SPLIT_MIN_COLS=16,
+        NORM_ROWS={128: 2},
+        NORM_QUANT_ROWS={128: 2},
+    )()
+    testing.check_batch_invariance(
+        op_name, "triton", device=DEVICE, hidden=96, rows=16, batch_sizes=(1, 3, 8, 16)
+    )
+
+
+def test_norm_launch_shape_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``(warps, SPLIT, ROWS, maxnreg)``: few rows split (doubling up to
+    NORM_SPLIT_MAX, slices of at least NORM_SPLIT_MIN_COLS) only eager and
+    without residual; tiles only where ROWS divides the rows; maxnreg eager
+    only; a symbolic count gets nothing."""
+    _norm_knobs(
+        monkeypatch,
+        NORM_FEW_WARPS={8192: 16},
+        NORM_QUANT_SPLIT=256,
+        NORM_ROWS={2048: 2},
+        NORM_MAXNREG={8192: 32},
+    )()
+    shape = kc.norm_launch_shape
+    assert shape(8192, 1, 1, False, True, False) == (16, 1, 1, None)  # maxnreg: many rows
+    assert shape(8192, 1, 256, False, True, False) == (None, 1, 1, 32)
+    assert shape(8192, 1, 1, True, True, False) == (None, 8, 1, None)
+    assert shape(4096, 1, 16, True, True, False) == (None, 8, 1, None)  # slices of 512
+    assert shape(4096, 1, 128, True, True, False) == (None, 2, 1, None)
+    assert shape(2048, 1, 16, True, True, False) == (None, 4, 1, None)  # slices >= 512
+    assert shape(2048, 1, 16, True, False, False) == (None, 1, 1, None)  # traced
+    assert shape(2048, 1, 16, True, True, True) == (None, 1, 1, None)  # residual
+    assert shape(8192, 2, 1, True, True, False) == (None, 1, 1, None)  # chunked rows
+    assert shape(2048, 1, 1024, False, True, True) == (None, 1, 2, None)
+    assert shape(2048, 1, 1023, False, True, False) == (None, 1, 1, None)
+    assert shape(2048, 1, 128, False, True, False) == (None, 1, 1, None)  # few rows
+    assert shape(8192, 1, 1024, False, False, False) == (None, 1, 1, None)  # traced: no maxnreg
+    monkeypatch.setattr(kc, "NORM_SPLIT_MAX", 2)
+    assert shape(8192, 1, 1, True, True, False) == (None, 2, 1, None)
+    assert shape(8192, 1, object(), False, True, False) == (None, 1, 1, None)

@@ -133,6 +133,204 @@ __global__ void act_and_mul_row_kernel(ActArgs a, int rows_per_block) {
                 act_mul_chunk<T, ACT>(load_chunk(gate, c, d, vec), load_chunk(up, c, d, vec)));
 }
 
+// ------------------------------------------------------------------ lean kernel (act_mode=1)
+//
+// Candidate for few- and mid-token calls (L2-hot, CUDA graph), where the
+// kernel above spends a large share of each thread's instructions outside
+// the activation: per-thread alignment checks of three pointers, 64-bit
+// chunk indexing, the element-wise fallback around every load and store and
+// the grid-stride bookkeeping (~80 sm_90 instructions before the first load,
+// for 8 elements of work a thread at 1024 tokens; ~34 here), and where
+// one-token calls put 8 elements of a serial activation chain on one warp
+// per SM. Here:
+//  * the host checks the alignment once (pointers, row strides and d) and
+//    picks the piece width BYTES (16, 8 or 4 bytes of each half a thread):
+//    no element-wise path, no per-element bounds;
+//  * the grid is (column tiles, rows): neighbouring blocks touch neighbouring
+//    memory, as the triton provider's flat grid;
+//  * 128-thread blocks; few-token calls halve the piece (down to two
+//    elements a thread) until the launch has 256 blocks, so a one-token call
+//    spreads its activations over four warps a block instead of one (the
+//    triton provider's rule, EW_PROGRAMS / EW_MIN_BLOCK).
+// Same arithmetic per element as act_mul_chunk: bit-identical output.
+
+template <int BYTES>
+struct RawPiece;
+template <>
+struct RawPiece<4> { using type = uint32_t; };
+template <>
+struct RawPiece<8> { using type = uint2; };
+template <>
+struct RawPiece<16> { using type = uint4; };
+
+// BYTES of one half-row as raw words (E elements of T).
+template <typename T, int BYTES>
+struct alignas(BYTES) Piece {
+  static constexpr int W = BYTES / 4;
+  static constexpr int E = BYTES / static_cast<int>(sizeof(T));
+  uint32_t w[W];
+
+  __device__ __forceinline__ float get(int j) const {
+    if constexpr (sizeof(T) == 4) return bits_to_float<T>(w[j]);
+    else return bits_to_float<T>((j & 1) ? (w[j >> 1] >> 16) : (w[j >> 1] & 0xffffu));
+  }
+  __device__ __forceinline__ void set(const float (&f)[E]) {
+    if constexpr (sizeof(T) == 4) {
+#pragma unroll
+      for (int k = 0; k < W; ++k) w[k] = __float_as_uint(f[k]);
+    } else {
+#pragma unroll
+      for (int k = 0; k < W; ++k) w[k] = pack2<T>(f[2 * k], f[2 * k + 1]);
+    }
+  }
+  __device__ __forceinline__ static Piece load(const T* p) {
+    using R = typename RawPiece<BYTES>::type;
+    Piece out;
+    *reinterpret_cast<R*>(out.w) = *reinterpret_cast<const R*>(p);
+    return out;
+  }
+  __device__ __forceinline__ void store(T* p) const {
+    using R = typename RawPiece<BYTES>::type;
+    *reinterpret_cast<R*>(p) = *reinterpret_cast<const R*>(w);
+  }
+};
+
+// act(g) * u for one piece: the arithmetic of act_mul_chunk.
+template <typename T, Activation ACT, bool FAST_DIV, int BYTES>
+__device__ __forceinline__ Piece<T, BYTES> act_mul_piece(const Piece<T, BYTES>& g,
+                                                         const Piece<T, BYTES>& u) {
+  constexpr int E = Piece<T, BYTES>::E;
+  float y[E];
+  if constexpr (ACT == Activation::kSilu && FAST_DIV) {
+#pragma unroll
+    for (int j = 0; j < E; ++j) y[j] = g.get(j);
+    silu_chunk_fast(y);
+#pragma unroll
+    for (int j = 0; j < E; ++j) y[j] = __fmul_rn(y[j], u.get(j));
+  } else {
+#pragma unroll
+    for (int j = 0; j < E; ++j) y[j] = __fmul_rn(activate<ACT>(g.get(j)), u.get(j));
+  }
+  Piece<T, BYTES> o;
+  o.set(y);
+  return o;
+}
+
+// Keeps every load of a thread ahead of its arithmetic: without it ptxas
+// sinks the up-half load below the (if-converted) gelu/tanh chains and the
+// branch-free silu, next to its first use, which serialises the two L2
+// round trips of a few-token call. __syncwarp is a scheduling barrier for
+// memory accesses and emits no instruction for a converged warp (checked in
+// the sm_90 SASS: both LDG.128 adjacent). Every lane of the warp reaches it
+// (no early exit in the kernel).
+#ifdef USE_ROCM
+#define IR_ACT_LOAD_FENCE() ((void)0)
+#else
+#define IR_ACT_LOAD_FENCE() __syncwarp()
+#endif
+
+// Block (blockIdx.x, blockIdx.y): pieces [blockIdx.x * blockDim.x * CPT, +
+// blockDim.x * CPT) of row blockIdx.y (rows past 65535 in a grid-stride loop
+// over y). `npieces` = d / E; every row half is a whole number of aligned
+// pieces (checked by the launcher).
+template <typename T, Activation ACT, int BYTES, int CPT, bool FAST_DIV>
+__global__ void act_lean_kernel(ActArgs a, int npieces) {
+  using P = Piece<T, BYTES>;
+  constexpr int E = P::E;
+  const int nt = static_cast<int>(blockDim.x);
+  const int p0 = static_cast<int>(blockIdx.x) * nt * CPT + static_cast<int>(threadIdx.x);
+  for (int64_t row = blockIdx.y; row < a.rows; row += gridDim.y) {
+    const T* gate = static_cast<const T*>(a.x) + row * a.x_stride;
+    const T* up = gate + a.d;
+    T* out = static_cast<T*>(a.out) + row * a.out_stride;
+    P g[CPT], u[CPT];
+#pragma unroll
+    for (int k = 0; k < CPT; ++k) {
+      const int p = p0 + k * nt;
+      if (p < npieces) {
+        g[k] = P::load(gate + p * E);
+        u[k] = P::load(up + p * E);
+      }
+    }
+    IR_ACT_LOAD_FENCE();
+#pragma unroll
+    for (int k = 0; k < CPT; ++k) {
+      const int p = p0 + k * nt;
+      if (p < npieces) act_mul_piece<T, ACT, FAST_DIV>(g[k], u[k]).store(out + p * E);
+    }
+  }
+}
+
+// Largest piece width (16, 8, 4 bytes; at least two elements) that every
+// row start, both halves and the output rows are aligned to; 0: none.
+template <typename T>
+int lean_piece_bytes(const ActArgs& a) {
+  constexpr int64_t kElem = sizeof(T);
+  for (int64_t b = 16; b >= 2 * kElem && b >= 4; b /= 2) {
+    const bool ok = reinterpret_cast<uintptr_t>(a.x) % b == 0 &&
+                    reinterpret_cast<uintptr_t>(a.out) % b == 0 && (a.d * kElem) % b == 0 &&
+                    (a.x_stride * kElem) % b == 0 && (a.out_stride * kElem) % b == 0;
+    if (ok) return static_cast<int>(b);
+  }
+  return 0;
+}
+
+template <typename T, Activation ACT, int BYTES, int CPT>
+void launch_lean_div(const ActArgs& a, bool fast, dim3 grid, dim3 block, int npieces,
+                     cudaStream_t stream) {
+  if constexpr (ACT == Activation::kSilu) {
+    if (fast) {
+      act_lean_kernel<T, ACT, BYTES, CPT, true><<<grid, block, 0, stream>>>(a, npieces);
+      return;
+    }
+  }
+  act_lean_kernel<T, ACT, BYTES, CPT, false><<<grid, block, 0, stream>>>(a, npieces);
+}
+
+// Returns false (nothing launched) where the lean kernel does not apply.
+// Shape: 128 threads (knob ew_threads overrides), 16-byte pieces, two a
+// thread once the problem fills the GPU several times over (ew_config's
+// rule; knob ew_cpt overrides: 1 or 2), else one; the piece halves (one
+// piece a thread) while the launch has fewer than 256 blocks.
+template <typename T, Activation ACT>
+bool launch_lean(const ActArgs& a, bool fast, cudaStream_t stream) {
+  int bytes = lean_piece_bytes<T>(a);
+  if (bytes == 0) return false;
+  constexpr int kElem = sizeof(T);
+  constexpr int kMinBytes = 2 * kElem < 4 ? 4 : 2 * kElem;
+  constexpr int kTargetBlocks = 256;
+  int threads = knob(Knob::kEwThreads);
+  threads = threads > 0 ? static_cast<int>(ceil_div(threads, IR_WARP_SIZE)) * IR_WARP_SIZE : 128;
+  threads = std::min(std::max(threads, IR_WARP_SIZE), 1024);
+  const int64_t chunks16 = a.rows * ceil_div(static_cast<int64_t>(a.d) * kElem, 16);
+  int cpt = knob(Knob::kEwCpt);
+  if (cpt <= 0) cpt = chunks16 >= static_cast<int64_t>(sm_count()) * 4096 ? 2 : 1;
+  cpt = cpt >= 2 && bytes == 16 ? 2 : 1;
+  auto pieces = [&](int b) { return static_cast<int64_t>(a.d) * kElem / b; };
+  if (cpt == 1) {
+    while (bytes > kMinBytes && a.rows * ceil_div(pieces(bytes), threads) < kTargetBlocks) {
+      bytes /= 2;
+    }
+  }
+  const int npieces = static_cast<int>(pieces(bytes));
+  const int64_t tiles = ceil_div(npieces, static_cast<int64_t>(threads) * cpt);
+  const dim3 grid(static_cast<unsigned>(tiles),
+                  static_cast<unsigned>(std::min<int64_t>(a.rows, 65535)));
+  const dim3 block(threads);
+  if (bytes == 16 && cpt == 2) {
+    launch_lean_div<T, ACT, 16, 2>(a, fast, grid, block, npieces, stream);
+  } else if (bytes == 16) {
+    launch_lean_div<T, ACT, 16, 1>(a, fast, grid, block, npieces, stream);
+  } else if (bytes == 8) {
+    launch_lean_div<T, ACT, 8, 1>(a, fast, grid, block, npieces, stream);
+  } else if constexpr (kMinBytes <= 4) {
+    launch_lean_div<T, ACT, 4, 1>(a, fast, grid, block, npieces, stream);
+  } else {
+    return false;
+  }
+  return true;
+}
+
 template <typename T, Activation ACT, bool FAST_DIV>
 void launch_cpt(const ActArgs& a, int cpt, dim3 grid, dim3 block, cudaStream_t stream) {
   switch (cpt) {
@@ -159,17 +357,28 @@ void launch_typed(const ActArgs& a, cudaStream_t stream) {
         <<<static_cast<unsigned>(ceil_div(a.rows, ty)), dim3(tx, ty), 0, stream>>>(a, ty);
     return;
   }
-  const EwConfig c = ew_config(a.rows, nchunks);
-  const dim3 grid(c.gx, c.gy), block(c.tx, c.ty);
   // Only silu divides; the other activations keep one instantiation.
   // silu's division: both forms give the IEEE quotient, so the choice may
   // follow the problem size. The branch-free form costs a few more
   // instructions per element (the reciprocal estimate's range scaling) but
   // lets a thread's elements overlap: the default up to 1024 chunks per SM.
+  bool fast = false;
   if constexpr (ACT == Activation::kSilu) {
     const int kd = knob(Knob::kActDiv);
     const int64_t chunks = a.rows * static_cast<int64_t>(nchunks);
-    if (kd == 2 || (kd != 1 && chunks <= static_cast<int64_t>(sm_count()) * 1024)) {
+    fast = kd == 2 || (kd != 1 && chunks <= static_cast<int64_t>(sm_count()) * 1024);
+  }
+  // act_mode (session-4 candidates; bit-identical to 0 in every mode):
+  //   0 (auto): the kernel below, shaped by ew_config;
+  //   1: the lean kernel (launch_lean: host-checked alignment, (tile, row)
+  //      grid, 128-thread blocks, pieces down to two elements a thread for
+  //      few tokens); a call it cannot take (rows, halves or strides not
+  //      aligned to two elements and 4 bytes) falls back to mode 0.
+  if (knob(Knob::kActMode) == 1 && launch_lean<T, ACT>(a, fast, stream)) return;
+  const EwConfig c = ew_config(a.rows, nchunks);
+  const dim3 grid(c.gx, c.gy), block(c.tx, c.ty);
+  if constexpr (ACT == Activation::kSilu) {
+    if (fast) {
       launch_cpt<T, ACT, true>(a, c.cpt, grid, block, stream);
       return;
     }

@@ -190,6 +190,235 @@ __global__ void group_quant_kernel(QuantArgs a, int lanes, int chunks_per_lane, 
   });
 }
 
+// ------------------------------------------------------------------ lean forms (gq_mode, dq_mode)
+
+// The lean kernels take 16-byte-aligned rows only (the launchers check that on
+// the host and otherwise keep the kernels above), so a thread's data is whole
+// pairs of chunks: 32 contiguous input bytes, loaded as two 16-byte loads and
+// stored as one run of 2N fp8 bytes (one 16-byte store for bf16/fp16). No
+// per-chunk alignment or bounds test, no element-wise fallback code. The
+// division is divide_by_scale per chunk, as in quantise_chunk: the same bytes.
+template <int N>
+struct alignas(2 * N) Fp8Pair {
+  uint32_t w[N / 2];
+};
+
+// max(0, |x|) over the 2N elements of a pair of chunks, NaN ignored: the value
+// chunk_amax gives (a max is exact in any order). 16-bit types take it on
+// the packed pairs (absolute value by masking the sign bits, then max of two
+// bf16x2/half2 words, which returns the other operand where one is NaN, as
+// fmaxf does; a single value converts to float exactly): about one
+// instruction for two elements where chunk_amax spends two per element
+// (widen, max). The ROCm build keeps the float form.
+template <typename T>
+__device__ __forceinline__ float pair_amax(const Vec<T>& lo, const Vec<T>& hi) {
+#ifndef USE_ROCM
+  if constexpr (sizeof(T) == 2) {
+    using T2 =
+        typename std::conditional<std::is_same<T, __half>::value, __half2, __nv_bfloat162>::type;
+    const auto abs2 = [](uint32_t w) {
+      const uint32_t u = w & 0x7fff7fffu;
+      return *reinterpret_cast<const T2*>(&u);
+    };
+    T2 m[4];
+#pragma unroll
+    for (int k = 0; k < 4; ++k) m[k] = __hmax2(abs2(lo.w[k]), abs2(hi.w[k]));
+    const T2 r = __hmax2(__hmax2(m[0], m[1]), __hmax2(m[2], m[3]));
+    return fmaxf(fmaxf(0.0f, __low2float(r)), __high2float(r));
+  }
+#endif
+  return chunk_amax(hi, chunk_amax(lo, 0.0f));
+}
+
+template <int KIND, typename T>
+__device__ __forceinline__ void quantise_pair(uint8_t* dst, const Vec<T>& lo, const Vec<T>& hi,
+                                              const ScaleDiv& d) {
+  constexpr int N = Vec<T>::N;
+  Fp8Pair<N> p;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const Vec<T>& v = h == 0 ? lo : hi;
+    float y[N];
+#pragma unroll
+    for (int j = 0; j < N; ++j) y[j] = v.get(j);
+    divide_by_scale<KIND>(y, d);
+    Fp8Vec<N> q;
+    q.set(y);
+#pragma unroll
+    for (int k = 0; k < N / 4; ++k) p.w[h * (N / 4) + k] = q.w[k];
+  }
+  *reinterpret_cast<Fp8Pair<N>*>(dst) = p;
+}
+
+// Group quant, lean: lane l of a group (L = 1 << lane_shift lanes, consecutive,
+// starting at a multiple of L) owns the group's pairs l, l + L, ... (P of
+// them). Thread ids run over the groups of all rows in memory order (1-D grid:
+// neighbouring blocks touch neighbouring bytes); with contiguous rows the
+// group's offset is group * group_size, no division by the groups per row.
+template <typename T, int P>
+__global__ void __launch_bounds__(256) group_quant_lean_kernel(QuantArgs a, int64_t total_groups,
+                                                               int groups_per_row, int lane_shift,
+                                                               int div_kind) {
+  constexpr int N = Vec<T>::N;
+  const int64_t gid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int lanes = 1 << lane_shift;
+  const int64_t group = gid >> lane_shift;
+  const int lane = static_cast<int>(gid) & (lanes - 1);
+  const bool valid = group < total_groups;
+  const int gs = a.group_size;
+  const T* x = static_cast<const T*>(a.x);
+  if (a.x_stride == a.hidden) {
+    x += group * gs;
+  } else if (valid) {  // strided rows: one division (32-bit where the count allows)
+    int64_t row;
+    int g;
+    if (total_groups <= 0x7fffffff) {
+      const uint32_t gu = static_cast<uint32_t>(group);
+      const uint32_t r = gu / static_cast<uint32_t>(groups_per_row);
+      row = r;
+      g = static_cast<int>(gu - r * static_cast<uint32_t>(groups_per_row));
+    } else {
+      row = group / groups_per_row;
+      g = static_cast<int>(group - row * groups_per_row);
+    }
+    x += row * a.x_stride + static_cast<int64_t>(g) * gs;
+  }
+  Vec<T> v[2 * P];
+  if (valid) {
+#pragma unroll
+    for (int j = 0; j < P; ++j) {
+      const T* src = x + (lane + j * lanes) * (2 * N);
+      v[2 * j] = *reinterpret_cast<const Vec<T>*>(src);
+      v[2 * j + 1] = *reinterpret_cast<const Vec<T>*>(src + N);
+    }
+  }
+  float amax = 0.0f;
+  if (valid) {
+    amax = pair_amax(v[0], v[1]);
+#pragma unroll
+    for (int j = 1; j < P; ++j) amax = fmaxf(amax, pair_amax(v[2 * j], v[2 * j + 1]));
+  }
+  // Every lane of the warp takes part in the shuffles (valid or not).
+  for (int off = lanes / 2; off > 0; off >>= 1) amax = fmaxf(amax, IR_SHFL_XOR(amax, off));
+  if (!valid) return;
+  const float scale = fmaxf(amax, kGroupEps) * kInvFp8Max;
+  if (lane == 0) a.scales[group] = scale;  // scales are [rows, groups_per_row]: index = group
+  const ScaleDiv d = make_scale_div(scale, div_kind != kDivIeee);
+  uint8_t* out = a.out + group * gs;  // the output rows are contiguous
+  with_div_kind(div_kind, d, [&](auto kind) {
+#pragma unroll
+    for (int j = 0; j < P; ++j)
+      quantise_pair<decltype(kind)::value>(out + (lane + j * lanes) * (2 * N), v[2 * j],
+                                           v[2 * j + 1], d);
+  });
+}
+
+// Dynamic per-token quant, lean: one block per row, thread t owns the row's
+// pairs t, t + blockDim.x, ... (P of them; pairs past the row are skipped).
+// The block's max: a butterfly in each warp, the warp maxima through shared
+// memory (one barrier), then a butterfly over the next power of two of the
+// warp count only (every lane reads slot lane % that power, or the identity).
+template <typename T, int P>
+__global__ void __launch_bounds__(1024) dynamic_quant_lean_kernel(QuantArgs a, int npairs,
+                                                                  int warp_pow2, int div_kind) {
+  constexpr int N = Vec<T>::N;
+  __shared__ float smem[1024 / IR_WARP_SIZE];
+  const int64_t row = blockIdx.x;
+  const T* x = static_cast<const T*>(a.x) + row * a.x_stride;
+  const float ub = a.scale_ub != nullptr ? *a.scale_ub : 0.0f;
+  Vec<T> v[2 * P];
+#pragma unroll
+  for (int j = 0; j < P; ++j) {
+    const int p = threadIdx.x + j * blockDim.x;
+    if (p < npairs) {
+      v[2 * j] = *reinterpret_cast<const Vec<T>*>(x + p * (2 * N));
+      v[2 * j + 1] = *reinterpret_cast<const Vec<T>*>(x + p * (2 * N) + N);
+    }
+  }
+  float amax = 0.0f;
+#pragma unroll
+  for (int j = 0; j < P; ++j) {
+    if (threadIdx.x + j * blockDim.x < npairs)
+      amax = fmaxf(amax, pair_amax(v[2 * j], v[2 * j + 1]));
+  }
+  amax = warp_reduce(amax, MaxOp{});
+  const int warps = static_cast<int>(blockDim.x) / IR_WARP_SIZE;
+  if (warps > 1) {
+    const int lane = threadIdx.x % IR_WARP_SIZE;
+    if (lane == 0) smem[threadIdx.x / IR_WARP_SIZE] = amax;
+    __syncthreads();
+    const int slot = lane & (warp_pow2 - 1);
+    amax = slot < warps ? smem[slot] : MaxOp::kIdentity;
+    for (int off = warp_pow2 / 2; off > 0; off >>= 1) amax = fmaxf(amax, IR_SHFL_XOR(amax, off));
+  }
+  if (a.scale_ub != nullptr) amax = fminf(amax, ub);
+  const float scale = fmaxf(amax * kInvFp8Max, kMinDynamicScale);
+  if (threadIdx.x == 0) a.scales[row] = scale;
+  const ScaleDiv d = make_scale_div(scale, div_kind != kDivIeee);
+  uint8_t* out = a.out + row * a.hidden;
+  with_div_kind(div_kind, d, [&](auto kind) {
+#pragma unroll
+    for (int j = 0; j < P; ++j) {
+      const int p = threadIdx.x + j * blockDim.x;
+      if (p < npairs)
+        quantise_pair<decltype(kind)::value>(out + p * (2 * N), v[2 * j], v[2 * j + 1], d);
+    }
+  });
+}
+
+// Host side: whether the lean kernels may read rows of T as whole, aligned
+// pairs of chunks and write 2N-byte fp8 runs.
+template <typename T>
+bool lean_rows_ok(const QuantArgs& a, int row_multiple) {
+  constexpr int N = Vec<T>::N;
+  return reinterpret_cast<uintptr_t>(a.x) % 16 == 0 &&
+         (a.x_stride * static_cast<int64_t>(sizeof(T))) % 16 == 0 &&
+         reinterpret_cast<uintptr_t>(a.out) % (2 * N) == 0 && a.hidden % row_multiple == 0;
+}
+
+// Launches the lean group kernel with P pairs per lane; false (nothing
+// launched) where the group is not a power-of-two number (<= 32) of lanes of
+// P pairs, or the rows are not aligned.
+template <typename T, int P>
+bool launch_group_lean(const QuantArgs& a, int div_kind, cudaStream_t stream) {
+  constexpr int N = Vec<T>::N;
+  const int gs = a.group_size;
+  if (gs <= 0 || gs % (2 * N * P) != 0 || !lean_rows_ok<T>(a, gs)) return false;
+  const int lanes = gs / (2 * N * P);
+  if (lanes > 32 || (lanes & (lanes - 1)) != 0) return false;
+  const int lane_shift = __builtin_ctz(static_cast<unsigned>(lanes));
+  const int groups_per_row = a.hidden / gs;
+  const int64_t total_groups = a.rows * groups_per_row;
+  const int64_t threads = total_groups * lanes;
+  // 256 threads a block, fewer (down to one warp) while that leaves SMs idle:
+  // a few tokens spread over more SMs. Every group is computed alike in any
+  // launch shape (a max is exact in any order), so the shape may follow the rows.
+  const int sms = sm_count();
+  int tpb = 256;
+  while (tpb > IR_WARP_SIZE && ceil_div(threads, tpb) < sms) tpb /= 2;
+  group_quant_lean_kernel<T, P><<<static_cast<unsigned>(ceil_div(threads, tpb)), tpb, 0, stream>>>(
+      a, total_groups, groups_per_row, lane_shift, div_kind);
+  return true;
+}
+
+// Launches the lean per-token kernel with P pairs per thread; false where the
+// row is not whole aligned pairs or needs more than 1024 threads.
+template <typename T, int P>
+bool launch_dynamic_lean(const QuantArgs& a, int div_kind, cudaStream_t stream) {
+  constexpr int N = Vec<T>::N;
+  if (a.hidden <= 0 || !lean_rows_ok<T>(a, 2 * N)) return false;
+  const int npairs = a.hidden / (2 * N);
+  const int64_t threads = ceil_div(ceil_div(npairs, P), IR_WARP_SIZE) * IR_WARP_SIZE;
+  if (threads > 1024) return false;
+  const int warps = static_cast<int>(threads) / IR_WARP_SIZE;
+  int warp_pow2 = 1;
+  while (warp_pow2 < warps) warp_pow2 *= 2;
+  dynamic_quant_lean_kernel<T, P>
+      <<<static_cast<unsigned>(a.rows), static_cast<unsigned>(threads), 0, stream>>>(
+          a, npairs, warp_pow2, div_kind);
+  return true;
+}
+
 }  // namespace
 
 void launch_static_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
@@ -216,7 +445,23 @@ void launch_static_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
 void launch_dynamic_per_token_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
   if (a.rows == 0) return;
   const int div_kind = div_kind_from_knob();
+  // Knob dq_mode (session-4 candidates; 0 = the kernel below, unchanged):
+  //   1: lean kernel (dynamic_quant_lean_kernel), one pair of chunks (32
+  //      input bytes) per thread at every row count, as Triton's kernel
+  //      splits a row (16 elements a thread);
+  //   2: lean kernel with this launcher's split: one pair per thread below
+  //      one row per SM, else two (the 2- and 4-chunk rule below).
+  // Rows the lean kernel cannot take (misaligned, hidden not a multiple of 2
+  // chunks, or over 1024 threads) keep the kernel below. dq_mode=2 against 0
+  // measures the lean code alone (no per-chunk alignment and bounds tests or
+  // element-wise fallback, a packed 16-bit max, the second butterfly over the
+  // warp count only, 16-byte stores); 1 against 2 the split of the row.
+  const int dq_mode = knob(Knob::kDqMode);
   IR_DISPATCH_DTYPE(a.dtype, T, {
+    const bool lean = (dq_mode == 1 || (dq_mode == 2 && a.rows < sm_count()))
+                          ? launch_dynamic_lean<T, 1>(a, div_kind, stream)
+                          : dq_mode == 2 && launch_dynamic_lean<T, 2>(a, div_kind, stream);
+    if (lean) break;  // launched: leaves the dtype switch
     // About `target` 16-byte chunks per thread: four, or two while the rows
     // do not fill the GPU (a shorter chain per thread: what few rows wait
     // for). A max is exact in any order, so the shape may follow the row
@@ -270,7 +515,26 @@ void launch_per_token_group_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
   // 4096 x 4096 20.82 vs 20.61; do_bench 16384 x 8192 144.5 vs 143.4).
   // Both give IEEE division's fp8 bytes; fp8_div still selects any form.
   const int div_kind = knob(Knob::kFp8Div) == 0 ? static_cast<int>(kDivRecip2) : div_kind_from_knob();
+  // Knob gq_mode (session-4 candidates; 0 = the kernel below, unchanged):
+  //   1: lean kernel (group_quant_lean_kernel), one pair of chunks (32 input
+  //      bytes, 16 fp8 bytes out) per lane: bf16 group 128 = 8 lanes of 16
+  //      elements, as Triton's tile gives each thread;
+  //   2: the lean kernel with two pairs per lane (bf16 group 128 = 4 lanes of
+  //      32 elements: the per-thread work of the kernel below at gq_cpl=4).
+  // Groups or rows the lean kernel cannot take (misaligned rows, a group that
+  // is not a power-of-two number <= 32 of lanes) keep the kernel below.
+  // Hypothesis (instructions on the hot path, counted on the sm_90 SASS, bf16,
+  // group 128, two-correction division, per 16 elements): the kernel below
+  // about 320 (two integer divisions and per-chunk alignment tests before its
+  // loads), Triton's about 315, the lean kernel 273 at gq_mode=1 (226 with
+  // fp8_div=3) and about 228 at gq_mode=2; and whole-line stores (a warp of
+  // the kernel below writes a quarter of each of 8 lines per store, 8 bytes a
+  // lane; gq_mode=1 four whole lines, 16 bytes a lane, as Triton's).
+  const int gq_mode = knob(Knob::kGqMode);
   IR_DISPATCH_DTYPE(a.dtype, T, {
+    // (break: the lean kernel was launched; leaves the dtype switch)
+    if (gq_mode == 1 && launch_group_lean<T, 1>(a, div_kind, stream)) break;
+    if (gq_mode == 2 && launch_group_lean<T, 2>(a, div_kind, stream)) break;
     int k = 0;
     int lanes = 0;
     // Fewer chunks per lane (more lanes per group, more threads) for small

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import triton
 import triton.language as tl
@@ -99,6 +100,101 @@ NORM_WEARLY: bool = _env_flag("IR_TRITON_NORM_WEARLY", True)
 NORM_WEARLY_MAX_ROWS = 256
 #: ``IR_TRITON_NORM_IMAX``: the exact sum's maximum as an integer reduction.
 NORM_IMAX: bool = _env_flag("IR_TRITON_NORM_IMAX", True)
+
+# Row-count-dependent launch shapes of the norms (all off by default; the
+# scripts/gpu/triton_exp.py sweep measures each). None of them changes a
+# row's arithmetic: the sum of squares is exact (:func:`sum_squares`), so
+# its bits do not depend on the register layout, hence not on num_warps
+# either; every element is finished by the same instructions whichever
+# program does it (the alignment test and the sweep's bits column check
+# this on a GPU, test_triton_launch_shapes.py under the interpreter).
+#: Row counts below this are "few rows" for the knobs below.
+NORM_FEW_ROWS: int = int(os.environ.get("IR_TRITON_NORM_FEW_ROWS", "256") or 0)
+#: ``IR_TRITON_NORM_FEW_WARPS="4096:16"``: num_warps per row block when fewer
+#: than :data:`NORM_FEW_ROWS` rows are launched (a few rows are a chain of
+#: latencies: shorter per-thread work helps there, while many rows want
+#: fewer warps for more rows resident per SM). ``IR_TRITON_NORM_QUANT_FEW_WARPS``:
+#: the same for ``rms_norm_static_fp8_quant``.
+NORM_FEW_WARPS: dict[int, int] = _env_map("IR_TRITON_NORM_FEW_WARPS")
+NORM_QUANT_FEW_WARPS: dict[int, int] = _env_map("IR_TRITON_NORM_QUANT_FEW_WARPS")
+#: ``IR_TRITON_NORM_SPLIT=N`` (0: off): eager launches of the norms without
+#: residual, rows held in registers, fewer than :data:`NORM_FEW_ROWS` rows:
+#: each row is spread over ``SPLIT`` programs (doubled, up to
+#: :data:`NORM_SPLIT_MAX`, while ``rows * SPLIT < N``); every one reduces
+#: the whole row (the same code, the same bits) and finishes 1/SPLIT of it.
+#: A one-row norm runs on one SM, whose issue rate bounds the finish (about
+#: 15 instructions an element with the fp8 quant). ``IR_TRITON_NORM_QUANT_SPLIT``:
+#: the same for ``rms_norm_static_fp8_quant``.
+NORM_SPLIT: int = int(os.environ.get("IR_TRITON_NORM_SPLIT", "0") or 0)
+NORM_QUANT_SPLIT: int = int(os.environ.get("IR_TRITON_NORM_QUANT_SPLIT", "0") or 0)
+#: ``IR_TRITON_NORM_SPLIT_MAX``: most programs a row is split over; each
+#: finishes at least :data:`NORM_SPLIT_MIN_COLS` columns.
+NORM_SPLIT_MAX: int = int(os.environ.get("IR_TRITON_NORM_SPLIT_MAX", "8") or 1)
+NORM_SPLIT_MIN_COLS = 512
+#: ``IR_TRITON_NORM_ROWS="2048:2"``: rows per program (a ``[ROWS, BLOCK]``
+#: tile, every row reduced along its own axis as alone) per row block, for
+#: launches of at least :data:`NORM_FEW_ROWS` rows whose count ROWS divides
+#: (the cross-warp steps and the weight load are shared by the rows, as
+#: Inductor's XBLOCK > 1). Rows held in registers only.
+NORM_ROWS: dict[int, int] = _env_map("IR_TRITON_NORM_ROWS")
+NORM_QUANT_ROWS: dict[int, int] = _env_map("IR_TRITON_NORM_QUANT_ROWS")
+#: ``IR_TRITON_NORM_MAXNREG="8192:32"``: Triton's ``maxnreg`` (registers a
+#: thread, ptxas may spill) per row block, for eager launches (Inductor's
+#: wrapper takes no ``maxnreg``) of at least :data:`NORM_FEW_ROWS` rows (it
+#: is about programs resident an SM). rms_norm 8192, 16 warps: 40 registers
+#: a thread (sm_90, offline compile), 3 programs an SM, 1024 rows in 2.6
+#: waves; capped at 32 (one spill): 4 programs, 1.9 waves.
+#: ``IR_TRITON_NORM_QUANT_MAXNREG``: ``rms_norm_static_fp8_quant``.
+NORM_MAXNREG: dict[int, int] = _env_map("IR_TRITON_NORM_MAXNREG")
+NORM_QUANT_MAXNREG: dict[int, int] = _env_map("IR_TRITON_NORM_QUANT_MAXNREG")
+
+
+#: Whether any of the knobs above is set (else the launcher skips
+#: :func:`norm_launch_shape`, keeping the default launch path as lean as before).
+NORM_SHAPE_KNOBS: bool = bool(
+    NORM_FEW_WARPS
+    or NORM_QUANT_FEW_WARPS
+    or NORM_SPLIT
+    or NORM_QUANT_SPLIT
+    or NORM_ROWS
+    or NORM_QUANT_ROWS
+    or NORM_MAXNREG
+    or NORM_QUANT_MAXNREG
+)
+
+
+def norm_launch_shape(
+    block: int, chunks: int, rows: Any, quant_only: bool, direct: bool, residual: bool
+) -> tuple[int | None, int, int, int | None]:
+    """``(num_warps override or None, SPLIT, ROWS, maxnreg or None)`` of a
+    norm launch of ``rows`` rows (the knobs above; all off: ``(None, 1, 1,
+    None)``). Splitting needs an eager launch (``direct``: fresh outputs,
+    nothing aliased) without residual: the programs of one row then write
+    disjoint columns and read only inputs. ``maxnreg`` needs an eager launch
+    too. A symbolic ``rows`` (dynamic-shape tracing) gets ``(None, 1, 1,
+    None)``, with no guard on it."""
+    if rows.__class__ is not int:
+        return None, 1, 1, None
+    few = rows < NORM_FEW_ROWS
+    warps = (NORM_QUANT_FEW_WARPS if quant_only else NORM_FEW_WARPS).get(block) if few else None
+    split = 1
+    target = NORM_QUANT_SPLIT if quant_only else NORM_SPLIT
+    if few and direct and not residual and target > 0 and chunks == 1:
+        while (
+            split < NORM_SPLIT_MAX
+            and rows * split < target
+            and block // (2 * split) >= NORM_SPLIT_MIN_COLS
+        ):
+            split *= 2
+    per = 1
+    if not few and chunks == 1:
+        per = (NORM_QUANT_ROWS if quant_only else NORM_ROWS).get(block, 1)
+        if per < 2 or per & (per - 1) or rows % per or block < 4:  # a power of two dividing rows
+            per = 1
+    maxnreg = None
+    if direct and not few:
+        maxnreg = (NORM_QUANT_MAXNREG if quant_only else NORM_MAXNREG).get(block)
+    return warps, split, per, maxnreg
 
 
 # Launch rule of the element-wise kernels (gated activations, static fp8 quant).
@@ -314,6 +410,40 @@ def sum_squares(x, N: tl.constexpr, IMAX: tl.constexpr = False):
     else:
         total = exact_sum(x * x, IMAX)
     return total
+
+
+@triton.jit
+def exact_sum_rows(v, IMAX: tl.constexpr = False):
+    """:func:`exact_sum` of each row of the 2-D ``v`` (along axis 1), the
+    same operations on each row as :func:`exact_sum` on that row alone, so
+    the same bits: a ``[ROWS, BLOCK]`` tile reduces every row as a one-row
+    program does."""
+    if IMAX:
+        m_bits = tl.max(v.to(tl.int32, bitcast=True) & 0x7FFFFFFF, axis=1)
+        m = m_bits.to(tl.float32, bitcast=True)
+        biased = m_bits >> 23
+    else:
+        m = tl.reduce(v, 1, _max_nan)
+        biased = (m.to(tl.int32, bitcast=True) >> 23) & 0xFF
+    e = tl.maximum(biased, 1) - 127
+    e_hi = e >> 1
+    e_lo = e - e_hi
+    finite = biased != 255
+    q = (v * _pow2(-e_hi)[:, None]) * _pow2(47 - e_lo)[:, None]
+    q = tl.where(finite[:, None], q, 0.0)
+    total = tl.sum(q.to(tl.int64), axis=1).to(tl.float32)
+    total = (total * _pow2(e_lo - 47)) * _pow2(e_hi)
+    return tl.where(finite, total, m)
+
+
+@triton.jit
+def sum_squares_rows(x, ROWS: tl.constexpr, N: tl.constexpr, IMAX: tl.constexpr = False):
+    """:func:`sum_squares` of each row of the ``[ROWS, N]`` ``x`` (``N >= 4``,
+    a power of two): the same pairs, fours and exact sum as one row alone."""
+    a, b = tl.split(tl.reshape(x, [ROWS, N // 2, 2]))
+    s = tl.fma(a, a, b * b)
+    c, d = tl.split(tl.reshape(s, [ROWS, N // 4, 2]))
+    return exact_sum_rows(c + d, IMAX)
 
 
 @triton.jit

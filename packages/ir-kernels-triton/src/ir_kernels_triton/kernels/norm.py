@@ -12,19 +12,24 @@ launcher compiled the kernel.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import triton
 import triton.language as tl
 
 from .._runtime import FP8_DTYPE, define_op, launch, new_out, rows_of
+from . import common as _common
 from .common import (
     EXACT_FP8,
     NORM_WEARLY_MAX_ROWS,
     div_by_scale,
     exact_sum,
+    norm_launch_shape,
     norm_meta,
     pair_sums,
     sum_squares,
+    sum_squares_rows,
     to_fp8,
 )
 
@@ -83,6 +88,147 @@ def _finish(
         y = div_by_scale(y.to(IN_DTYPE).to(tl.float32), scale, inv_scale, RCP)
         y = to_fp8(y, EXACT, CLAMP)
     tl.store(out_ptr + out_off + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _load_scale(scale_ptr, QUANT: tl.constexpr, RCP: tl.constexpr):
+    """``(scale, 1 / scale)`` of the fused quant (``(1.0, 1.0)`` without it), as
+    the one-row program computes them."""
+    scale = 1.0
+    inv_scale = 1.0
+    if QUANT:
+        scale = tl.load(scale_ptr).to(tl.float32)
+        if RCP:
+            inv_scale = tl.div_rn(1.0, scale)
+    return scale, inv_scale
+
+
+@triton.jit
+def _split_row(
+    x_ptr,
+    w_ptr,
+    scale_ptr,
+    out_ptr,
+    x_stride,
+    out_stride,
+    n_cols,
+    var_cols,
+    eps,
+    HAS_WEIGHT: tl.constexpr,
+    QUANT: tl.constexpr,
+    EXACT: tl.constexpr,
+    BLOCK: tl.constexpr,
+    SPLIT: tl.constexpr,
+    RCP: tl.constexpr,
+    CLAMP: tl.constexpr,
+    IMAX: tl.constexpr,
+):
+    """Program ``(row, s)`` of a split launch (no residual): the row's rstd
+    from the whole row, exactly as the one-row program (same loads, same
+    :func:`.common.sum_squares`), then columns ``[s * BLOCK / SPLIT, (s + 1) *
+    BLOCK / SPLIT)`` finished as there. The slice and its weight are loaded
+    with the row, so their latency overlaps the row's."""
+    row = tl.program_id(0).to(tl.int64)
+    eps = tl.cast(eps, tl.float32)
+    SLICE: tl.constexpr = BLOCK // SPLIT
+    x_off = row * x_stride
+    out_off = row * out_stride
+    cols = tl.arange(0, BLOCK)
+    mask = cols < n_cols
+    scols = tl.program_id(1) * SLICE + tl.arange(0, SLICE)
+    smask = scols < n_cols
+    scale, inv_scale = _load_scale(scale_ptr, QUANT, RCP)
+    w = 0.0
+    if HAS_WEIGHT:
+        w = tl.load(w_ptr + scols, mask=smask, other=0.0)
+    xs = tl.load(x_ptr + x_off + scols, mask=smask, other=0.0).to(tl.float32)
+    x = tl.load(x_ptr + x_off + cols, mask=mask, other=0.0).to(tl.float32)
+    xv = tl.where(cols < var_cols, x, 0.0)
+    rstd = tl.rsqrt(sum_squares(xv, BLOCK, IMAX) / var_cols + eps)
+    _finish(
+        xs * rstd,
+        scols,
+        smask,
+        w_ptr,
+        w,
+        scale,
+        inv_scale,
+        out_ptr,
+        out_off,
+        HAS_WEIGHT,
+        QUANT,
+        EXACT,
+        x_ptr.dtype.element_ty,
+        RCP,
+        CLAMP,
+        True,
+    )
+
+
+@triton.jit
+def _tile_rows(
+    x_ptr,
+    r_ptr,
+    w_ptr,
+    scale_ptr,
+    out_ptr,
+    res_ptr,
+    x_stride,
+    r_stride,
+    out_stride,
+    res_stride,
+    n_cols,
+    var_cols,
+    eps,
+    HAS_RESIDUAL: tl.constexpr,
+    HAS_WEIGHT: tl.constexpr,
+    QUANT: tl.constexpr,
+    EXACT: tl.constexpr,
+    BLOCK: tl.constexpr,
+    RCP: tl.constexpr,
+    CLAMP: tl.constexpr,
+    IMAX: tl.constexpr,
+    W_EARLY: tl.constexpr,
+    ROWS: tl.constexpr,
+):
+    """``ROWS`` whole rows (held in registers) as one ``[ROWS, BLOCK]`` tile:
+    the loads, the residual add, :func:`.common.sum_squares_rows` (each row
+    reduced along its own axis with the one-row program's operations) and
+    the finish of the one-row program, row by row the same values; the
+    weight is loaded once for the tile."""
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS).to(tl.int64)
+    eps = tl.cast(eps, tl.float32)
+    x_off = (rows * x_stride)[:, None]
+    r_off = (rows * r_stride)[:, None]
+    out_off = (rows * out_stride)[:, None]
+    res_off = (rows * res_stride)[:, None]
+    cols = tl.arange(0, BLOCK)[None, :]
+    mask = cols < n_cols
+    scale, inv_scale = _load_scale(scale_ptr, QUANT, RCP)
+    w = tl.zeros([1, BLOCK], dtype=tl.float32)
+    if HAS_WEIGHT and W_EARLY:
+        w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
+    x = _load_row(x_ptr, r_ptr, res_ptr, x_off, r_off, res_off, cols, mask, HAS_RESIDUAL, True)
+    xv = tl.where(cols < var_cols, x, 0.0)
+    rstd = tl.rsqrt(sum_squares_rows(xv, ROWS, BLOCK, IMAX) / var_cols + eps)
+    _finish(
+        x * rstd[:, None],
+        cols,
+        mask,
+        w_ptr,
+        w,
+        scale,
+        inv_scale,
+        out_ptr,
+        out_off,
+        HAS_WEIGHT,
+        QUANT,
+        EXACT,
+        x_ptr.dtype.element_ty,
+        RCP,
+        CLAMP,
+        W_EARLY,
+    )
 
 
 @triton.jit
@@ -193,6 +339,60 @@ def rms_norm_kernel(
             )
 
 
+@triton.jit
+def rms_norm_shaped_kernel(
+    x_ptr,
+    r_ptr,
+    w_ptr,
+    scale_ptr,
+    out_ptr,
+    res_ptr,
+    x_stride,
+    r_stride,
+    out_stride,
+    res_stride,
+    n_cols,
+    var_cols,
+    eps,
+    HAS_RESIDUAL: tl.constexpr,
+    HAS_WEIGHT: tl.constexpr,
+    QUANT: tl.constexpr,
+    EXACT: tl.constexpr,
+    BLOCK: tl.constexpr,
+    N_CHUNKS: tl.constexpr,
+    RCP: tl.constexpr,
+    CLAMP: tl.constexpr,
+    IMAX: tl.constexpr,
+    W_EARLY: tl.constexpr,
+    SPLIT: tl.constexpr,
+    ROWS: tl.constexpr,
+):
+    """:func:`rms_norm_kernel`'s rows in other launch shapes
+    (:func:`.common.norm_launch_shape`), a row's arithmetic unchanged; the
+    parameters are that kernel's (rows held in registers: ``N_CHUNKS`` is 1),
+    then SPLIT and ROWS. ``SPLIT > 1`` (no residual; eager launches of a few
+    rows): a 2-D grid (row, slice), each program reduces the whole row and
+    finishes 1/SPLIT of it (:func:`_split_row`). Else ``ROWS`` rows a program
+    as a ``[ROWS, BLOCK]`` tile (:func:`_tile_rows`; the launcher makes ROWS
+    divide the row count). Kept apart from :func:`rms_norm_kernel` so that
+    the default launch and its compiled code stay as they were."""
+    if SPLIT > 1:
+        _split_row(
+            x_ptr, w_ptr, scale_ptr, out_ptr, x_stride, out_stride, n_cols, var_cols, eps,
+            HAS_WEIGHT, QUANT, EXACT, BLOCK, SPLIT, RCP, CLAMP, IMAX,
+        )  # fmt: skip
+    else:
+        _tile_rows(
+            x_ptr, r_ptr, w_ptr, scale_ptr, out_ptr, res_ptr, x_stride, r_stride, out_stride,
+            res_stride, n_cols, var_cols, eps, HAS_RESIDUAL, HAS_WEIGHT, QUANT, EXACT, BLOCK,
+            RCP, CLAMP, IMAX, W_EARLY, ROWS,
+        )  # fmt: skip
+
+
+#: No launch options beyond the meta-parameters (the default launch).
+_NO_EXTRA: dict[str, int] = {}
+
+
 def _launch_norm(
     x: torch.Tensor,
     residual: torch.Tensor | None,
@@ -218,9 +418,23 @@ def _launch_norm(
     # When the weight is loaded changes no bit, so it may follow the row count;
     # a symbolic count (dynamic-shape tracing) gets the many-rows choice.
     w_early = w_early and isinstance(rows, int) and rows < NORM_WEARLY_MAX_ROWS
+    kernel: Any = rms_norm_kernel
+    grid: tuple[Any, ...] = (rows,)
+    extra = _NO_EXTRA
+    if _common.NORM_SHAPE_KNOBS:  # row-count-dependent shapes (common.py; off by default)
+        few_warps, split, per, maxnreg = norm_launch_shape(
+            block, chunks, rows, quant_only, direct, residual is not None
+        )
+        warps = few_warps or warps
+        extra = {"maxnreg": maxnreg} if maxnreg else {}
+        if split > 1 or per > 1:
+            kernel = rms_norm_shaped_kernel
+            grid = (rows, split) if split > 1 else (rows // per,)
+            extra["SPLIT"] = split
+            extra["ROWS"] = per
     launch(
-        rms_norm_kernel,
-        (rows,),
+        kernel,
+        grid,
         direct,
         x2,
         r2,
@@ -246,6 +460,7 @@ def _launch_norm(
         IMAX=imax,
         W_EARLY=w_early,
         num_warps=warps,
+        **extra,
     )
 
 
