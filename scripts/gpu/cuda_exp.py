@@ -59,7 +59,6 @@ KNOBS = (
     "gq_mode",
     "dq_mode",
     "act_mode",
-    "normq_mode",
 )
 
 LINES: list[str] = []
@@ -283,11 +282,6 @@ def bitwise_checks(knobs: Knobs) -> None:
                 {"dq_mode": 2},
                 {"dq_mode": 1, "fp8_div": 2},
                 {"dq_mode": 2, "fp8_div": 1},
-                {"normq_mode": 1},
-                {"normq_mode": 2},
-                {"normq_mode": 3},
-                {"normq_mode": 1, "fp8_div": 1},
-                {"normq_mode": 2, "fp8_div": 2},
             ):
                 knobs.apply(values)
                 clone = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
@@ -333,13 +327,10 @@ def _mismatches(got: list[torch.Tensor], ref: list[torch.Tensor]) -> int:
     return sum(int((a != b).sum()) for a, b in zip(got, ref, strict=True))
 
 
-def act_normq_bitwise(knobs: Knobs) -> None:
-    """Session-4 act_mode / normq_mode candidates vs the default kernels, bytes,
-    in every dtype: act_mode 1 (lean element-wise kernel: 16-, 8- and 4-byte
-    pieces, two chunks a thread, fallback for odd halves) for the three
-    activations; normq_mode 1, 2, 3 (wide, register-capped, wide with two
-    chunks a thread: norm + fp8 shapes) under each norm_cpt (the wide
-    shape's 1 and 2 chunks a thread, up to 8 threads a virtual lane)."""
+def act_bitwise(knobs: Knobs) -> None:
+    """Session-4 act_mode candidate vs the default kernel, bytes, in every
+    dtype: act_mode 1 (lean element-wise kernel: 16-, 8- and 4-byte pieces,
+    two chunks a thread, fallback for odd halves) for the three activations."""
     torch.manual_seed(2)
     # (tokens, d): 16-byte pieces and the 256-block halving (1, 16, 1024),
     # two chunks a thread (9000 x 4096), 8- and 4-byte pieces from the
@@ -372,27 +363,6 @@ def act_normq_bitwise(knobs: Knobs) -> None:
                 f"{name} {kw} {dtype}: act_mode 1 == 0 at {len(shapes)} shapes: "
                 f"{'yes' if not bad else 'NO: ' + ', '.join(bad)}"
             )
-    for dtype in (BF16, torch.float16, torch.float32):
-        for name in ("rms_norm_static_fp8_quant", "fused_add_rms_norm_static_fp8_quant"):
-            op = getattr(ir.ops, name)
-            bad = []
-            for tokens, hidden in ((5, 1001), (3, 2048), (37, 4096), (64, 8192), (7, 16384)):
-                args = op.input_generator(tokens, hidden, dtype, "cuda")
-                for cpt in (0, 2, 4, 8):
-                    outs = []
-                    for nq in (0, 1, 2, 3):
-                        knobs.apply({"norm_cpt": cpt, "normq_mode": nq})
-                        clone = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
-                        outs.append(_as_bytes(op.impls["cuda"].fn(*clone)))
-                    knobs.apply({})
-                    if not all(
-                        torch.equal(a, b) for o in outs[1:] for a, b in zip(outs[0], o, strict=True)
-                    ):
-                        bad.append(f"{tokens}x{hidden}/cpt{cpt}")
-            say(
-                f"{name} {dtype}: normq_mode 1, 2, 3 == 0 under norm_cpt 0/2/4/8 at 5 shapes: "
-                f"{'yes' if not bad else 'NO: ' + ', '.join(bad)}"
-            )
 
 
 def lean_bitwise(knobs: Knobs) -> None:
@@ -408,11 +378,6 @@ def lean_bitwise(knobs: Knobs) -> None:
         {"fp8_div": 2},
         {"fp8_div": 1},
         {"norm_rows": 4},
-        {"normq_mode": 1},
-        {"normq_mode": 2},
-        {"normq_mode": 3},
-        {"normq_mode": 2, "norm_rows": 2},
-        {"normq_mode": 1, "fp8_div": 1},
     ]
     for name in (
         "rms_norm",
@@ -463,10 +428,10 @@ def lean_bitwise(knobs: Knobs) -> None:
     knobs.apply({})
     say("silu_and_mul, all bf16 gate values: mismatches vs native (non-NaN) " + " ".join(cells))
     try:
-        act_normq_bitwise(knobs)
+        act_bitwise(knobs)
     except Exception as exc:  # report and go on with the rotary checks
         knobs.apply({})
-        say(f"act/normq bitwise checks FAILED to run: {type(exc).__name__}: {exc}")
+        say(f"act bitwise checks FAILED to run: {type(exc).__name__}: {exc}")
     # rotary: prefetch (and split blocks below one token per SM; rot_split=2)
     # vs one block per token without prefetch (rot_split=1).
     rot: Any = ir.ops.rotary_embedding
@@ -531,7 +496,11 @@ def lean_section(knobs: Knobs, dl: Deadline, copy_gbs: float, comp: bool) -> Non
         copy_gbs,
         False,
     )
-    old_gq = {"fp8_div": 2, "gq_cpl": 4}
+    # Session-3 comparisons time the kernels that session 4 replaced by default
+    # (gq_mode 3, dq_mode 3, act_mode 2: the former group, dynamic and
+    # element-wise kernels, which the knobs below shape).
+    former = {"gq_mode": 3, "dq_mode": 3, "act_mode": 2}
+    old_gq = {"fp8_div": 2, "gq_cpl": 4, **former}
     run_case(
         knobs,
         dl,
@@ -539,20 +508,25 @@ def lean_section(knobs: Knobs, dl: Deadline, copy_gbs: float, comp: bool) -> Non
         "per_token_group_quant_fp8",
         16384,
         8192,
-        [("old", old_gq), ("new", {})],
+        [("old", old_gq), ("new", former)],
         copy_gbs,
         False,
     )
     # Small and mid shapes (CUDA graph, hot L2).
-    old_ew = {"ew_threads": 256, "act_div": 1, "fp8_div": 2}
+    old_ew = {"ew_threads": 256, "act_div": 1, "fp8_div": 2, **former}
     vew = [
         ("old", old_ew),
-        ("new", {}),
-        ("t256", {"ew_threads": 256}),
-        ("t64", {"ew_threads": 64}),
+        ("new", former),
+        ("t256", {"ew_threads": 256, **former}),
+        ("t64", {"ew_threads": 64, **former}),
     ]
-    vsilu = [*vew, ("div1", {"act_div": 1})]
-    vgq = [("old", old_gq), ("new", {}), ("cpl1", {"gq_cpl": 1}), ("cpl2", {"gq_cpl": 2})]
+    vsilu = [*vew, ("div1", {"act_div": 1, **former})]
+    vgq = [
+        ("old", old_gq),
+        ("new", former),
+        ("cpl1", {"gq_cpl": 1, **former}),
+        ("cpl2", {"gq_cpl": 2, **former}),
+    ]
     small: list[tuple[str, int, int, list[tuple[str, dict[str, int]]]]] = [
         ("rms_norm_static_fp8_quant", 1, 2048, vnq),
         ("rms_norm_static_fp8_quant", 128, 4096, vnq),
@@ -576,9 +550,9 @@ def lean_section(knobs: Knobs, dl: Deadline, copy_gbs: float, comp: bool) -> Non
             1,
             2048,
             [
-                ("old", {"fp8_div": 2, "dq_cpt": 4}),
-                ("new", {}),
-                ("dq1", {"dq_cpt": 1}),
+                ("old", {"fp8_div": 2, "dq_cpt": 4, **former}),
+                ("new", former),
+                ("dq1", {"dq_cpt": 1, **former}),
             ],
         ),
         ("rotary_embedding", 16, 8192, [("old", {"rot_split": 1}), ("new", {})]),
@@ -589,34 +563,24 @@ def lean_section(knobs: Knobs, dl: Deadline, copy_gbs: float, comp: bool) -> Non
     ]
     for name, tokens, hidden, variants in small:
         run_case(knobs, dl, "0", name, tokens, hidden, variants, copy_gbs, comp, graph=True)
-    # Session-4 activation / norm + fp8 candidates (activation.cu documents
-    # act_mode, norm.cu normq_mode; all bit-identical to "old", see the
-    # bitwise sections). act1: lean element-wise kernel ((tile, row) grid,
-    # 128 threads, alignment checked on the host, pieces halved down to two
-    # elements a thread below 256 blocks); ".c2": two 16-byte pieces a thread
-    # at every size (auto: from sm_count * 4096 chunks); ".fast" / ".ieee":
-    # silu's division forced (auto: fast up to 1024 chunks per SM); "fast":
-    # the division alone on the old kernel. nq1: wide norm shape (one chunk a
-    # thread, 4-16 warps a row); nq3: wide with two chunks a thread; nq2: lean
-    # shape capped at 40/48 registers (more rows in flight); "late": the
-    # existing late-weight knob. <= 4096 tokens in a CUDA graph.
-    vact = [("old", {}), ("act1", {"act_mode": 1})]
+    # Session-4 activation candidate (activation.cu documents act_mode;
+    # bit-identical to "old", see the bitwise sections). act1: lean
+    # element-wise kernel ((tile, row) grid, 128 threads, alignment checked on
+    # the host, pieces halved down to two elements a thread below 256
+    # blocks); ".c2": two 16-byte pieces a thread at every size (auto: from
+    # sm_count * 4096 chunks); ".fast" / ".ieee": silu's division forced
+    # (auto: fast up to 1024 chunks per SM); "fast": the division alone on the
+    # old kernel. <= 4096 tokens in a CUDA graph.
+    # old = the former element-wise kernel (act_mode 2; act_mode 1 is the default since)
+    vact = [("old", {"act_mode": 2}), ("act1", {"act_mode": 1})]
     vsilu4 = [
         *vact,
         ("act1.fast", {"act_mode": 1, "act_div": 2}),
         ("act1.ieee", {"act_mode": 1, "act_div": 1}),
         ("act1.c2", {"act_mode": 1, "ew_cpt": 2}),
-        ("fast", {"act_div": 2}),
+        ("fast", {"act_mode": 2, "act_div": 2}),
     ]
-    vnq4 = [
-        ("old", {}),
-        ("nq1", {"normq_mode": 1}),
-        ("nq2", {"normq_mode": 2}),
-        ("nq3", {"normq_mode": 3}),
-        ("nq2.r2", {"normq_mode": 2, "norm_rows": 2}),
-        ("late", {"norm_wlate": 2}),
-    ]
-    actnq4: list[tuple[str, int, int, list[tuple[str, dict[str, int]]]]] = [
+    act4: list[tuple[str, int, int, list[tuple[str, dict[str, int]]]]] = [
         ("silu_and_mul", 1, 8192, vsilu4),
         ("silu_and_mul", 16, 4096, vsilu4),
         ("silu_and_mul", 128, 8192, vsilu4),
@@ -628,21 +592,8 @@ def lean_section(knobs: Knobs, dl: Deadline, copy_gbs: float, comp: bool) -> Non
         ("silu_and_mul", 16384, 8192, vsilu4),
         ("silu_and_mul", 32768, 4096, vsilu4),
         ("gelu_and_mul", 16384, 8192, vact),
-        ("rms_norm_static_fp8_quant", 1, 2048, vnq4),
-        ("rms_norm_static_fp8_quant", 1, 4096, vnq4),
-        ("rms_norm_static_fp8_quant", 128, 4096, vnq4),
-        ("rms_norm_static_fp8_quant", 1024, 4096, vnq4),
-        ("rms_norm_static_fp8_quant", 4096, 4096, vnq4),
-        ("fused_add_rms_norm_static_fp8_quant", 1, 4096, vnq4),
-        ("fused_add_rms_norm_static_fp8_quant", 128, 4096, vnq4),
-        ("fused_add_rms_norm_static_fp8_quant", 4096, 4096, vnq4),
-        ("rms_norm_static_fp8_quant", 32768, 4096, vnq4),
-        ("fused_add_rms_norm_static_fp8_quant", 32768, 4096, vnq4),
-        ("rms_norm_static_fp8_quant", 16384, 8192, vnq4),
-        ("rms_norm_static_fp8_quant", 16384, 2048, vnq4),
-        ("fused_add_rms_norm_static_fp8_quant", 16384, 8192, vnq4),
     ]
-    for name, tokens, hidden, variants in actnq4:
+    for name, tokens, hidden, variants in act4:
         run_case(
             knobs, dl, "0", name, tokens, hidden, variants, copy_gbs, False, graph=tokens <= 4096
         )
@@ -651,16 +602,17 @@ def lean_section(knobs: Knobs, dl: Deadline, copy_gbs: float, comp: bool) -> Non
     # packed 16-bit max); gq1 = 16 elements a lane, gq2 = 32; dq1 = 16 elements
     # a thread at every row count, dq2 = the current 2/4-chunk split. ".chk" /
     # ".r2": the other exact division form. <= 4096 tokens in a CUDA graph.
+    # old = the former kernels (gq_mode 3, dq_mode 3; gq1 / dq1.r2 are the defaults since)
     vgq4 = [
-        ("old", {}),
+        ("old", {"gq_mode": 3}),
         ("gq1", {"gq_mode": 1}),
         ("gq2", {"gq_mode": 2}),
         ("gq1.chk", {"gq_mode": 1, "fp8_div": 3}),
         ("gq2.chk", {"gq_mode": 2, "fp8_div": 3}),
     ]
     vdq4 = [
-        ("old", {}),
-        ("cpt2", {"dq_cpt": 2}),
+        ("old", {"dq_mode": 3}),
+        ("cpt2", {"dq_mode": 3, "dq_cpt": 2}),
         ("dq1", {"dq_mode": 1}),
         ("dq2", {"dq_mode": 2}),
         ("dq1.r2", {"dq_mode": 1, "fp8_div": 2}),

@@ -102,6 +102,14 @@ def test_cli_writes_json_plot_and_table(tmp_path: Path, capsys: pytest.CaptureFi
     assert data["config"]["threads"] == 1 and data["config"]["dtype"] == "float32"
     assert len(data["rows"]) == 2 * 1 + 2 * 2  # silu: native; rms_norm: native + F.rms_norm
     assert {r["op"] for r in data["rows"]} == {"silu_and_mul", "rms_norm"}
+    # gated activations run at the MLP's intermediate size: d = 3.5 x 32 = 112,
+    # rows of 2 x 112 read and 112 written (float32)
+    silu = [r for r in data["rows"] if r["op"] == "silu_and_mul"]
+    assert {(r["tokens"], r["hidden"], r["bytes"]) for r in silu} == {
+        (2, 32, 2 * 3 * 112 * 4),
+        (5, 32, 5 * 3 * 112 * 4),
+    }
+    assert any("3.5 x hidden" in n for n in data["notes"])
     assert png.read_bytes()[:8] == PNG_MAGIC
     assert out == md.read_text() + "\n"
     # CPU: eager timing only, no graph column, graph fields null

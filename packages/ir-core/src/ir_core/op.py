@@ -111,6 +111,9 @@ class IrOp:
         self.test_variants: list[dict[str, Any]] = [{}]
         self.compare: Callable[..., Any] | None = None
         self.bytes_moved: Callable[..., int] | None = None
+        #: ``ir bench``: the sweep's hidden size -> the width passed to the input
+        #: generator (gated activations: the MLP's intermediate size); None: the same
+        self.bench_width: Callable[[int], int] | None = None
         self.impls["native"] = IrOpImpl(
             self,
             "native",

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import torch
 
+from .. import registry
 from ..providers import load_providers
 from .bandwidth import copy_bandwidth, device_info, versions
 from .progress import Progress
@@ -65,6 +66,12 @@ def _run(
     result = BenchResult(
         [], device_info(config.device), versions(), cfg, copy_bw, list(command), notes=list(notes)
     )
+    widened = [name for name in config.ops if registry.get(name).bench_width is not None]
+    if widened:
+        result.notes.append(
+            f"{', '.join(widened)}: input rows of 2 x d with d = the MLP's intermediate size "
+            "(3.5 x hidden: 2048 -> 7168, 4096 -> 14336, 8192 -> 28672); the hidden column is the model's"
+        )
     bar = Progress(count_tasks(config), enabled=progress)
     rows: list[Row] = result.rows
     try:

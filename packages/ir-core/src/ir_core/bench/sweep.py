@@ -152,7 +152,8 @@ class _Sweep:
         torch.manual_seed(cfg.seed)
         assert op.input_generator is not None
         try:
-            args = tuple(op.input_generator(tokens, hidden, cfg.dtype, cfg.device))
+            width = op.bench_width(hidden) if op.bench_width is not None else hidden
+            args = tuple(op.input_generator(tokens, width, cfg.dtype, cfg.device))
             expected = op.native(*clone_args(args))
             synchronize(cfg.device)
         except Exception as exc:  # e.g. out of memory: this shape only

@@ -48,3 +48,14 @@ def _gelu_inputs(
 
 
 gelu_and_mul.test_variants = [{}, {"approximate": "tanh"}]
+
+
+def mlp_intermediate(hidden: int) -> int:
+    """The MLP's intermediate size for a model hidden size (3.5 x, as Llama-class
+    models: 4096 -> 14336): the width ``d`` of a gated activation's halves in
+    ``ir bench``, whose input rows are ``2 * d`` wide."""
+    return hidden * 7 // 2
+
+
+silu_and_mul.bench_width = mlp_intermediate
+gelu_and_mul.bench_width = mlp_intermediate

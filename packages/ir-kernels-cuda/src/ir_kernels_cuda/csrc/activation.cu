@@ -368,13 +368,17 @@ void launch_typed(const ActArgs& a, cudaStream_t stream) {
     const int64_t chunks = a.rows * static_cast<int64_t>(nchunks);
     fast = kd == 2 || (kd != 1 && chunks <= static_cast<int64_t>(sm_count()) * 1024);
   }
-  // act_mode (session-4 candidates; bit-identical to 0 in every mode):
-  //   0 (auto): the kernel below, shaped by ew_config;
-  //   1: the lean kernel (launch_lean: host-checked alignment, (tile, row)
-  //      grid, 128-thread blocks, pieces down to two elements a thread for
-  //      few tokens); a call it cannot take (rows, halves or strides not
-  //      aligned to two elements and 4 bytes) falls back to mode 0.
-  if (knob(Knob::kActMode) == 1 && launch_lean<T, ACT>(a, fast, stream)) return;
+  // act_mode (bit-identical in every mode):
+  //   0 (auto) or 1: the lean kernel (launch_lean: host-checked alignment,
+  //      (tile, row) grid, 128-thread blocks, pieces down to two elements a
+  //      thread for few tokens); a call it cannot take (rows, halves or
+  //      strides not aligned to two elements and 4 bytes) falls back to 2;
+  //   2: the kernel below, shaped by ew_config (the default before session 4).
+  // H100 sweep (session 4, cuda_exp.py, bf16, d = hidden; graph us, do_bench
+  // us): silu 1 x 8192 1.57 vs 1.78, 1024 x 4096 6.42 vs 6.94, 16384 x 8192
+  // 268.9 vs 274.1; gelu 1 x 2048 1.62 vs 1.77, 1024 x 4096 7.47 vs 7.98;
+  // silu 128 x 8192 3.08 vs 3.01 and 1024 x 2048 4.28 vs 4.30 (even).
+  if (knob(Knob::kActMode) != 2 && launch_lean<T, ACT>(a, fast, stream)) return;
   const EwConfig c = ew_config(a.rows, nchunks);
   const dim3 grid(c.gx, c.gy), block(c.tx, c.ty);
   if constexpr (ACT == Activation::kSilu) {

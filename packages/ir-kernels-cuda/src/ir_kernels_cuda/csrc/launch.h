@@ -152,10 +152,14 @@ int norm_chunks_per_thread();
 //                barrier at every token count (and split a token over blocks
 //                of 128 threads below one token per SM); auto: 2 below one
 //                token per SM, else 1
-//   gq_mode, dq_mode, act_mode, normq_mode
-//                session-4 candidates for group quant, dynamic per-token
-//                quant, act_and_mul and the norm + fp8 forms; 0 keeps the
-//                current default (each kernel file documents its values)
+//   gq_mode      group quant: 1 or auto: lean kernel, 16 elements a lane; 2: lean,
+//                32 a lane; 3: the former kernel (which gq_cpl shapes)
+//   dq_mode      dynamic per-token quant: 1 or auto: lean kernel, 16 elements
+//                a thread; 2: lean with the former 2/4-chunk split; 3: the
+//                former kernel (which dq_cpt shapes)
+//   act_mode     act_and_mul: 1 or auto: lean kernel; 2: the former kernel
+//                (ew_config's shape, which static quant keeps)
+//                (quant.cu and activation.cu document the measurements)
 namespace ir_cuda {
 
 enum class Knob : int {
@@ -174,7 +178,6 @@ enum class Knob : int {
   kGqMode,
   kDqMode,
   kActMode,
-  kNormqMode,
   kCount
 };
 int knob(Knob k);

@@ -30,7 +30,7 @@ constexpr int max_threads_for(int cpt) { return cpt >= 8 ? 512 : kMaxThreads; }
 constexpr const char* kKnobNames[] = {"fp8_div",    "norm_cpt", "norm_rows",  "ew_mode",
                                       "ew_cpt",     "ew_threads", "dq_cpt",   "gq_cpl",
                                       "norm_impl",  "norm_wlate", "act_div",  "rot_split",
-                                      "gq_mode",    "dq_mode",  "act_mode",   "normq_mode"};
+                                      "gq_mode",    "dq_mode",  "act_mode"};
 static_assert(sizeof(kKnobNames) / sizeof(kKnobNames[0]) == static_cast<int>(Knob::kCount),
               "one name per knob");
 int g_knobs[static_cast<int>(Knob::kCount)] = {};
@@ -344,213 +344,6 @@ __global__ void __launch_bounds__(max_threads_for(CPT))
   else write_all(std::integral_constant<int, kDivIeee>{});
 }
 
-// ------------------------------------------------------------------ normq candidates (modes 1, 2)
-//
-// Two other shapes of the lean kernel's fp8 forms (rms_norm_static_fp8_quant
-// and its fused-add form), with exactly its arithmetic: the same chunks
-// summed in the same order by the same virtual lanes (blockDim.x of the lean
-// launch, "V"), the same butterfly tree over them, the same element-wise
-// steps. Both take the lean launch's NormConfig (hidden size, dtype and op
-// only), so the bits match the lean kernel for every row count. Both also
-// take two steps off the path after the reduction (same values):
-//  * the scale's reciprocal (make_scale_div, an IEEE division) is formed
-//    while the row's loads are in flight, not after the barrier;
-//  * the mean square total / variance_size is total times 2^-k when the
-//    variance size is 2^k: the same correctly rounded quotient, a
-//    multiplication instead of an IEEE division with its range check.
-
-// 1 / variance_size when it is a power of two (exact), else 0.
-__device__ __forceinline__ float pow2_reciprocal(int n) {
-  if (n <= 0 || (n & (n - 1)) != 0) return 0.0f;
-  const int k = __ffs(n) - 1;  // n = 2^k, k <= 30
-  return __int_as_float((127 - k) << 23);
-}
-
-// rsqrtf(total / variance_size + epsilon), as the lean kernel rounds it.
-__device__ __forceinline__ float row_inv_rms(float total, const NormArgs& a, float inv_vs) {
-  const float mean = inv_vs != 0.0f ? __fmul_rn(total, inv_vs)
-                                     : __fdiv_rn(total, static_cast<float>(a.variance_size));
-  return rsqrtf(__fadd_rn(mean, a.epsilon));
-}
-
-// normq_mode 1 / 3, "wide": one block per row, F = CPT / K threads per virtual
-// lane (K chunks each; K = 1 (mode 1) unless V * CPT exceeds 1024 threads, or
-// K = 2 (mode 3)): thread
-// T = t * F + f holds chunks i = f K .. f K + K - 1 of virtual lane t (chunk
-// t + i V, as in the lean kernel). Virtual lane t's sum is the lean kernel's
-// sequence: thread f = 0 starts from 0, each next thread continues from the
-// previous one's partial (a shuffle within the warp; the F threads of a lane
-// are neighbouring lanes). The V lane totals go through shared memory to the
-// lean kernel's two butterfly stages (two barriers instead of one; the
-// second stage without its all-zero levels, see below).
-// For few rows: the lean kernel gives one warp per SM scheduler 32 elements of
-// write-phase work per thread (hidden 4096 fp8: 128 threads x 4 chunks) and at
-// hidden 2048 uses two of the four schedulers (64 threads); here 4 to 16 warps
-// a row with one chunk each. The sum phase costs more instructions (the F
-// steps run one after another), so many rows may prefer the lean shape.
-template <typename T, bool ADD, int K>
-__global__ void __launch_bounds__(kMaxThreads)
-    normq_wide_kernel(NormArgs a, int vthreads, int log2f, int div_kind) {
-  __shared__ float lane_total[kMaxThreads];
-  __shared__ float warp_total[kMaxThreads / IR_WARP_SIZE];
-  const int64_t row = blockIdx.x;
-  const int hidden = a.hidden;
-  const int nchunks = (hidden + Vec<T>::N - 1) / Vec<T>::N;
-  const int tid = static_cast<int>(threadIdx.x);
-  const int nf = 1 << log2f;
-  const int t = tid >> log2f;
-  const int f = tid & (nf - 1);
-  const int V = vthreads;
-  const RowPtrs<T, ADD, true> p(a, row);
-  const float scale = *a.scale;
-
-  Vec<T> xs[K];
-  Vec<T> rs[ADD ? K : 1];
-  Vec<T> ws[K];
-#pragma unroll
-  for (int k = 0; k < K; ++k) {
-    const int c = t + (f * K + k) * V;
-    if (c < nchunks) {
-      xs[k] = load_chunk(p.x, c, hidden, p.vec);
-      if constexpr (ADD) rs[k] = load_chunk(p.r, c, hidden, p.vec);
-      ws[k] = weight_chunk(p.w, c, hidden, p.vec);
-    }
-  }
-  const float inv_vs = pow2_reciprocal(a.variance_size);
-  const ScaleDiv d = make_scale_div(scale, div_kind != kDivIeee);
-  if constexpr (ADD) {
-#pragma unroll
-    for (int k = 0; k < K; ++k) {
-      const int c = t + (f * K + k) * V;
-      if (c < nchunks) {
-        xs[k] = add_round(xs[k], rs[k]);
-        store_chunk(p.r_out, c, hidden, p.vec, xs[k]);
-      }
-    }
-  }
-  // Step s: the threads f == s continue the lane's sum from thread s - 1
-  // (lane ^ (s ^ (s - 1)) is thread s - 1 of the same virtual lane).
-  float acc = 0.0f;
-  for (int s = 0; s < nf; ++s) {
-    const float carry = s == 0 ? 0.0f : IR_SHFL_XOR(acc, s ^ (s - 1));
-    if (f == s) {
-      acc = carry;
-#pragma unroll
-      for (int k = 0; k < K; ++k) {
-        const int c = t + (f * K + k) * V;
-        if (c < nchunks) acc = chunk_sumsq_fma(xs[k], c, a.variance_size, acc);
-      }
-    }
-  }
-  if (f == nf - 1) lane_total[t] = acc;
-  __syncthreads();
-  // row_allreduce over the V virtual lanes, stage by stage. Its second
-  // stage is a full-warp butterfly over the wpr warp sums padded with zeros;
-  // the levels above the next power of two P >= wpr only add zeros (exact:
-  // sums of squares are >= +0), so each group of P lanes runs the remaining
-  // levels on a copy of the sums: the same additions, every lane the total.
-  const int wpr = V / IR_WARP_SIZE;
-  const int warp = tid / IR_WARP_SIZE;
-  const int lane = tid % IR_WARP_SIZE;
-  float total;
-  if (wpr == 1) {
-    total = warp_reduce(lane_total[lane], SumOp{});
-  } else {
-    if (warp < wpr) {
-      const float v = warp_reduce(lane_total[warp * IR_WARP_SIZE + lane], SumOp{});
-      if (lane == 0) warp_total[warp] = v;
-    }
-    __syncthreads();
-    int np = 1;
-    while (np < wpr) np <<= 1;
-    const int g = lane & (np - 1);
-    total = g < wpr ? warp_total[g] : SumOp::kIdentity;
-    for (int off = np >> 1; off > 0; off >>= 1) total += IR_SHFL_XOR(total, off);
-  }
-  const float inv = row_inv_rms(total, a, inv_vs);
-  auto write_all = [&](auto kind) {
-#pragma unroll
-    for (int k = 0; k < K; ++k) {
-      const int c = t + (f * K + k) * V;
-      if (c < nchunks)
-        write_chunk_lean<T, true, decltype(kind)::value>(p.out, p.out8, c, hidden, p.vec, xs[k],
-                                                         ws[k], inv, d);
-    }
-  };
-  with_div_kind(div_kind, d, write_all);
-}
-
-// normq_mode 2, "capped": the lean kernel's shape (V threads a row, CPT
-// chunks each, blockDim.y rows a block) with fewer registers, for many rows:
-// the lean fp8 kernels use 58-64 registers, so at hidden 4096 (bf16) 8
-// blocks of 128 threads (rms_norm_static_fp8_quant, 4 chunks a thread) or 4
-// of 256 (the fused-add form, 2 chunks) fit an SM: 8 or 4 rows in flight.
-// Capped at 48 and 40 registers (sm_90 ptxas, no spill): 10 and 6 rows. The
-// weight chunk is loaded where it is used, in the write phase (L1-resident:
-// every row reads the same weight), so the row and the weight are never
-// held together. Launched only where V * rows <= 256 threads.
-constexpr int kCapThreads = 256;
-// Blocks of 256 threads an SM the register bound is for: 6 (40 registers)
-// with two chunks a thread; 5 (48) with four, where 40 spill (12 bytes at
-// 48 remain for the fused-add form with four chunks, hidden > 4096).
-constexpr int cap_blocks(int cpt) { return cpt <= 2 ? 6 : 5; }
-
-template <typename T, bool ADD, int CPT>
-__global__ void __launch_bounds__(kCapThreads, cap_blocks(CPT))
-    normq_capped_kernel(NormArgs a, int div_kind) {
-  __shared__ float smem[kCapThreads / IR_WARP_SIZE];
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
-  const bool valid = row < a.rows;  // a partial last block still joins the barrier
-  const int hidden = a.hidden;
-  const int nchunks = (hidden + Vec<T>::N - 1) / Vec<T>::N;
-  const int tid = static_cast<int>(threadIdx.x);
-  const int stride = static_cast<int>(blockDim.x);
-  const int wpr = stride / IR_WARP_SIZE;
-  const RowPtrs<T, ADD, true> p(a, valid ? row : 0);
-  const float scale = *a.scale;
-
-  Vec<T> xs[CPT];
-  Vec<T> rs[ADD ? CPT : 1];
-#pragma unroll
-  for (int i = 0; i < CPT; ++i) {
-    const int c = tid + i * stride;
-    if (valid && c < nchunks) {
-      xs[i] = load_chunk(p.x, c, hidden, p.vec);
-      if constexpr (ADD) rs[i] = load_chunk(p.r, c, hidden, p.vec);
-    }
-  }
-  const float inv_vs = pow2_reciprocal(a.variance_size);
-  const ScaleDiv d = make_scale_div(scale, div_kind != kDivIeee);
-  float acc = 0.0f;
-#pragma unroll
-  for (int i = 0; i < CPT; ++i) {
-    const int c = tid + i * stride;
-    if (valid && c < nchunks) {
-      if constexpr (ADD) {
-        xs[i] = add_round(xs[i], rs[i]);
-        store_chunk(p.r_out, c, hidden, p.vec, xs[i]);
-      }
-      acc = chunk_sumsq_fma(xs[i], c, a.variance_size, acc);
-    }
-  }
-  const float total =
-      row_allreduce(acc, SumOp{}, smem, static_cast<int>(threadIdx.y) * wpr, wpr);
-  if (!valid) return;
-  const float inv = row_inv_rms(total, a, inv_vs);
-  auto write_all = [&](auto kind) {
-#pragma unroll
-    for (int i = 0; i < CPT; ++i) {
-      const int c = tid + i * stride;
-      if (c < nchunks) {
-        const Vec<T> w = weight_chunk(p.w, c, hidden, p.vec);
-        write_chunk_lean<T, true, decltype(kind)::value>(p.out, p.out8, c, hidden, p.vec, xs[i], w,
-                                                         inv, d);
-      }
-    }
-  };
-  with_div_kind(div_kind, d, write_all);
-}
-
 // Rows too long for registers: two passes, the second re-reads the row (from
 // L2 in practice). With ADD the second pass reads the stored residual. One
 // row per block.
@@ -621,40 +414,6 @@ NormConfig norm_config(int hidden, int elem_bytes, bool add, bool fp8) {
   return {threads, rows, cpt};
 }
 
-// normq_mode 1 / 3: the wide shape of the lean launch `cfg` with at least
-// `kmin` (1 or 2) chunks a thread; false (nothing launched) where it does not
-// fit one block of at most 1024 threads.
-template <typename T, bool ADD>
-bool launch_normq_wide(const NormArgs& a, const NormConfig& cfg, int kmin, int div_kind,
-                       cudaStream_t stream) {
-  const int slots = cfg.threads * cfg.cpt;  // (virtual lane, chunk) pairs of a row
-  const int k = slots <= kMaxThreads && kmin <= 1 ? 1 : (slots <= 2 * kMaxThreads ? 2 : 0);
-  if (k == 0 || cfg.cpt < k) return false;
-  int log2f = 0;
-  while ((k << log2f) < cfg.cpt) ++log2f;  // cfg.cpt is 2, 4 or 8: F = cfg.cpt / k
-  if (a.rows > 0x7fffffff) return false;
-  const dim3 grid(static_cast<unsigned>(a.rows)), block(slots / k);
-  if (k == 1) {
-    normq_wide_kernel<T, ADD, 1><<<grid, block, 0, stream>>>(a, cfg.threads, log2f, div_kind);
-  } else {
-    normq_wide_kernel<T, ADD, 2><<<grid, block, 0, stream>>>(a, cfg.threads, log2f, div_kind);
-  }
-  return true;
-}
-
-// normq_mode 2: the capped kernel on the lean launch shape; false where the
-// block exceeds its bound or the row holds more than 4 chunks a thread.
-template <typename T, bool ADD>
-bool launch_normq_capped(const NormArgs& a, const NormConfig& cfg, int div_kind,
-                         cudaStream_t stream) {
-  if (cfg.threads * cfg.rows > kCapThreads || cfg.cpt > 4) return false;
-  const dim3 block(cfg.threads, cfg.rows);
-  const dim3 grid(static_cast<unsigned>(ceil_div(a.rows, cfg.rows)));
-  if (cfg.cpt == 2) normq_capped_kernel<T, ADD, 2><<<grid, block, 0, stream>>>(a, div_kind);
-  else normq_capped_kernel<T, ADD, 4><<<grid, block, 0, stream>>>(a, div_kind);
-  return true;
-}
-
 template <typename T, bool ADD, bool FP8, int CPT>
 void launch_lean(const NormArgs& a, const NormConfig& cfg, int div_kind, cudaStream_t stream) {
   const dim3 block(cfg.threads, cfg.rows);
@@ -678,20 +437,6 @@ void launch_typed(const NormArgs& a, cudaStream_t stream) {
   const dim3 block(cfg.threads, cfg.rows);
   const dim3 grid(static_cast<unsigned>(ceil_div(a.rows, cfg.rows)));
   if (knob(Knob::kNormImpl) != 1 && cfg.cpt != 0) {
-    // normq_mode (session-4 candidates for the fp8 forms; same bits as the
-    // lean kernel, same NormConfig): 0 (auto) the lean kernel; 1 the wide
-    // shape (normq_wide_kernel), one chunk a thread; 3 the wide shape with
-    // two chunks a thread (half the threads, a shorter hand-off chain);
-    // 2 the register-capped lean shape (normq_capped_kernel).
-    // Configurations a candidate cannot take fall back to the lean kernel.
-    if constexpr (FP8) {
-      const int nq = knob(Knob::kNormqMode);
-      if ((nq == 1 || nq == 3) &&
-          launch_normq_wide<T, ADD>(a, cfg, nq == 3 ? 2 : 1, div_kind, stream)) {
-        return;
-      }
-      if (nq == 2 && launch_normq_capped<T, ADD>(a, cfg, div_kind, stream)) return;
-    }
     switch (cfg.cpt) {
       case 2:
         launch_lean<T, ADD, FP8, 2>(a, cfg, div_kind, stream);

@@ -445,22 +445,28 @@ void launch_static_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
 void launch_dynamic_per_token_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
   if (a.rows == 0) return;
   const int div_kind = div_kind_from_knob();
-  // Knob dq_mode (session-4 candidates; 0 = the kernel below, unchanged):
+  // Knob dq_mode (0 = auto = 1):
   //   1: lean kernel (dynamic_quant_lean_kernel), one pair of chunks (32
-  //      input bytes) per thread at every row count, as Triton's kernel
-  //      splits a row (16 elements a thread);
-  //   2: lean kernel with this launcher's split: one pair per thread below
-  //      one row per SM, else two (the 2- and 4-chunk rule below).
+  //      input bytes) per thread at every row count (16 elements a thread),
+  //      dividing with the two-correction form unless fp8_div says otherwise;
+  //   2: lean kernel with the split of the kernel below: one pair per thread
+  //      below one row per SM, else two;
+  //   3: the kernel below (the default before session 4).
   // Rows the lean kernel cannot take (misaligned, hidden not a multiple of 2
-  // chunks, or over 1024 threads) keep the kernel below. dq_mode=2 against 0
-  // measures the lean code alone (no per-chunk alignment and bounds tests or
-  // element-wise fallback, a packed 16-bit max, the second butterfly over the
-  // warp count only, 16-byte stores); 1 against 2 the split of the row.
-  const int dq_mode = knob(Knob::kDqMode);
+  // chunks, or over 1024 threads) keep the kernel below. The lean code has no
+  // per-chunk alignment and bounds tests or element-wise fallback, a packed
+  // 16-bit max, the second butterfly over the warp count only, 16-byte stores.
+  // H100 sweep (session 4, scripts/gpu/cuda_exp.py, bf16, dq_mode 1 with the
+  // two-correction division against the kernel below; graph us, do_bench us):
+  // 1024 x 2048 3.33 vs 3.92, 1024 x 4096 4.85 vs 5.46, 4096 x 2048 7.54 vs
+  // 8.67, 16384 x 8192 137.0 vs 138.4; bit-identical to native in the sweep's
+  // checks (every fp8 division form, strided rows).
+  const int dq_mode = knob(Knob::kDqMode) == 0 ? 1 : knob(Knob::kDqMode);
+  const int lean_div = knob(Knob::kFp8Div) == 0 ? static_cast<int>(kDivRecip2) : div_kind;
   IR_DISPATCH_DTYPE(a.dtype, T, {
     const bool lean = (dq_mode == 1 || (dq_mode == 2 && a.rows < sm_count()))
-                          ? launch_dynamic_lean<T, 1>(a, div_kind, stream)
-                          : dq_mode == 2 && launch_dynamic_lean<T, 2>(a, div_kind, stream);
+                          ? launch_dynamic_lean<T, 1>(a, lean_div, stream)
+                          : dq_mode == 2 && launch_dynamic_lean<T, 2>(a, lean_div, stream);
     if (lean) break;  // launched: leaves the dtype switch
     // About `target` 16-byte chunks per thread: four, or two while the rows
     // do not fill the GPU (a shorter chain per thread: what few rows wait
@@ -515,22 +521,23 @@ void launch_per_token_group_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
   // 4096 x 4096 20.82 vs 20.61; do_bench 16384 x 8192 144.5 vs 143.4).
   // Both give IEEE division's fp8 bytes; fp8_div still selects any form.
   const int div_kind = knob(Knob::kFp8Div) == 0 ? static_cast<int>(kDivRecip2) : div_kind_from_knob();
-  // Knob gq_mode (session-4 candidates; 0 = the kernel below, unchanged):
+  // Knob gq_mode (0 = auto = 1):
   //   1: lean kernel (group_quant_lean_kernel), one pair of chunks (32 input
   //      bytes, 16 fp8 bytes out) per lane: bf16 group 128 = 8 lanes of 16
-  //      elements, as Triton's tile gives each thread;
+  //      elements, whole-line 16-byte stores;
   //   2: the lean kernel with two pairs per lane (bf16 group 128 = 4 lanes of
-  //      32 elements: the per-thread work of the kernel below at gq_cpl=4).
+  //      32 elements);
+  //   3: the kernel below (the default before session 4).
   // Groups or rows the lean kernel cannot take (misaligned rows, a group that
   // is not a power-of-two number <= 32 of lanes) keep the kernel below.
-  // Hypothesis (instructions on the hot path, counted on the sm_90 SASS, bf16,
-  // group 128, two-correction division, per 16 elements): the kernel below
-  // about 320 (two integer divisions and per-chunk alignment tests before its
-  // loads), Triton's about 315, the lean kernel 273 at gq_mode=1 (226 with
-  // fp8_div=3) and about 228 at gq_mode=2; and whole-line stores (a warp of
-  // the kernel below writes a quarter of each of 8 lines per store, 8 bytes a
-  // lane; gq_mode=1 four whole lines, 16 bytes a lane, as Triton's).
-  const int gq_mode = knob(Knob::kGqMode);
+  // Why: the kernel below spends about 320 SASS instructions per 16 elements
+  // (two integer divisions and per-chunk alignment tests before its loads;
+  // a warp writes a quarter of each of 8 lines per store), the lean one 273.
+  // H100 sweep (session 4, cuda_exp.py, bf16, group 128; graph us, do_bench
+  // us): 1 x 2048 1.67 vs 1.99, 1024 x 8192 7.07 vs 8.78, 4096 x 4096 17.96 vs
+  // 20.61, 16384 x 2048 40.5 vs 44.9, 16384 x 8192 140.0 vs 144.4. Mode 2 was
+  // 0.3 us faster at 1024-4096 rows x 2048-8192 and slower at the rest.
+  const int gq_mode = knob(Knob::kGqMode) == 0 ? 1 : knob(Knob::kGqMode);
   IR_DISPATCH_DTYPE(a.dtype, T, {
     // (break: the lean kernel was launched; leaves the dtype switch)
     if (gq_mode == 1 && launch_group_lean<T, 1>(a, div_kind, stream)) break;

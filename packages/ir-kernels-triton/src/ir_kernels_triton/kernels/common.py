@@ -78,6 +78,13 @@ NORM_WARPS: dict[int, int] = _env_map("IR_TRITON_NORM_WARPS")
 #: :func:`quant_row_warps`: half of :func:`row_warps` (H100, 16384 x 8192: 8 warps
 #: 142 us, 16 warps 158 us; x 4096: 4 warps 74 us, 8 warps 80 us).
 NORM_QUANT_WARPS: dict[int, int] = _env_map("IR_TRITON_NORM_QUANT_WARPS")
+#: ``IR_TRITON_NORM_PLAIN_WARPS``: the same for ``rms_norm`` alone (no residual,
+#: no quant), where it differs from :func:`row_warps`. Default 8192: 8 (H100,
+#: session 4, scripts/gpu/triton_exp.py: 1024 x 8192 in a CUDA graph 8.65 us
+#: against 9.51 with 16 warps, Inductor 8.34; do_bench 4096 x 8192 48.1 vs
+#: 48.0 and 16384 x 8192 183.6 vs 182.8; 1 x 8192 2.22 vs 2.27). The residual
+#: forms were not measured with 8 warps and keep :func:`row_warps`.
+NORM_PLAIN_WARPS: dict[int, int] = _env_map("IR_TRITON_NORM_PLAIN_WARPS") or {8192: 8}
 #: ``IR_TRITON_NORM_RCP``: the fused quant divides by the scale through its
 #: reciprocal and one correction step (:func:`div_by_scale`) instead of ``div_rn``.
 NORM_RCP: bool = _env_flag("IR_TRITON_NORM_RCP", True)
@@ -101,8 +108,9 @@ NORM_WEARLY_MAX_ROWS = 256
 #: ``IR_TRITON_NORM_IMAX``: the exact sum's maximum as an integer reduction.
 NORM_IMAX: bool = _env_flag("IR_TRITON_NORM_IMAX", True)
 
-# Row-count-dependent launch shapes of the norms (all off by default; the
-# scripts/gpu/triton_exp.py sweep measures each). None of them changes a
+# Row-count-dependent launch shapes of the norms (on by default: the row
+# split and the quant form's few-row warps, as measured in session 4; the
+# others off; the scripts/gpu/triton_exp.py sweep measures each). None of them changes a
 # row's arithmetic: the sum of squares is exact (:func:`sum_squares`), so
 # its bits do not depend on the register layout, hence not on num_warps
 # either; every element is finished by the same instructions whichever
@@ -116,7 +124,9 @@ NORM_FEW_ROWS: int = int(os.environ.get("IR_TRITON_NORM_FEW_ROWS", "256") or 0)
 #: fewer warps for more rows resident per SM). ``IR_TRITON_NORM_QUANT_FEW_WARPS``:
 #: the same for ``rms_norm_static_fp8_quant``.
 NORM_FEW_WARPS: dict[int, int] = _env_map("IR_TRITON_NORM_FEW_WARPS")
-NORM_QUANT_FEW_WARPS: dict[int, int] = _env_map("IR_TRITON_NORM_QUANT_FEW_WARPS")
+#: Default for the quant form: 2048: 4 (H100, session 4, CUDA graph: 16 x 2048
+#: 1.94 us against 2.21 with 2 warps, 128 x 2048 2.18 vs 2.38; Inductor 2.05, 2.17).
+NORM_QUANT_FEW_WARPS: dict[int, int] = _env_map("IR_TRITON_NORM_QUANT_FEW_WARPS") or {2048: 4}
 #: ``IR_TRITON_NORM_SPLIT=N`` (0: off): eager launches of the norms without
 #: residual, rows held in registers, fewer than :data:`NORM_FEW_ROWS` rows:
 #: each row is spread over ``SPLIT`` programs (doubled, up to
@@ -125,11 +135,16 @@ NORM_QUANT_FEW_WARPS: dict[int, int] = _env_map("IR_TRITON_NORM_QUANT_FEW_WARPS"
 #: A one-row norm runs on one SM, whose issue rate bounds the finish (about
 #: 15 instructions an element with the fp8 quant). ``IR_TRITON_NORM_QUANT_SPLIT``:
 #: the same for ``rms_norm_static_fp8_quant``.
-NORM_SPLIT: int = int(os.environ.get("IR_TRITON_NORM_SPLIT", "0") or 0)
-NORM_QUANT_SPLIT: int = int(os.environ.get("IR_TRITON_NORM_QUANT_SPLIT", "0") or 0)
+#: Default 256 for both (H100, session 4, CUDA graph, against no split:
+#: rms_norm_static_fp8_quant 1 x 8192 2.08 us with 4 programs a row vs 2.64,
+#: 16 x 2048 1.93 (with 4 warps) vs 2.21, 128 x 4096 2.55 vs 2.60; rms_norm
+#: 1 x 4096 1.75 vs 1.85, 16 x 4096 1.96 (2 programs) vs 1.99).
+NORM_SPLIT: int = int(os.environ.get("IR_TRITON_NORM_SPLIT", "256") or 0)
+NORM_QUANT_SPLIT: int = int(os.environ.get("IR_TRITON_NORM_QUANT_SPLIT", "256") or 0)
 #: ``IR_TRITON_NORM_SPLIT_MAX``: most programs a row is split over; each
-#: finishes at least :data:`NORM_SPLIT_MIN_COLS` columns.
-NORM_SPLIT_MAX: int = int(os.environ.get("IR_TRITON_NORM_SPLIT_MAX", "8") or 1)
+#: finishes at least :data:`NORM_SPLIT_MIN_COLS` columns. Default 4 (the
+#: quant form at 1 x 8192: 2.08 us with 4, 2.19 with 8).
+NORM_SPLIT_MAX: int = int(os.environ.get("IR_TRITON_NORM_SPLIT_MAX", "4") or 1)
 NORM_SPLIT_MIN_COLS = 512
 #: ``IR_TRITON_NORM_ROWS="2048:2"``: rows per program (a ``[ROWS, BLOCK]``
 #: tile, every row reduced along its own axis as alone) per row block, for
@@ -168,7 +183,8 @@ def norm_launch_shape(
 ) -> tuple[int | None, int, int, int | None]:
     """``(num_warps override or None, SPLIT, ROWS, maxnreg or None)`` of a
     norm launch of ``rows`` rows (the knobs above; all off: ``(None, 1, 1,
-    None)``). Splitting needs an eager launch (``direct``: fresh outputs,
+    None)``, the shape of any launch of at least :data:`NORM_FEW_ROWS` rows
+    under the defaults). Splitting needs an eager launch (``direct``: fresh outputs,
     nothing aliased) without residual: the programs of one row then write
     disjoint columns and read only inputs. ``maxnreg`` needs an eager launch
     too. A symbolic ``rows`` (dynamic-shape tracing) gets ``(None, 1, 1,
@@ -302,25 +318,30 @@ def quant_row_warps(block: int) -> int:
     return max(1, min(16, block // 1024))
 
 
-_norm_meta: dict[tuple[int, bool], tuple[int, int, int, bool, bool, bool, bool]] = {}
+_norm_meta: dict[tuple[int, bool, bool], tuple[int, int, int, bool, bool, bool, bool]] = {}
 
 
 def norm_meta(
-    n_cols: int, quant_only: bool = False
+    n_cols: int, quant_only: bool = False, plain: bool = False
 ) -> tuple[int, int, int, bool, bool, bool, bool]:
     """``(BLOCK, N_CHUNKS, num_warps, RCP, CLAMP, IMAX, W_EARLY)`` of the norm kernel for
-    a row of ``n_cols`` (``quant_only``: the fp8 quant kernel without residual),
-    cached; a function of the row length and the op alone, never of the rows."""
+    a row of ``n_cols`` (``quant_only``: the fp8 quant kernel without residual;
+    ``plain``: rms_norm alone, no residual, no quant), cached; a function of the
+    row length and the op alone, never of the rows."""
     if not isinstance(n_cols, int):  # a SymInt under dynamic-shape tracing: specialise
         n_cols = int(n_cols)
-    key = (n_cols, quant_only)
+    key = (n_cols, quant_only, plain)
     meta = _norm_meta.get(key)
     if meta is None:
         block, chunks = row_block(n_cols)
         if quant_only:
             warps = NORM_QUANT_WARPS.get(block, quant_row_warps(block))
+        elif block in NORM_WARPS:
+            warps = NORM_WARPS[block]
+        elif plain and block in NORM_PLAIN_WARPS:
+            warps = NORM_PLAIN_WARPS[block]
         else:
-            warps = NORM_WARPS.get(block, row_warps(block))
+            warps = row_warps(block)
         meta = _norm_meta[key] = (
             block,
             chunks,

@@ -414,14 +414,15 @@ def _launch_norm(
     out2, os_ = rows_of(out, hidden, direct)
     res2, ress = rows_of(res_out, hidden, direct) if res_out is not None else (out2, os_)
     quant_only = scale is not None and residual is None
-    block, chunks, warps, rcp, clamp, imax, w_early = norm_meta(hidden, quant_only)
+    plain = scale is None and residual is None
+    block, chunks, warps, rcp, clamp, imax, w_early = norm_meta(hidden, quant_only, plain)
     # When the weight is loaded changes no bit, so it may follow the row count;
     # a symbolic count (dynamic-shape tracing) gets the many-rows choice.
     w_early = w_early and isinstance(rows, int) and rows < NORM_WEARLY_MAX_ROWS
     kernel: Any = rms_norm_kernel
     grid: tuple[Any, ...] = (rows,)
     extra = _NO_EXTRA
-    if _common.NORM_SHAPE_KNOBS:  # row-count-dependent shapes (common.py; off by default)
+    if _common.NORM_SHAPE_KNOBS:  # row-count-dependent shapes (common.py: split, few-row warps)
         few_warps, split, per, maxnreg = norm_launch_shape(
             block, chunks, rows, quant_only, direct, residual is not None
         )
