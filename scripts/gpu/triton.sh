@@ -11,7 +11,8 @@
 #   * test_triton_gpu.py: CUDA-graph capture + replay == eager, bit for bit, every op;
 #     torch.compile (Inductor) of the triton_op == eager; norm bits independent of input
 #     alignment; the eager fast launcher == Triton's own launcher; test_triton_dispatch.py,
-#     test_triton_fastlaunch.py, test_triton_exact_sum.py (the norm sum, on the GPU).
+#     test_triton_fastlaunch.py, test_triton_exact_sum.py (the norm sum, on the GPU),
+#     test_triton_launch_shapes.py (row split, few-row warps, row tiles: same bits).
 # Ops are split over parallel pytest processes (Triton compiles are single-threaded
 # per process; the box has 16 cores). Outputs: $RES/triton/{junit-*.xml,*.log,summary.txt}.
 set -uo pipefail
@@ -35,7 +36,7 @@ GROUPS_SPEC=(
   "group|per_token_group_quant_fp8|$TESTS/test_triton_conformance.py"
   "normq|rms_norm_static_fp8_quant|$TESTS/test_triton_conformance.py"
   "addnormq|fused_add_rms_norm_static_fp8_quant|$TESTS/test_triton_conformance.py"
-  "gpu||$TESTS/test_triton_gpu.py $TESTS/test_triton_dispatch.py $TESTS/test_triton_fastlaunch.py $TESTS/test_triton_exact_sum.py"
+  "gpu||$TESTS/test_triton_gpu.py $TESTS/test_triton_dispatch.py $TESTS/test_triton_fastlaunch.py $TESTS/test_triton_exact_sum.py $TESTS/test_triton_launch_shapes.py"
 )
 
 pids=()
