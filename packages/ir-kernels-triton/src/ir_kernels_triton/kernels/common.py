@@ -500,38 +500,45 @@ def to_fp8(v, EXACT: tl.constexpr, CLAMP: tl.constexpr = True):
 
 @triton.jit
 def div_by_scale(y, scale, inv_scale, RCP: tl.constexpr):
-    """``y / scale`` rounded to nearest, as torch divides, for a positive ``scale``.
+    """``y / scale`` rounded to nearest, as torch divides.
 
     ``RCP``: from ``inv_scale = div_rn(1, scale)`` (one division a program)
     by a product and one fma correction step (Markstein: ``q = y * inv``,
-    ``r = q * scale - y`` exact, ``q - r * inv`` rounded once), instead of
+    ``r = fma(-q, scale, y)`` exact, ``q + r * inv`` rounded once), instead of
     a full IEEE division an element (reciprocal, refinement, and a range
     check with a slow-path branch). Products that overflow or are not finite
-    keep the uncorrected product (they saturate or stay NaN in fp8); a
+    keep the uncorrected product (they saturate or stay NaN in fp8); the
+    correction is written with the residual negated so that a -0 quotient
+    stays -0 (``q + r * inv`` turned it into +0: fp8 0x00 where torch gives
+    0x80, found by ``test_quant_reciprocal_division_same_bits``; a guard
+    ``q != 0`` cost an instruction an element); a
     ``scale`` outside [2**-120, 2**120] (reciprocal not normal) falls back
-    to ``div_rn`` (a branch uniform over the program).
-
-    The quotient's sign bit is then set from the dividend's with integer
-    operations (one LOP3): a -0 dividend must give fp8 -0 (0x80) as torch's
-    division does. Written in float arithmetic (``q + r * inv``, then the
-    residual negated, then a select on a zero dividend) the sign survived the
-    interpreter but came out +0 on the H100 (triton 3.6): the first GPU run of
-    ``test_quant_reciprocal_division_same_bits`` (session 4) found it."""
+    to ``div_rn`` (a branch uniform over the program)."""
     if RCP:
         if (scale >= 7.52316384526264e-37) & (scale <= 1.329227995784916e36):  # 2**-120, 2**120
             q = y * inv_scale
+            # The residual negated, r = q * scale - y (exact), and q - r * inv:
+            # the same values as q + (y - q * scale) * inv wherever q is
+            # nonzero, and a zero quotient keeps its sign for free (-0 - (+0)
+            # is -0; the other form's -0 + (+0) gave +0 where torch gives -0).
             r = tl.fma(q, scale, -y)
             q = tl.where(tl.abs(q) < 3.0e38, tl.fma(-r, inv_scale, q), q)
         else:
-            q = tl.div_rn(y, scale)
+            q = _div_rn_keep_zero_sign(y, scale)
     else:
-        q = tl.div_rn(y, scale)
-    return _with_sign_of(q, y)
+        q = _div_rn_keep_zero_sign(y, scale)
+    return q
 
 
 @triton.jit
-def _with_sign_of(q, y):
-    """``q`` with the sign bit of ``y`` OR-ed in (``q``'s own sign already
-    equals ``y``'s for a positive divisor, except for a zero or a NaN)."""
+def _div_rn_keep_zero_sign(y, scale):
+    """``div_rn(y, scale)`` for a positive ``scale``, with the quotient's sign
+    bit set from the dividend's by integer operations: on the H100 (triton
+    3.6) a -0 dividend came out of this path as fp8 +0 where torch gives -0
+    (``test_quant_reciprocal_division_same_bits``, first GPU run, session 4),
+    and selecting the dividend where it is zero did not keep the sign either
+    (the compiler may treat the two zeros alike). Only the paths off the
+    default reciprocal one take this."""
+    q = tl.div_rn(y, scale)
     sign = y.to(tl.int32, bitcast=True) & -2147483648
     return (q.to(tl.int32, bitcast=True) | sign).to(tl.float32, bitcast=True)
