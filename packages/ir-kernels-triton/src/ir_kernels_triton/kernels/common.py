@@ -532,13 +532,8 @@ def div_by_scale(y, scale, inv_scale, RCP: tl.constexpr):
 
 @triton.jit
 def _div_rn_keep_zero_sign(y, scale):
-    """``div_rn(y, scale)`` for a positive ``scale``, with the quotient's sign
-    bit set from the dividend's by integer operations: on the H100 (triton
-    3.6) a -0 dividend came out of this path as fp8 +0 where torch gives -0
-    (``test_quant_reciprocal_division_same_bits``, first GPU run, session 4),
-    and selecting the dividend where it is zero did not keep the sign either
-    (the compiler may treat the two zeros alike). Only the paths off the
-    default reciprocal one take this."""
-    q = tl.div_rn(y, scale)
-    sign = y.to(tl.int32, bitcast=True) & -2147483648
-    return (q.to(tl.int32, bitcast=True) | sign).to(tl.float32, bitcast=True)
+    """``div_rn(y, scale)`` with a zero dividend passed through: on the H100
+    (triton 3.6) ``div_rn(-0, s)`` fed to the fp8 conversion gave fp8 +0 where
+    torch gives -0 (``test_quant_reciprocal_division_same_bits``, GPU run of
+    session 4). Only the paths off the default reciprocal one take this."""
+    return tl.where(y == 0.0, y, tl.div_rn(y, scale))
