@@ -524,16 +524,7 @@ def div_by_scale(y, scale, inv_scale, RCP: tl.constexpr):
             r = tl.fma(q, scale, -y)
             q = tl.where(tl.abs(q) < 3.0e38, tl.fma(-r, inv_scale, q), q)
         else:
-            q = _div_rn_keep_zero_sign(y, scale)
+            q = tl.div_rn(y, scale)
     else:
-        q = _div_rn_keep_zero_sign(y, scale)
+        q = tl.div_rn(y, scale)
     return q
-
-
-@triton.jit
-def _div_rn_keep_zero_sign(y, scale):
-    """``div_rn(y, scale)`` with a zero dividend passed through: on the H100
-    (triton 3.6) ``div_rn(-0, s)`` fed to the fp8 conversion gave fp8 +0 where
-    torch gives -0 (``test_quant_reciprocal_division_same_bits``, GPU run of
-    session 4). Only the paths off the default reciprocal one take this."""
-    return tl.where(y == 0.0, y, tl.div_rn(y, scale))
