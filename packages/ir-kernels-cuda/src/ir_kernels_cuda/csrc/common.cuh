@@ -412,11 +412,10 @@ __device__ __forceinline__ void store_fp8_chunk(uint8_t* row, int c, int n, bool
   }
 }
 
-// Chunk c of a row, divided by the scale (KIND: see divide_by_scale) and
-// stored as fp8: the write step of every quantising kernel.
+// One chunk divided by the scale (KIND: see divide_by_scale) and packed as
+// fp8: the arithmetic of every quantising kernel's write step.
 template <int KIND, typename T>
-__device__ __forceinline__ void quantise_chunk(uint8_t* out, int c, int n, bool vec, const Vec<T>& v,
-                                               const ScaleDiv& d) {
+__device__ __forceinline__ Fp8Vec<Vec<T>::N> to_fp8_chunk(const Vec<T>& v, const ScaleDiv& d) {
   constexpr int N = Vec<T>::N;
   float y[N];
 #pragma unroll
@@ -424,7 +423,14 @@ __device__ __forceinline__ void quantise_chunk(uint8_t* out, int c, int n, bool 
   divide_by_scale<KIND>(y, d);
   Fp8Vec<N> q;
   q.set(y);
-  store_fp8_chunk<N>(out, c, n, vec, q);
+  return q;
+}
+
+// Chunk c of a row, divided by the scale and stored as fp8.
+template <int KIND, typename T>
+__device__ __forceinline__ void quantise_chunk(uint8_t* out, int c, int n, bool vec, const Vec<T>& v,
+                                               const ScaleDiv& d) {
+  store_fp8_chunk<Vec<T>::N>(out, c, n, vec, to_fp8_chunk<KIND>(v, d));
 }
 
 // ------------------------------------------------------------------ reductions

@@ -132,6 +132,21 @@ __global__ void __launch_bounds__(dq_max_threads(CPT)) dynamic_quant_kernel(Quan
 
 // ------------------------------------------------------------------ per token group
 
+// Row and group within the row of a flat group index (a 32-bit division in
+// the usual case, where the group count fits).
+__device__ __forceinline__ void split_group(int64_t group, int64_t total_groups, int groups_per_row,
+                                            int64_t* row, int* g) {
+  if (total_groups <= 0x7fffffff) {
+    const uint32_t gu = static_cast<uint32_t>(group);
+    const uint32_t r = gu / static_cast<uint32_t>(groups_per_row);
+    *row = r;
+    *g = static_cast<int>(gu - r * static_cast<uint32_t>(groups_per_row));
+  } else {
+    *row = group / groups_per_row;
+    *g = static_cast<int>(group - *row * groups_per_row);
+  }
+}
+
 // A group of `group_size` features is handled by L lanes of one warp (L a
 // power of two <= 32, as few as possible so that each lane keeps several
 // 16-byte loads in flight); lane l owns the group's chunks l, l + L, ... (K of
@@ -151,17 +166,7 @@ __global__ void group_quant_kernel(QuantArgs a, int lanes, int chunks_per_lane, 
   const bool valid = group < total_groups;
   int64_t row = 0;
   int g = 0;
-  if (valid) {
-    if (total_groups <= 0x7fffffff) {  // the usual case: 32-bit division
-      const uint32_t gu = static_cast<uint32_t>(group);
-      const uint32_t r = gu / static_cast<uint32_t>(groups_per_row);
-      row = r;
-      g = static_cast<int>(gu - r * static_cast<uint32_t>(groups_per_row));
-    } else {
-      row = group / groups_per_row;
-      g = static_cast<int>(group - row * groups_per_row);
-    }
-  }
+  if (valid) split_group(group, total_groups, groups_per_row, &row, &g);
   const int n = a.hidden;
   const T* x = static_cast<const T*>(a.x) + row * a.x_stride;
   uint8_t* out = a.out + row * n;
@@ -237,13 +242,7 @@ __device__ __forceinline__ void quantise_pair(uint8_t* dst, const Vec<T>& lo, co
   Fp8Pair<N> p;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    const Vec<T>& v = h == 0 ? lo : hi;
-    float y[N];
-#pragma unroll
-    for (int j = 0; j < N; ++j) y[j] = v.get(j);
-    divide_by_scale<KIND>(y, d);
-    Fp8Vec<N> q;
-    q.set(y);
+    const Fp8Vec<N> q = to_fp8_chunk<KIND>(h == 0 ? lo : hi, d);
 #pragma unroll
     for (int k = 0; k < N / 4; ++k) p.w[h * (N / 4) + k] = q.w[k];
   }
@@ -269,18 +268,10 @@ __global__ void __launch_bounds__(256) group_quant_lean_kernel(QuantArgs a, int6
   const T* x = static_cast<const T*>(a.x);
   if (a.x_stride == a.hidden) {
     x += group * gs;
-  } else if (valid) {  // strided rows: one division (32-bit where the count allows)
+  } else if (valid) {  // strided rows: one division
     int64_t row;
     int g;
-    if (total_groups <= 0x7fffffff) {
-      const uint32_t gu = static_cast<uint32_t>(group);
-      const uint32_t r = gu / static_cast<uint32_t>(groups_per_row);
-      row = r;
-      g = static_cast<int>(gu - r * static_cast<uint32_t>(groups_per_row));
-    } else {
-      row = group / groups_per_row;
-      g = static_cast<int>(group - row * groups_per_row);
-    }
+    split_group(group, total_groups, groups_per_row, &row, &g);
     x += row * a.x_stride + static_cast<int64_t>(g) * gs;
   }
   Vec<T> v[2 * P];
