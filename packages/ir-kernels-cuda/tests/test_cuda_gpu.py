@@ -268,6 +268,54 @@ def test_quant_is_bitwise_native(dtype: torch.dtype) -> None:
             assert torch.equal(_bits(g), _bits(e)), f"{name} {dtype}: differs from native"
 
 
+def _set_knob(name: str, value: int) -> int:
+    import ctypes
+
+    lib = ctypes.CDLL(runtime.library_path())
+    lib.ir_cuda_knob_set.argtypes = (ctypes.c_char_p, ctypes.c_int)
+    lib.ir_cuda_knob_set.restype = ctypes.c_int
+    return int(lib.ir_cuda_knob_set(name.encode(), value))
+
+
+def _scale_from_bits(bits: int) -> float:
+    return float(torch.tensor(bits, dtype=torch.int32).view(torch.float32))
+
+
+# fp8_div knob: 0 default (one correction where exact), 2 two corrections,
+# 3 near-step check, 4 one correction (same as 0).
+@pytest.mark.parametrize("fp8_div", [0, 2, 3, 4])
+def test_fp8_division_forms_are_bitwise_native(fp8_div: int) -> None:
+    """Every bf16 and fp16 value through static quant, and rms_norm + fp8 on
+    generated rows, over scales of every kind, including divisors inside and
+    just outside the one-correction window (common.cuh): the fp8 bytes of
+    torch's IEEE division, whatever the division form."""
+    scales = [0.0173, 0.01, 3.1e-5, 7.25, 448.0 / 3.0, 0.0625, 1.0 / 448.0, 2.3 / 448.0]
+    scales += [
+        _scale_from_bits(b)
+        for b in (0x3F800001, 0x3F800007, 0x3F80000F, 0x3F800010, 0x3FBFFFFF, 0x3C23D70B)
+    ]
+    previous = _set_knob("fp8_div", fp8_div)
+    try:
+        for dtype in (torch.bfloat16, torch.float16):
+            bits = torch.arange(-(2**15), 2**15, dtype=torch.int32).to(torch.int16)
+            x = bits.view(dtype).reshape(256, 256).to(DEV)
+            for s in scales:
+                scale = torch.tensor([s], device=DEV)
+                got = ir.ops.static_scaled_fp8_quant.impls["cuda"](x, scale)
+                exp = ir.ops.static_scaled_fp8_quant.native(x, scale)
+                g, e = _bits(got), _bits(exp)
+                assert torch.equal(g, e), f"{dtype} scale {s!r}: {(g != e).sum()} bytes differ"
+        torch.manual_seed(1)
+        op = ir.ops.rms_norm_static_fp8_quant
+        for s in scales:
+            x, w, eps, _ = op.input_generator(512, 4096, torch.bfloat16, DEV)
+            scale = torch.tensor([s], device=DEV)
+            got, exp = op.impls["cuda"](x, w, eps, scale), op.native(x, w, eps, scale)
+            assert torch.equal(_bits(got), _bits(exp)), f"norm+fp8 scale {s!r} differs"
+    finally:
+        _set_knob("fp8_div", previous)
+
+
 @pytest.mark.parametrize("is_neox", [True, False])
 def test_rotary_is_bitwise_native(is_neox: bool) -> None:
     args = ir.ops.rotary_embedding.input_generator(64, 1024, torch.float32, DEV, is_neox=is_neox)

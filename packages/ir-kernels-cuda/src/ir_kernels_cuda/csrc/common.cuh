@@ -163,6 +163,7 @@ struct ScaleDiv {
   float b;     // the divisor
   float y;     // RN(1 / b)
   bool fast;   // b in range: reciprocal path
+  bool one_ok; // kDivRecip1 gives IEEE's fp8 bytes for this divisor (see below)
   // kDivCheck bounds on the flags of fp8_mid_flag / fp8_small_flag: a chunk
   // with a flag under its bound takes the two-correction path. Both 0 when y
   // is exact (b a power of two: a * y rounds to RN(a / b) itself).
@@ -171,12 +172,40 @@ struct ScaleDiv {
 };
 
 // How quantising kernels divide by a scale (knob fp8_div: 1 = IEEE, 2 =
-// reciprocal + two corrections, 0 or 3 = the check below; group quant defaults to 2, see quant.cu).
-enum DivKind : int { kDivIeee = 0, kDivRecip2 = 1, kDivCheck = 2 };
+// reciprocal + two corrections, 3 = the near-step check below, 0 or 4 = one
+// correction where it is exact for the scale, else two).
+enum DivKind : int { kDivIeee = 0, kDivRecip2 = 1, kDivCheck = 2, kDivRecip1 = 3 };
 
 inline int div_kind_from_knob() {
-  const int k = knob(Knob::kFp8Div);
-  return k == 1 ? kDivIeee : (k == 2 ? kDivRecip2 : kDivCheck);
+  switch (knob(Knob::kFp8Div)) {
+    case 1: return kDivIeee;
+    case 2: return kDivRecip2;
+    case 3: return kDivCheck;
+    default: return kDivRecip1;
+  }
+}
+
+// One Markstein correction is enough for the fp8 byte (not for every float32
+// bit) unless the divisor's significand B (24 bits) is within kOneCorrMargin
+// of a multiple of 2^20, multiples excluded. Why: q0 = RN(a y) lies within
+// (a/b) 2^-23 (1 + 2^-25) of a / b, and q1 = RN(q0 + r y), with r = a - b q0
+// (rounded at most once), within (a/b) 2^-46 of a / b before its rounding.
+// So q1 != RN(a/b) only if a float32 rounding midpoint M = K 2^t (K odd,
+// 2^24 < K < 2^25) lies that close to a / b: with a = A 2^ea, A < 2^24, the
+// integer X = A 2^(ea - eb - t) - B K then satisfies 0 < |X| < 8 (X is not 0:
+// B K has at most 23 trailing zero bits, A 2^(ea - eb - t) at least 24). The
+// fp8 byte can only change if a neighbour of M is an e4m3 rounding step; a
+// step has at most 5 significant bits, so K = S 2^20 +- 1 and B K = +-B
+// (mod 2^20), hence B = +-X (mod 2^20): B mod 2^20 in [1, 7] or [2^20 - 7,
+// 2^20 - 1]. Divisors there (about 3 in 10^5 of all scales) take two
+// corrections; the test is per scale, so a warp never diverges on the data.
+// Replayed on the host (tests/test_fp8_div_check.py, exact fma emulation)
+// for every bf16 and fp16 dividend and on the GPU against torch's division.
+constexpr uint32_t kOneCorrMargin = 15;  // 7 is the bound; twice that, for safety
+
+__host__ __device__ __forceinline__ bool one_correction_exact(float b) {
+  const uint32_t low = float_bits(b) & 0xfffffu;
+  return !(low - 1u < kOneCorrMargin || low > 0xfffffu - kOneCorrMargin);
 }
 
 constexpr uint32_t kFp8MidLimit = 0x8000u;
@@ -187,6 +216,7 @@ __device__ __forceinline__ ScaleDiv make_scale_div(float b, bool allow_fast) {
   d.b = b;
   d.y = __fdiv_rn(1.0f, b);  // correctly rounded on every platform (no rcp intrinsic)
   d.fast = allow_fast && b >= 0x1p-60f && b <= 0x1p60f;
+  d.one_ok = one_correction_exact(b);
   const bool exact = (float_bits(b) & 0x7fffffu) == 0;
   d.mid_limit = exact ? 0u : kFp8MidLimit;
   d.small_limit = exact ? 0u : kFp8SmallLimit;
@@ -205,6 +235,18 @@ __host__ __device__ __forceinline__ float div_by_reciprocal(float a, float b, fl
   const float r1 = fmaf(-q1, b, a);
   const float q2 = fmaf(r1, y, q1);
   return fabsf(q0) <= 3.40282347e+38f ? copysignf(q2, a) : q0;
+}
+
+// a / d.b with one correction: the fp8 byte of IEEE division when
+// one_correction_exact(b) (see there); valid only when d.fast.
+__host__ __device__ __forceinline__ float div_by_reciprocal1(float a, float b, float y) {
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+  const float q0 = __fmul_rn(a, y);
+#else
+  const float q0 = a * y;
+#endif
+  const float q1 = fmaf(fmaf(-q0, b, a), y, q0);
+  return fabsf(q0) <= 3.40282347e+38f ? copysignf(q1, a) : q0;
 }
 
 // FAST is a compile-time choice so that each variant is straight-line code
@@ -258,6 +300,9 @@ __device__ __forceinline__ void divide_by_scale(float (&v)[N], const ScaleDiv& d
 #pragma unroll
       for (int j = 0; j < N; ++j) v[j] = q[j];
     }
+  } else if constexpr (KIND == kDivRecip1) {
+#pragma unroll
+    for (int j = 0; j < N; ++j) v[j] = div_by_reciprocal1(v[j], d.b, d.y);
   } else {
 #pragma unroll
     for (int j = 0; j < N; ++j) v[j] = div_scale<KIND == kDivRecip2>(v[j], d);
@@ -269,6 +314,7 @@ __device__ __forceinline__ void divide_by_scale(float (&v)[N], const ScaleDiv& d
 template <typename F>
 __device__ __forceinline__ void with_div_kind(int kind, const ScaleDiv& d, F&& f) {
   if (d.fast && kind == kDivCheck) f(std::integral_constant<int, kDivCheck>{});
+  else if (d.fast && kind == kDivRecip1 && d.one_ok) f(std::integral_constant<int, kDivRecip1>{});
   else if (d.fast) f(std::integral_constant<int, kDivRecip2>{});
   else f(std::integral_constant<int, kDivIeee>{});
 }

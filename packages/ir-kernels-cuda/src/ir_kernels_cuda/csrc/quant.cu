@@ -439,7 +439,7 @@ void launch_dynamic_per_token_fp8_quant(const QuantArgs& a, cudaStream_t stream)
   // Knob dq_mode (0 = auto = 1):
   //   1: lean kernel (dynamic_quant_lean_kernel), one pair of chunks (32
   //      input bytes) per thread at every row count (16 elements a thread),
-  //      dividing with the two-correction form unless fp8_div says otherwise;
+  //      dividing with the fp8_div form (see div_kind_from_knob);
   //   2: lean kernel with the split of the kernel below: one pair per thread
   //      below one row per SM, else two;
   //   3: the kernel below (the default before session 4).
@@ -453,11 +453,10 @@ void launch_dynamic_per_token_fp8_quant(const QuantArgs& a, cudaStream_t stream)
   // 8.67, 16384 x 8192 137.0 vs 138.4; bit-identical to native in the sweep's
   // checks (every fp8 division form, strided rows).
   const int dq_mode = knob(Knob::kDqMode) == 0 ? 1 : knob(Knob::kDqMode);
-  const int lean_div = knob(Knob::kFp8Div) == 0 ? static_cast<int>(kDivRecip2) : div_kind;
   IR_DISPATCH_DTYPE(a.dtype, T, {
     const bool lean = (dq_mode == 1 || (dq_mode == 2 && a.rows < sm_count()))
-                          ? launch_dynamic_lean<T, 1>(a, lean_div, stream)
-                          : dq_mode == 2 && launch_dynamic_lean<T, 2>(a, lean_div, stream);
+                          ? launch_dynamic_lean<T, 1>(a, div_kind, stream)
+                          : dq_mode == 2 && launch_dynamic_lean<T, 2>(a, div_kind, stream);
     if (lean) break;  // launched: leaves the dtype switch
     // About `target` 16-byte chunks per thread: four, or two while the rows
     // do not fill the GPU (a shorter chain per thread: what few rows wait
@@ -506,12 +505,10 @@ int group_quant_lanes(int group_size, int elem_bytes, int* chunks_per_lane) {
 
 void launch_per_token_group_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
   if (a.rows == 0 || a.hidden == 0) return;
-  // Group quant keeps the two-correction division by default: with the same
-  // launch, the near-step check measured slower on the H100
-  // (scripts/gpu/cuda_exp.py, CUDA graph: 1024 x 8192 9.52 us vs 8.94,
-  // 4096 x 4096 20.82 vs 20.61; do_bench 16384 x 8192 144.5 vs 143.4).
-  // Both give IEEE division's fp8 bytes; fp8_div still selects any form.
-  const int div_kind = knob(Knob::kFp8Div) == 0 ? static_cast<int>(kDivRecip2) : div_kind_from_knob();
+  // Session 4 kept the two-correction division here (the near-step check
+  // measured slower on the H100, CUDA graph 1024 x 8192: 9.52 us vs 8.94);
+  // the one-correction form is the default of every quantising kernel now.
+  const int div_kind = div_kind_from_knob();
   // Knob gq_mode (0 = auto = 1):
   //   1: lean kernel (group_quant_lean_kernel), one pair of chunks (32 input
   //      bytes, 16 fp8 bytes out) per lane: bf16 group 128 = 8 lanes of 16
