@@ -10,10 +10,14 @@ bandwidth-goal shape (bf16 rms_norm and fused_add_rms_norm, silu_and_mul with
 d = 3.5 x hidden), by do_bench and inside a CUDA graph, next to the kernels
 themselves in the same process, so a shape's ceiling by each method is known.
 
-It also re-times `dynamic_per_token_scaled_fp8_quant` at 16384 x 2048 for the
-triton and cuda providers three times (an outlier in the session-4 bench).
+Session 5 adds a third timing, "read flush": CUDA events around one call
+after the L2 is flushed by *reading* a 256 MiB buffer (its lines are clean),
+where do_bench flushes by writing zeros into one (up to the L2's 50 MB of
+dirty lines, written back to DRAM while the timed kernel runs). And rows for
+fused_add_rms_norm and the fp8 ops at 16384 x 2048, through the ops' own input
+generators and `ir bench`'s byte count.
 
-Writes $RES/copy_floor/copy_floor.md and prints it. About 30 s on an H100.
+Writes $RES/copy_floor/copy_floor.md and prints it. About 40 s on an H100.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch
 import ir_core as ir
 from ir_core.bench import copy_bandwidth
 from ir_core.bench.timing import TimingSpec, time_cuda, time_cuda_graph
+from ir_core.bench.traffic import bytes_moved
 
 ir.load_providers()
 dev = torch.device("cuda")
@@ -39,9 +44,28 @@ lines = [
     "Each row: the op's bytes (every input read once, every output written once, as `ir bench`), "
     "a `dst.copy_(src)` moving the same bytes, and the kernels; % = bytes / time / copy bandwidth.",
     "",
-    "| shape | what | do_bench (us) | % copy BW | graph (us) | % copy BW (graph) |",
-    "| --- | --- | ---: | ---: | ---: | ---: |",
+    "| shape | what | do_bench (us) | % copy BW | graph (us) | % copy BW (graph) "
+    "| read flush (us) | % copy BW (read flush) |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
 ]
+_flush_buf = torch.ones(64 * 1024 * 1024, dtype=torch.float32, device=dev)  # 256 MiB
+
+
+def time_read_flush(fn, reps: int = 60) -> float:
+    """Median seconds of one call after an L2 flush by reading (clean lines)."""
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(reps):
+        _flush_buf.sum()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        times.append((start, end))
+    torch.cuda.synchronize()
+    ms = sorted(s.elapsed_time(e) for s, e in times)
+    return ms[len(ms) // 2] * 1e-3
 
 
 def row(shape: str, what: str, fn, nbytes: int) -> None:
@@ -50,9 +74,11 @@ def row(shape: str, what: str, fn, nbytes: int) -> None:
         g = time_cuda_graph(fn, dev)
     except Exception:  # a provider that cannot be captured: do_bench only
         g = float("nan")
+    r = time_read_flush(fn)
     lines.append(
         f"| {shape} | {what} | {d * 1e6:.1f} | {100 * nbytes / d / copy_bw:.1f} | "
-        f"{g * 1e6:.1f} | {100 * nbytes / g / copy_bw:.1f} |"
+        f"{g * 1e6:.1f} | {100 * nbytes / g / copy_bw:.1f} | "
+        f"{r * 1e6:.1f} | {100 * nbytes / r / copy_bw:.1f} |"
     )
 
 
@@ -91,26 +117,32 @@ def silu_rows(tokens: int, hidden: int) -> None:
         row(shape, name, lambda f=f: f(x), nbytes)
 
 
-def dynamic_quant_retime(tokens: int, hidden: int) -> None:
-    x = torch.randn(tokens, hidden, device=dev, dtype=BF16)
-    nbytes = x.numel() * 2 + x.numel() + tokens * 4
-    op = ir.ops.dynamic_per_token_scaled_fp8_quant
-    for attempt in range(3):
-        for name in providers(op):
-            f = op.impls[name].fn
-            row(
-                f"dynamic quant {tokens}x{hidden}",
-                f"{name} (try {attempt + 1})",
-                lambda f=f: f(x, None),
-                nbytes,
-            )
+def op_rows(name: str, tokens: int, hidden: int) -> None:
+    op = getattr(ir.ops, name)
+    torch.manual_seed(0)
+    args = tuple(op.input_generator(tokens, hidden, BF16, "cuda"))
+    nbytes = bytes_moved(op, args, op.native(*args))
+    shape = f"{name} {tokens}x{hidden}"
+    src = torch.empty(nbytes // 2, dtype=torch.uint8, device=dev)
+    dst = torch.empty_like(src)
+    row(shape, "copy of the same bytes", lambda: dst.copy_(src), nbytes)
+    for prov in providers(op):
+        f = op.impls[prov].fn
+        row(shape, prov, lambda f=f: f(*args), nbytes)
 
 
 for t, h in ((16384, 2048), (32768, 2048), (16384, 4096)):
     norm_rows(t, h)
-for t, h in ((16384, 2048), (16384, 4096)):
+for name in (
+    "fused_add_rms_norm",
+    "static_scaled_fp8_quant",
+    "dynamic_per_token_scaled_fp8_quant",
+    "per_token_group_quant_fp8",
+    "rms_norm_static_fp8_quant",
+):
+    op_rows(name, 16384, 2048)
+for t, h in ((16384, 2048),):
     silu_rows(t, h)
-dynamic_quant_retime(16384, 2048)
 
 out = Path(os.environ.get("RES", "/tmp/ir-gpu-results")) / "copy_floor"
 out.mkdir(parents=True, exist_ok=True)

@@ -62,10 +62,12 @@ def main() -> None:
                 cells = []
                 for value, _ in FORMS:
                     lib.ir_cuda_knob_set(b"fp8_div", value)
-                    cells.append(timed(lambda a=args: cuda_fn(*a), tokens))
+                    cells.append(timed(lambda a=args, f=cuda_fn: f(*a), tokens))
                 lib.ir_cuda_knob_set(b"fp8_div", 0)
-                cells.append(timed(lambda a=args: triton_fn(*a), tokens))
-                lines.append(f"| {name} | {tokens}x{hidden} | {label} | " + " | ".join(cells) + " |")
+                cells.append(timed(lambda a=args, f=triton_fn: f(*a), tokens))
+                lines.append(
+                    f"| {name} | {tokens}x{hidden} | {label} | " + " | ".join(cells) + " |"
+                )
                 print(lines[-1], flush=True)
     out = Path(os.environ.get("RES", "/tmp/ir-gpu-results")) / "div_diag"
     out.mkdir(parents=True, exist_ok=True)

@@ -173,7 +173,8 @@ struct ScaleDiv {
 
 // How quantising kernels divide by a scale (knob fp8_div: 1 = IEEE, 2 =
 // reciprocal + two corrections, 3 = the near-step check below, 0 or 4 = one
-// correction where it is exact for the scale, else two).
+// correction where it is exact for the scale, else two; group quant maps 0
+// to two corrections, see quant.cu).
 enum DivKind : int { kDivIeee = 0, kDivRecip2 = 1, kDivCheck = 2, kDivRecip1 = 3 };
 
 inline int div_kind_from_knob() {

@@ -505,10 +505,14 @@ int group_quant_lanes(int group_size, int elem_bytes, int* chunks_per_lane) {
 
 void launch_per_token_group_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
   if (a.rows == 0 || a.hidden == 0) return;
-  // Session 4 kept the two-correction division here (the near-step check
-  // measured slower on the H100, CUDA graph 1024 x 8192: 9.52 us vs 8.94);
-  // the one-correction form is the default of every quantising kernel now.
-  const int div_kind = div_kind_from_knob();
+  // Group quant keeps the two-correction division by default. Its scale
+  // changes every group, so the one-correction form's per-scale guard is a
+  // branch inside the warp, and it measured slower on the H100
+  // (scripts/gpu/div_diag.py, CUDA graph: 1024 x 4096 4.72 us vs 4.38,
+  // 4096 x 2048 7.85 vs 7.27); the near-step check too in session 4
+  // (1024 x 8192 9.52 vs 8.94). All give IEEE division's fp8 bytes.
+  const int div_kind =
+      knob(Knob::kFp8Div) == 0 ? static_cast<int>(kDivRecip2) : div_kind_from_knob();
   // Knob gq_mode (0 = auto = 1):
   //   1: lean kernel (group_quant_lean_kernel), one pair of chunks (32 input
   //      bytes, 16 fp8 bytes out) per lane: bf16 group 128 = 8 lanes of 16

@@ -1,0 +1,105 @@
+"""Launch-knob sweep of the cuda shapes that trail triton (issue 5, session 5).
+
+Two questions, each answered next to the triton kernel on the same inputs:
+
+* norms at few rows: does a wider row (more threads, fewer chunks each:
+  norm_cpt 1 or 2) close the 0.1-0.9 us gap to triton at 1-1024 tokens?
+  (norm_cpt changes the reduction order, so only the timing is of interest
+  here.)
+* static quant: which element-wise shape (ew_cpt chunks per thread x
+  ew_threads per block) is fastest (ncu at 16384 x 2048: 33.0 us with 2 x 256
+  against triton's 30.4 with 1 chunk x 128 threads)?
+
+Cells: CUDA-graph us per call (<= 4096 rows), else do_bench us (L2 flushed).
+Writes $RES/knob_sweep/knob_sweep.md. About 60-90 s on an H100.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+
+import torch
+
+import ir_core as ir
+from ir_core.bench.timing import TimingSpec, time_cuda, time_cuda_graph
+from ir_kernels_cuda import runtime
+
+ir.load_providers()
+assert runtime.ensure_loaded(), runtime.unavailable_reason()
+lib = ctypes.CDLL(runtime.library_path())
+lib.ir_cuda_knob_set.argtypes = (ctypes.c_char_p, ctypes.c_int)
+lib.ir_cuda_knob_set.restype = ctypes.c_int
+SPEC = TimingSpec(rep_ms=40, warmup_ms=10)
+DEV = torch.device("cuda")
+KNOBS = ("norm_cpt", "norm_rows", "ew_cpt", "ew_threads", "fp8_div")
+
+NORM_SETS = (
+    ("auto", {}),
+    ("cpt 1", {"norm_cpt": 1}),
+    ("cpt 2", {"norm_cpt": 2}),
+    ("cpt 4", {"norm_cpt": 4}),
+)
+EW_SETS = (
+    ("auto", {}),
+    *((f"{c}x{t}", {"ew_cpt": c, "ew_threads": t}) for c in (1, 2, 4) for t in (64, 128, 256, 512)),
+)
+SWEEPS = (
+    (
+        ("rms_norm", "fused_add_rms_norm", "rms_norm_static_fp8_quant"),
+        [(t, h) for t in (1, 16, 128, 1024) for h in (2048, 4096, 8192)] + [(16384, 2048)],
+        NORM_SETS,
+    ),
+    (
+        ("static_scaled_fp8_quant",),
+        [(1024, 4096), (4096, 2048), (4096, 4096), (16384, 2048), (32768, 4096)],
+        EW_SETS,
+    ),
+)
+
+
+def knobs(values: dict[str, int]) -> None:
+    for name in KNOBS:
+        lib.ir_cuda_knob_set(name.encode(), values.get(name, 0))
+
+
+def timed(fn, tokens: int) -> float:  # type: ignore[no-untyped-def]
+    if tokens <= 4096:
+        return time_cuda_graph(fn, DEV) * 1e6
+    return time_cuda(fn, SPEC, DEV) * 1e6
+
+
+def main() -> None:
+    out_lines = ["# cuda launch-knob sweep (us per call; graph <= 4096 rows, else do_bench)\n"]
+    for ops, shapes, sets in SWEEPS:
+        labels = [label for label, _ in sets]
+        out_lines.append("| op | shape | " + " | ".join(labels) + " | best | triton |")
+        out_lines.append("|---|---|" + "---:|" * (len(labels) + 2))
+        for name in ops:
+            op = getattr(ir.ops, name)
+            for tokens, hidden in shapes:
+                torch.manual_seed(0)
+                args = tuple(op.input_generator(tokens, hidden, torch.bfloat16, "cuda"))
+                cuda_fn, triton_fn = op.impls["cuda"].fn, op.impls["triton"].fn
+                times = []
+                for _, values in sets:
+                    knobs(values)
+                    times.append(timed(lambda a=args, f=cuda_fn: f(*a), tokens))
+                knobs({})
+                tri = timed(lambda a=args, f=triton_fn: f(*a), tokens)
+                best = labels[min(range(len(times)), key=times.__getitem__)]
+                out_lines.append(
+                    f"| {name} | {tokens}x{hidden} | "
+                    + " | ".join(f"{t:.2f}" for t in times)
+                    + f" | {best} | {tri:.2f} |"
+                )
+                print(out_lines[-1], flush=True)
+        out_lines.append("")
+    out = Path(os.environ.get("RES", "/tmp/ir-gpu-results")) / "knob_sweep"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "knob_sweep.md").write_text("\n".join(out_lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
