@@ -60,6 +60,55 @@ def test_batch_invariance(op: str, provider: str) -> None:
     )
 
 
+NORM_OPS = (
+    "rms_norm",
+    "fused_add_rms_norm",
+    "rms_norm_static_fp8_quant",
+    "fused_add_rms_norm_static_fp8_quant",
+)
+
+
+def _flat(out: Any) -> list[torch.Tensor]:
+    items = out if isinstance(out, tuple | list) else (out,)
+    return [t.view(torch.uint8) if t.dtype.itemsize == 1 else t for t in items if t is not None]
+
+
+@pytest.mark.parametrize("name", NORM_OPS)
+@pytest.mark.parametrize("dtype", (torch.bfloat16, torch.float32))
+def test_norm_rows_have_the_same_bits_under_every_launch_shape(
+    name: str, dtype: torch.dtype
+) -> None:
+    """The canonical reduction order (norm.cu): the few-rows shape, the
+    many-rows shape, and every chunks-per-thread and rows-per-block knob give
+    a row the same bits, for power-of-two and other hidden sizes."""
+    op = getattr(ir.ops, name)
+    fn = op.impls["cuda"].functional_fn()
+    for hidden in (64, 1000, 2048, 5120, 8192):
+        torch.manual_seed(0)
+        args = list(op.input_generator(300, hidden, dtype, DEV))  # >= 2 rows per SM
+        ref = _flat(fn(*args))
+        few = [
+            a[:3].contiguous() if isinstance(a, torch.Tensor) and a.dim() == 2 else a for a in args
+        ]
+        for got, exp in zip(_flat(fn(*few)), ref, strict=True):
+            if exp.dim() >= 1 and exp.shape[0] == 300:
+                assert torch.equal(got, exp[:3]), f"{name} {hidden}: 3 rows differ from 300"
+        for knob_name, value in (
+            ("norm_cpt", 1),
+            ("norm_cpt", 2),
+            ("norm_cpt", 4),
+            ("norm_cpt", 8),
+            ("norm_rows", 4),
+        ):
+            previous = _set_knob(knob_name, value)
+            try:
+                got_all = _flat(fn(*args))
+            finally:
+                _set_knob(knob_name, previous)
+            for got, exp in zip(got_all, ref, strict=True):
+                assert torch.equal(got, exp), f"{name} {hidden} {knob_name}={value}: differs"
+
+
 @pytest.mark.parametrize("name", runtime.ALL_OP_NAMES)
 def test_opcheck_ir_cuda_ops(name: str) -> None:
     """Schemas, fake kernels and declared mutations agree with the CUDA kernels

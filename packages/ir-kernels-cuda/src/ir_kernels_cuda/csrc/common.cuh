@@ -510,15 +510,21 @@ __device__ __forceinline__ float warp_reduce(float v, Op op) {
 // size alone: that is what makes rows batch invariant. `wpr` must be the same for every row of the block
 // (the barrier is reached by all threads or none), and `smem` used once per
 // kernel (a second call would need a barrier before reusing the slots).
+// combine_warps: the second half, for a `v` that is already its warp's total
+// in every lane.
 template <typename Op>
-__device__ __forceinline__ float row_allreduce(float v, Op op, float* smem, int base, int wpr) {
+__device__ __forceinline__ float combine_warps(float v, Op op, float* smem, int base, int wpr) {
   const int lane = threadIdx.x % IR_WARP_SIZE;
-  v = warp_reduce(v, op);
   if (wpr == 1) return v;
   if (lane == 0) smem[base + static_cast<int>(threadIdx.x) / IR_WARP_SIZE] = v;
   __syncthreads();
   const float w = lane < wpr ? smem[base + lane] : Op::kIdentity;
   return warp_reduce(w, op);
+}
+
+template <typename Op>
+__device__ __forceinline__ float row_allreduce(float v, Op op, float* smem, int base, int wpr) {
+  return combine_warps(warp_reduce(v, op), op, smem, base, wpr);
 }
 
 // Instantiate `body` with T bound to the element type of `id`.
@@ -556,18 +562,24 @@ struct EwConfig {
   unsigned gx, gy;
 };
 
-inline EwConfig ew_config(int64_t rows, int nchunks) {
+// `wide` (static quant): two chunks per thread and 128 threads per block
+// whenever the chunks give more than 64 threads per SM.
+inline EwConfig ew_config(int64_t rows, int nchunks, bool wide = false) {
   const int64_t total = rows * static_cast<int64_t>(nchunks);
+  const bool tiny = total <= static_cast<int64_t>(sm_count()) * 64;
   int cpt = knob(Knob::kEwCpt);
   // Default: two chunks per thread once the problem fills the GPU several
   // times over (more bytes in flight per thread), else one (more blocks).
-  if (cpt <= 0) cpt = total >= static_cast<int64_t>(sm_count()) * 4096 ? 2 : 1;
+  if (cpt <= 0) {
+    cpt = (wide && !tiny) || total >= static_cast<int64_t>(sm_count()) * 4096 ? 2 : 1;
+  }
   cpt = cpt >= 4 ? 4 : (cpt >= 2 ? 2 : 1);
   int max_tx = knob(Knob::kEwThreads);
-  // Default: 256 threads per block; one warp per block while the chunks
-  // would give under 64 threads per SM (a few tokens): the same threads over
-  // more SMs, fewer warps per scheduler on each (ew_threads=256: the former rule).
-  const int small_tx = total <= static_cast<int64_t>(sm_count()) * 64 ? IR_WARP_SIZE : 256;
+  // Default: 256 threads per block (128 when wide); one warp per block while
+  // the chunks would give under 64 threads per SM (a few tokens): the same
+  // threads over more SMs, fewer warps per scheduler on each (ew_threads=256:
+  // the former rule).
+  const int small_tx = tiny ? IR_WARP_SIZE : (wide ? 128 : 256);
   max_tx = max_tx > 0 ? static_cast<int>(ceil_div(max_tx, IR_WARP_SIZE)) * IR_WARP_SIZE : small_tx;
   max_tx = max_tx < IR_WARP_SIZE ? IR_WARP_SIZE : (max_tx > 1024 ? 1024 : max_tx);
   const int64_t row_threads = ceil_div(ceil_div(nchunks, cpt), IR_WARP_SIZE) * IR_WARP_SIZE;

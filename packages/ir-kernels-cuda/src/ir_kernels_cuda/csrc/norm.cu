@@ -3,11 +3,24 @@
 // One row per blockDim.x threads (blockDim.y rows per block, 1 by default).
 // A thread owns 16-byte chunks tid, tid + blockDim.x, ...;
 // the row stays in registers between the reduction and the output (one read,
-// one write of each element). The block size follows from the hidden size
-// only, so the reduction order of a row never depends on how many rows there
-// are (batch invariance), nor on whether the row was loaded with vector or
-// element-wise instructions (misaligned rows take the element-wise path over
-// the same chunks).
+// one write of each element).
+//
+// Batch invariance. The default (lean) kernel sums a row's squares in one
+// canonical order that no launch shape can change: each chunk's squares in
+// element order (one FMA chain), then a pairwise tree over the chunk index c,
+// padded with zeros to a power of two, that joins the partials differing in
+// bit 4, 3, 2, 1, 0 of c, then in the highest bit, the next highest, down to
+// bit 5. With a power-of-two thread count T >= 32 and chunks c = i T + t,
+// the low five bits of c are the lane, the bits from log2(T) up are i and the
+// bits between are the warp, so a butterfly over the lanes of each chunk's
+// partial (offsets 16..1), then a tree over i (highest first), then one over
+// the warps (highest first) is that order for every T and chunks per thread:
+// the launch may follow the row count (wide rows at few tokens) and a row's
+// bits stay the same (padding adds exact zeros). Whether a row is loaded
+// with vector or element-wise instructions does not matter either
+// (misaligned rows take the element-wise path over the same chunks). The
+// former kernel (norm_impl 1) and the looped one keep their own order and
+// a launch from the hidden size only.
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
@@ -275,6 +288,22 @@ __device__ __forceinline__ void write_chunk_lean(T* out, uint8_t* out8, int c, i
   }
 }
 
+// The row's sum of squares in the canonical order (header comment): part[i]
+// is the partial of chunk tid + i * blockDim.x (0 past the row); blockDim.x
+// must be a power of two, at least a warp.
+template <int CPT>
+__device__ __forceinline__ float canonical_row_sum(float (&part)[CPT], float* smem, int base,
+                                                   int wpr) {
+#pragma unroll
+  for (int i = 0; i < CPT; ++i) part[i] = warp_reduce(part[i], SumOp{});  // bits 4..0
+#pragma unroll
+  for (int h = CPT / 2; h >= 1; h /= 2) {  // the bits of i, highest first
+#pragma unroll
+    for (int i = 0; i < h; ++i) part[i] += part[i + h];
+  }
+  return combine_warps(part[0], SumOp{}, smem, base, wpr);  // the warp bits, highest first
+}
+
 template <typename T, bool ADD, bool FP8, int CPT, bool LATE_W>
 __global__ void __launch_bounds__(max_threads_for(CPT))
     norm_lean_kernel(NormArgs a, int div_kind) {
@@ -307,20 +336,20 @@ __global__ void __launch_bounds__(max_threads_for(CPT))
       if (valid && c < nchunks) ws[i] = weight_chunk(p.w, c, hidden, p.vec);
     }
   }
-  float acc = 0.0f;
+  float part[CPT];
 #pragma unroll
   for (int i = 0; i < CPT; ++i) {
     const int c = tid + i * stride;
+    part[i] = 0.0f;
     if (valid && c < nchunks) {
       if constexpr (ADD) {
         xs[i] = add_round(xs[i], rs[i]);
         store_chunk(p.r_out, c, hidden, p.vec, xs[i]);
       }
-      acc = chunk_sumsq_fma(xs[i], c, a.variance_size, acc);
+      part[i] = chunk_sumsq_fma(xs[i], c, a.variance_size, 0.0f);
     }
   }
-  const float total =
-      row_allreduce(acc, SumOp{}, smem, static_cast<int>(threadIdx.y) * wpr, wpr);
+  const float total = canonical_row_sum(part, smem, static_cast<int>(threadIdx.y) * wpr, wpr);
   if (!valid) return;
   if constexpr (LATE_W) {
 #pragma unroll
@@ -389,29 +418,54 @@ struct NormConfig {
   int cpt;      // chunks per thread held in registers; 0 = looped kernel
 };
 
-// From the hidden size, element width and op variant only: never from the
-// row count. Automatic target: two 16-byte chunks per thread for rows of up
-// to 512 chunks (4096 bf16), except the non-residual fp8 form, else four.
-// Eight chunks per thread (e.g. one warp per 2048-wide bf16 row) only when
-// asked for through the norm_cpt knob.
-NormConfig norm_config(int hidden, int elem_bytes, bool add, bool fp8) {
+int pow2_at_least(int n) {
+  int p = 1;
+  while (p < n) p <<= 1;
+  return p;
+}
+
+// Threads per row: a power of two (the canonical order needs it) from a warp
+// to `cap`, for about `target` chunks per thread over `span` (a power of two
+// >= the row's chunks).
+int pow2_threads(int span, int target, int cap) {
+  const int t = span / pow2_at_least(std::max(target, 1));
+  return std::min(std::max(t, IR_WARP_SIZE), cap);
+}
+
+// The register kernels' shape for `rows` rows. Many rows (>= 2 per SM): two
+// 16-byte chunks per thread for rows of up to 512 chunks (4096 bf16), except
+// the non-residual fp8 form, else four; measured on an H100 at 16384 tokens
+// (scripts/gpu/cuda.sh knob sweep), e.g. the non-residual fp8 form at 8192:
+// 168 us with 4 vs 202 with 2. Few rows: the row spread over up to 512
+// threads (one or two chunks each), which the knob sweep of session 5 found
+// faster at 1-128 tokens (scripts/gpu/knob_sweep.py, CUDA graph, bf16:
+// fused_add_rms_norm 1 x 8192 2.54 us vs 2.97, rms_norm_static_fp8_quant
+// 16 x 2048 2.02 vs 2.73) and not at 1024 (rms_norm 1024 x 8192 14.7 vs
+// 9.1). Rows whose many-rows shape would need over 4 chunks per thread take
+// the looped kernel at every row count; eight chunks per thread only through
+// the norm_cpt knob. The row count changes the shape, never a row's result
+// (canonical order, header comment); the former kernel (norm_impl 1) takes
+// the many-rows shape at every row count (pass rows = -1).
+NormConfig norm_config(int hidden, int elem_bytes, bool add, bool fp8, int64_t rows) {
   const int per_chunk = 16 / elem_bytes;
   const int nchunks = static_cast<int>(ceil_div(hidden, per_chunk));
-  int target = knob(Knob::kNormCpt);
-  // Measured on an H100 at 16384 tokens (scripts/gpu/cuda.sh knob sweep): 2 chunks
-  // per thread win for rows of up to 512 chunks, except the non-residual fp8 form,
-  // which is fastest (or tied) with 4 at every hidden size (8192: 168 us vs 202 us).
-  if (target <= 0) target = (nchunks <= 512 && !(fp8 && !add)) ? 2 : 4;
-  int threads = static_cast<int>(ceil_div(ceil_div(nchunks, target), IR_WARP_SIZE)) * IR_WARP_SIZE;
-  threads = std::min(std::max(threads, IR_WARP_SIZE), kMaxThreads);
-  const int cpt_needed = static_cast<int>(ceil_div(nchunks, threads));
-  int cpt;
-  if (cpt_needed <= 2) cpt = 2;
-  else if (cpt_needed <= 4) cpt = 4;
-  else if (cpt_needed <= 8 && target >= 8 && threads <= max_threads_for(8)) cpt = 8;
-  else return {kMaxThreads, 1, 0};
-  const int rows = std::min(std::max(knob(Knob::kNormRows), 1), max_threads_for(cpt) / threads);
-  return {threads, rows, cpt};
+  const int span = pow2_at_least(nchunks);
+  const int many_target = (nchunks <= 512 && !(fp8 && !add)) ? 2 : 4;
+  const int many_threads = pow2_threads(span, many_target, kMaxThreads);
+  const int knob_target = knob(Knob::kNormCpt);
+  int threads;
+  if (knob_target > 0) {
+    threads = pow2_threads(span, knob_target, knob_target >= 8 ? max_threads_for(8) : kMaxThreads);
+  } else {
+    if (span / many_threads > 4) return {kMaxThreads, 1, 0};
+    const bool few_rows = rows >= 0 && rows < 2 * static_cast<int64_t>(sm_count());
+    threads = few_rows ? std::max(std::min(span, 512), many_threads) : many_threads;
+  }
+  const int cpt = std::max(span / threads, 2);
+  if (cpt > 8 || threads > max_threads_for(cpt)) return {kMaxThreads, 1, 0};
+  const int per_block =
+      std::min(std::max(knob(Knob::kNormRows), 1), max_threads_for(cpt) / threads);
+  return {threads, per_block, cpt};
 }
 
 template <typename T, bool ADD, bool FP8, int CPT>
@@ -431,12 +485,13 @@ void launch_lean(const NormArgs& a, const NormConfig& cfg, int div_kind, cudaStr
 
 template <typename T, bool ADD, bool FP8>
 void launch_typed(const NormArgs& a, cudaStream_t stream) {
-  const NormConfig cfg = norm_config(a.hidden, sizeof(T), ADD, FP8);
+  const bool lean = knob(Knob::kNormImpl) != 1;
+  const NormConfig cfg = norm_config(a.hidden, sizeof(T), ADD, FP8, lean ? a.rows : -1);
   const int div_kind = div_kind_from_knob();
   const bool fast = div_kind != kDivIeee;
   const dim3 block(cfg.threads, cfg.rows);
   const dim3 grid(static_cast<unsigned>(ceil_div(a.rows, cfg.rows)));
-  if (knob(Knob::kNormImpl) != 1 && cfg.cpt != 0) {
+  if (lean && cfg.cpt != 0) {
     switch (cfg.cpt) {
       case 2:
         launch_lean<T, ADD, FP8, 2>(a, cfg, div_kind, stream);

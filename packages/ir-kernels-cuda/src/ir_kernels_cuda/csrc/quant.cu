@@ -424,7 +424,11 @@ void launch_static_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
       static_quant_row_kernel<T>
           <<<static_cast<unsigned>(ceil_div(a.rows, ty)), dim3(tx, ty), 0, stream>>>(a, ty, div_kind);
     } else {
-      const EwConfig c = ew_config(a.rows, nchunks);
+      // Two chunks x 128 threads (session-5 sweep, scripts/gpu/knob_sweep.py,
+      // bf16, CUDA graph / do_bench us, against the former 256-thread rule):
+      // 1024 x 4096 4.14 vs 4.85, 4096 x 4096 18.05 vs 18.61, 16384 x 2048
+      // 39.9 vs 41.0; 32768 x 4096 140.3 vs 138.2 (the one loss, 1.5%).
+      const EwConfig c = ew_config(a.rows, nchunks, /*wide=*/true);
       const dim3 grid(c.gx, c.gy), block(c.tx, c.ty);
       if (c.cpt == 4) static_quant_kernel<T, 4><<<grid, block, 0, stream>>>(a, div_kind);
       else if (c.cpt == 2) static_quant_kernel<T, 2><<<grid, block, 0, stream>>>(a, div_kind);
