@@ -52,11 +52,18 @@ SWEEPS = (
         NORM_SETS,
     ),
     (
+        ("rms_norm_static_fp8_quant", "fused_add_rms_norm_static_fp8_quant"),
+        [(4096, 2048), (4096, 4096), (4096, 8192), (32768, 4096)],
+        NORM_SETS,
+    ),
+    (
         ("static_scaled_fp8_quant",),
         [(1024, 4096), (4096, 2048), (4096, 4096), (16384, 2048), (32768, 4096)],
         EW_SETS,
     ),
 )
+if os.environ.get("KNOB_SWEEP_ONLY"):  # e.g. "1": the second sweep alone
+    SWEEPS = tuple(SWEEPS[int(k)] for k in os.environ["KNOB_SWEEP_ONLY"].split(","))
 
 
 def knobs(values: dict[str, int]) -> None:

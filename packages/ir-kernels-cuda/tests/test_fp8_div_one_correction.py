@@ -1,7 +1,7 @@
 """Host replay of the one-correction division (div_by_reciprocal1, csrc/common.cuh).
 
 The kernels quantise a / b as fp8(q1), q0 = RN(a * y), y = RN(1 / b),
-q1 = fma(fma(-q0, b, a), y, q0), for every divisor whose significand is not
+q1 = fma(-fma(q0, b, -a), y, q0), for every divisor whose significand is not
 within a few units of a multiple of 2^20 (one_correction_exact); the others
 take two corrections. Here the fused multiply-adds are emulated exactly in
 float64 (both products are exact there; the final sum is rounded once to
@@ -46,9 +46,9 @@ def div_one_correction(a: torch.Tensor, b: float) -> torch.Tensor:
     bt = torch.tensor(b, dtype=torch.float32)
     y = torch.tensor(1.0, dtype=torch.float32) / bt
     q0 = a * y
-    r0 = (a.double() - bt.double() * q0.double()).float()  # fma(-q0, b, a)
-    q1 = _rn32_sum(q0.double(), r0.double() * y.double())  # fma(r0, y, q0)
-    return torch.where(q0.abs() <= FLT_MAX, torch.copysign(q1, a), q0)
+    nr = (q0.double() * bt.double() - a.double()).float()  # fma(q0, b, -a)
+    q1 = _rn32_sum(q0.double(), -nr.double() * y.double())  # fma(-nr, y, q0)
+    return torch.where(q0.abs() <= FLT_MAX, q1, q0)
 
 
 def _fp8_bytes(x: torch.Tensor) -> torch.Tensor:
@@ -97,6 +97,14 @@ def test_emulation_matches_division_where_it_must() -> None:
     for b in (0.25, 8.0, 2.0**-30):
         got = div_one_correction(a, b)
         assert torch.equal(got.view(torch.int32), (a / b).view(torch.int32))
+
+
+def test_zero_dividends_keep_their_sign() -> None:
+    a = torch.tensor([0.0, -0.0, 1e-45, -1e-45])
+    for b in (0.0173, 7.25, 2.0**-50):
+        got = div_one_correction(a, b)
+        assert torch.equal(torch.signbit(got), torch.signbit(a)), (b, got)
+        assert torch.equal(_fp8_bytes(got), _fp8_bytes(a / b))
 
 
 def test_window_is_the_short_significand_neighbourhood() -> None:

@@ -239,15 +239,18 @@ __host__ __device__ __forceinline__ float div_by_reciprocal(float a, float b, fl
 }
 
 // a / d.b with one correction: the fp8 byte of IEEE division when
-// one_correction_exact(b) (see there); valid only when d.fast.
+// one_correction_exact(b) (see there); valid only when d.fast. The residual
+// is formed negated, q0 b - a, so that a zero dividend keeps its sign with
+// no copysign: -0 gives nr = +0 and q1 = (-0) y + (-0) = -0 (a - b q0 would
+// be +0, and +0 + -0 = +0); the magnitudes are those of q0 + (a - b q0) y.
 __host__ __device__ __forceinline__ float div_by_reciprocal1(float a, float b, float y) {
 #if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
   const float q0 = __fmul_rn(a, y);
 #else
   const float q0 = a * y;
 #endif
-  const float q1 = fmaf(fmaf(-q0, b, a), y, q0);
-  return fabsf(q0) <= 3.40282347e+38f ? copysignf(q1, a) : q0;
+  const float q1 = fmaf(-fmaf(q0, b, -a), y, q0);
+  return fabsf(q0) <= 3.40282347e+38f ? q1 : q0;  // inf: the correction would give NaN
 }
 
 // FAST is a compile-time choice so that each variant is straight-line code
@@ -461,14 +464,34 @@ __device__ __forceinline__ void store_fp8_chunk(uint8_t* row, int c, int n, bool
 
 // One chunk divided by the scale (KIND: see divide_by_scale) and packed as
 // fp8: the arithmetic of every quantising kernel's write step.
+//
+// kDivRecip1 skips div_by_reciprocal1's infinity test per element: where the
+// first quotient is infinite the unchecked correction gives NaN (inf - inf)
+// instead of the division's inf, i.e. an fp8 NaN byte (0x7f / 0xff) where
+// IEEE division saturates to +-448. A chunk with a NaN byte (that, or a NaN
+// dividend: rare either way) is redone with the test; the check costs three
+// integer operations per four bytes instead of two per element.
 template <int KIND, typename T>
 __device__ __forceinline__ Fp8Vec<Vec<T>::N> to_fp8_chunk(const Vec<T>& v, const ScaleDiv& d) {
   constexpr int N = Vec<T>::N;
   float y[N];
 #pragma unroll
   for (int j = 0; j < N; ++j) y[j] = v.get(j);
-  divide_by_scale<KIND>(y, d);
   Fp8Vec<N> q;
+  if constexpr (KIND == kDivRecip1) {
+    float f[N];
+#pragma unroll
+    for (int j = 0; j < N; ++j) {
+      const float q0 = __fmul_rn(y[j], d.y);
+      f[j] = fmaf(-fmaf(q0, d.b, -y[j]), d.y, q0);
+    }
+    q.set(f);
+    uint32_t nan = 0;
+#pragma unroll
+    for (int k = 0; k < N / 4; ++k) nan |= ((q.w[k] & 0x7f7f7f7fu) + 0x01010101u) & 0x80808080u;
+    if (nan == 0) return q;
+  }
+  divide_by_scale<KIND>(y, d);
   q.set(y);
   return q;
 }
