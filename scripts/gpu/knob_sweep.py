@@ -33,7 +33,7 @@ lib.ir_cuda_knob_set.argtypes = (ctypes.c_char_p, ctypes.c_int)
 lib.ir_cuda_knob_set.restype = ctypes.c_int
 SPEC = TimingSpec(rep_ms=40, warmup_ms=10)
 DEV = torch.device("cuda")
-KNOBS = ("norm_cpt", "norm_rows", "ew_cpt", "ew_threads", "fp8_div")
+KNOBS = ("norm_cpt", "norm_rows", "ew_cpt", "ew_threads", "ew_mode", "fp8_div")
 
 NORM_SETS = (
     ("auto", {}),
@@ -43,6 +43,10 @@ NORM_SETS = (
 )
 EW_SETS = (
     ("auto", {}),
+    ("auto, 32 regs", {"ew_mode": 2}),
+    ("2x128, 32 regs", {"ew_mode": 2, "ew_cpt": 2, "ew_threads": 128}),
+    ("1x128, 32 regs", {"ew_mode": 2, "ew_cpt": 1, "ew_threads": 128}),
+    ("1x256, 32 regs", {"ew_mode": 2, "ew_cpt": 1, "ew_threads": 256}),
     *((f"{c}x{t}", {"ew_cpt": c, "ew_threads": t}) for c in (1, 2, 4) for t in (64, 128, 256, 512)),
 )
 SWEEPS = (
@@ -58,7 +62,7 @@ SWEEPS = (
     ),
     (
         ("static_scaled_fp8_quant",),
-        [(1024, 4096), (4096, 2048), (4096, 4096), (16384, 2048), (32768, 4096)],
+        [(1024, 4096), (4096, 2048), (4096, 4096), (16384, 2048), (16384, 8192), (32768, 4096)],
         EW_SETS,
     ),
 )

@@ -20,6 +20,10 @@ ir.load_providers()
 assert runtime.ensure_loaded(), runtime.unavailable_reason()
 
 CASES = (
+    ("static_scaled_fp8_quant", 1, 2048),
+    ("static_scaled_fp8_quant", 128, 2048),
+    ("silu_and_mul", 128, 4096),
+    ("rms_norm_static_fp8_quant", 16, 8192),
     ("fused_add_rms_norm", 1, 8192),
     ("fused_add_rms_norm", 128, 2048),
     ("fused_add_rms_norm", 128, 8192),
@@ -30,6 +34,7 @@ CASES = (
     ("rms_norm", 16384, 2048),
     ("fused_add_rms_norm", 16384, 2048),
     ("static_scaled_fp8_quant", 16384, 2048),
+    ("static_scaled_fp8_quant", 16384, 8192),
     ("dynamic_per_token_scaled_fp8_quant", 16384, 2048),
     ("per_token_group_quant_fp8", 16384, 2048),
     ("rms_norm_static_fp8_quant", 16384, 2048),
@@ -43,7 +48,8 @@ def main() -> None:
     for name, tokens, hidden in CASES:
         op = getattr(ir.ops, name)
         torch.manual_seed(0)
-        args = tuple(op.input_generator(tokens, hidden, torch.bfloat16, "cuda"))
+        width = op.bench_width(hidden) if op.bench_width else hidden  # as `ir bench` does
+        args = tuple(op.input_generator(tokens, width, torch.bfloat16, "cuda"))
         for provider in ("cuda", "triton"):
             fn = op.impls[provider].fn
             calls.append((f"{name} {tokens}x{hidden} {provider}", fn, args))

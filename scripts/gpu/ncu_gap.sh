@@ -11,6 +11,8 @@ M=$M,smsp__inst_executed.sum,dram__bytes_read.sum,dram__bytes_write.sum
 M=$M,sm__warps_active.avg.pct_of_peak_sustained_active
 M=$M,smsp__average_warps_issue_stalled_long_scoreboard_per_issue_active.ratio
 M=$M,smsp__average_warps_issue_stalled_barrier_per_issue_active.ratio
+M=$M,smsp__average_warps_issue_stalled_no_instruction_per_issue_active.ratio
+M=$M,sm__cycles_active.max
 ncu --clock-control none --profile-from-start off --csv --page raw --print-units base \
   --metrics "$M" --log-file "$OUT/ncu.csv" python3 scripts/gpu/ncu_gap.py > "$OUT/calls.txt" 2>&1
 echo "ncu rc=$?"
@@ -25,8 +27,8 @@ print("# ncu (--clock-control none, caches flushed per kernel): issue-5 gap shap
 print("Calls in order (a call may launch more than one kernel):\n")
 for c in calls:
     print(f"- {c}")
-print("\n| # | kernel | us | grid | block | regs | inst (k) | DRAM MB r/w | warps active % | long-sb stall | barrier stall |")
-print("|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+print("\n| # | kernel | us | grid | block | regs | inst (k) | DRAM MB r/w | warps active % | long-sb stall | barrier stall | no-instruction stall | max SM cycles |")
+print("|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
 for i, r in enumerate(rows):
     name = r.get("Kernel Name", "?")[:60]
     print(f"| {i} | `{name}` | {num(r, 'gpu__time_duration.sum') / 1e3:.2f} | {num(r, 'launch__grid_size'):.0f} | "
@@ -35,6 +37,8 @@ for i, r in enumerate(rows):
           f"{num(r, 'dram__bytes_read.sum') / 1e6:.2f}/{num(r, 'dram__bytes_write.sum') / 1e6:.2f} | "
           f"{num(r, 'sm__warps_active.avg.pct_of_peak_sustained_active'):.1f} | "
           f"{num(r, 'smsp__average_warps_issue_stalled_long_scoreboard_per_issue_active.ratio'):.2f} | "
-          f"{num(r, 'smsp__average_warps_issue_stalled_barrier_per_issue_active.ratio'):.2f} |")
+          f"{num(r, 'smsp__average_warps_issue_stalled_barrier_per_issue_active.ratio'):.2f} | "
+          f"{num(r, 'smsp__average_warps_issue_stalled_no_instruction_per_issue_active.ratio'):.2f} | "
+          f"{num(r, 'sm__cycles_active.max'):.0f} |")
 PY
 cat "$OUT/ncu_gap.md"

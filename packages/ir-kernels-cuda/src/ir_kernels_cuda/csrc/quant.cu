@@ -26,9 +26,10 @@ __device__ __forceinline__ float chunk_amax(const Vec<T>& v, float acc) {
 // ------------------------------------------------------------------ static
 
 // Element-wise: the launch shape of ew_config (common.cuh). The loads of a
-// tile go out before the scale's reciprocal is needed.
+// tile go out before the scale's reciprocal is needed. The _r32 form is held
+// to 32 registers (the rare division paths spill; knob ew_mode 2).
 template <typename T, int CPT>
-__global__ void static_quant_kernel(QuantArgs a, int div_kind) {
+__device__ __forceinline__ void static_quant_body(const QuantArgs& a, int div_kind) {
   constexpr int N = Vec<T>::N;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
   if (row >= a.rows) return;
@@ -55,6 +56,16 @@ __global__ void static_quant_kernel(QuantArgs a, int div_kind) {
       }
     });
   }
+}
+
+template <typename T, int CPT>
+__global__ void static_quant_kernel(QuantArgs a, int div_kind) {
+  static_quant_body<T, CPT>(a, div_kind);
+}
+
+template <typename T, int CPT>
+__global__ void __launch_bounds__(1024, 2) static_quant_kernel_r32(QuantArgs a, int div_kind) {
+  static_quant_body<T, CPT>(a, div_kind);
 }
 
 // The former shape (knob ew_mode=1, for comparisons): one block per row
@@ -430,9 +441,17 @@ void launch_static_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
       // 39.9 vs 41.0; 32768 x 4096 140.3 vs 138.2 (the one loss, 1.5%).
       const EwConfig c = ew_config(a.rows, nchunks, /*wide=*/true);
       const dim3 grid(c.gx, c.gy), block(c.tx, c.ty);
-      if (c.cpt == 4) static_quant_kernel<T, 4><<<grid, block, 0, stream>>>(a, div_kind);
-      else if (c.cpt == 2) static_quant_kernel<T, 2><<<grid, block, 0, stream>>>(a, div_kind);
-      else static_quant_kernel<T, 1><<<grid, block, 0, stream>>>(a, div_kind);
+      const bool r32 = knob(Knob::kEwMode) == 2;
+      if (c.cpt == 4) {
+        if (r32) static_quant_kernel_r32<T, 4><<<grid, block, 0, stream>>>(a, div_kind);
+        else static_quant_kernel<T, 4><<<grid, block, 0, stream>>>(a, div_kind);
+      } else if (c.cpt == 2) {
+        if (r32) static_quant_kernel_r32<T, 2><<<grid, block, 0, stream>>>(a, div_kind);
+        else static_quant_kernel<T, 2><<<grid, block, 0, stream>>>(a, div_kind);
+      } else {
+        if (r32) static_quant_kernel_r32<T, 1><<<grid, block, 0, stream>>>(a, div_kind);
+        else static_quant_kernel<T, 1><<<grid, block, 0, stream>>>(a, div_kind);
+      }
     }
   });
 }
