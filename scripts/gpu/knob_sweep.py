@@ -43,10 +43,6 @@ NORM_SETS = (
 )
 EW_SETS = (
     ("auto", {}),
-    ("auto, 32 regs", {"ew_mode": 2}),
-    ("2x128, 32 regs", {"ew_mode": 2, "ew_cpt": 2, "ew_threads": 128}),
-    ("1x128, 32 regs", {"ew_mode": 2, "ew_cpt": 1, "ew_threads": 128}),
-    ("1x256, 32 regs", {"ew_mode": 2, "ew_cpt": 1, "ew_threads": 256}),
     *((f"{c}x{t}", {"ew_cpt": c, "ew_threads": t}) for c in (1, 2, 4) for t in (64, 128, 256, 512)),
 )
 SWEEPS = (

@@ -586,23 +586,25 @@ struct EwConfig {
 };
 
 // `wide` (static quant): two chunks per thread and 128 threads per block
-// whenever the chunks give more than 64 threads per SM.
+// whenever the chunks give more than 64 threads per SM, four x 256 from 64K
+// chunks per SM on.
 inline EwConfig ew_config(int64_t rows, int nchunks, bool wide = false) {
   const int64_t total = rows * static_cast<int64_t>(nchunks);
   const bool tiny = total <= static_cast<int64_t>(sm_count()) * 64;
+  const bool huge = wide && total >= static_cast<int64_t>(sm_count()) * 65536;
   int cpt = knob(Knob::kEwCpt);
   // Default: two chunks per thread once the problem fills the GPU several
   // times over (more bytes in flight per thread), else one (more blocks).
   if (cpt <= 0) {
-    cpt = (wide && !tiny) || total >= static_cast<int64_t>(sm_count()) * 4096 ? 2 : 1;
+    cpt = huge ? 4 : (wide && !tiny) || total >= static_cast<int64_t>(sm_count()) * 4096 ? 2 : 1;
   }
   cpt = cpt >= 4 ? 4 : (cpt >= 2 ? 2 : 1);
   int max_tx = knob(Knob::kEwThreads);
-  // Default: 256 threads per block (128 when wide); one warp per block while
-  // the chunks would give under 64 threads per SM (a few tokens): the same
-  // threads over more SMs, fewer warps per scheduler on each (ew_threads=256:
-  // the former rule).
-  const int small_tx = tiny ? IR_WARP_SIZE : (wide ? 128 : 256);
+  // Default: 256 threads per block (128 when wide, but huge); one warp per
+  // block while the chunks would give under 64 threads per SM (a few tokens):
+  // the same threads over more SMs, fewer warps per scheduler on each
+  // (ew_threads=256: the former rule).
+  const int small_tx = tiny ? IR_WARP_SIZE : (wide && !huge ? 128 : 256);
   max_tx = max_tx > 0 ? static_cast<int>(ceil_div(max_tx, IR_WARP_SIZE)) * IR_WARP_SIZE : small_tx;
   max_tx = max_tx < IR_WARP_SIZE ? IR_WARP_SIZE : (max_tx > 1024 ? 1024 : max_tx);
   const int64_t row_threads = ceil_div(ceil_div(nchunks, cpt), IR_WARP_SIZE) * IR_WARP_SIZE;

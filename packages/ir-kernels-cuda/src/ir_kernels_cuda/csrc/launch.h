@@ -120,22 +120,28 @@ int norm_chunks_per_thread();
 // be changed in a running process through the C functions below (ctypes on
 // the loaded library: no torch schema, no rebuild). Launchers read them when
 // they pick a launch configuration, so a CUDA graph keeps the configuration
-// it was captured with. The norm and per-token/group quant knobs change the
-// configuration as a function of the hidden size only (never of the row
-// count), so batch invariance holds for every value; the quant launch rules
-// that do follow the row count only change how a max is taken (exact in any
-// order), and the norm weight timing changes no arithmetic.
+// it was captured with. No knob changes a result: the lean norm kernel sums
+// in a canonical order that no launch shape changes (norm.cu), which is why
+// its automatic shape may follow the row count; the former norm kernel and
+// the looped one take a shape from the hidden size only; the quant launch
+// rules that follow the row count only change how a max is taken (exact in
+// any order); the norm weight timing and the fp8 division forms change no
+// result bit (every form gives IEEE division's fp8 bytes).
 //   fp8_div      1: IEEE division per element (__fdiv_rn); 2: reciprocal + 2
-//                corrections (the former default); 3: reciprocal product
-//                with an exact near-step check (divide_by_scale in common.cuh);
-//                auto: 3, except group quant: 2 (measured faster there)
-//   norm_cpt     target 16-byte chunks per thread in the norms (2, 4, 8); same
-//                variable as set_norm_chunks_per_thread
+//                corrections; 3: reciprocal product with an exact near-step
+//                check (the session-4 default); 4: one correction, two where
+//                one is not proven exact for the scale (common.cuh); auto: 4,
+//                except group quant: 2 (measured faster there)
+//   norm_cpt     target 16-byte chunks per thread in the norms (1, 2, 4, 8); same
+//                variable as set_norm_chunks_per_thread; auto: up to 512 threads
+//                a row below 2 rows per SM, else 2 (4 for the fp8 form without
+//                residual and for rows over 512 chunks)
 //   norm_rows    rows per block in the norms (1..32); auto: 1
 //   ew_mode      1: the former one-block-per-row loop for act_and_mul / static quant
 //   ew_cpt       chunks per thread in act_and_mul / static quant (1, 2, 4)
 //   ew_threads   threads per block in act_and_mul / static quant (32..1024); auto:
-//                256, or 32 for problems under 64 chunks per SM
+//                256 (static quant: 128, or 256 with 4 chunks a thread from 64K
+//                chunks per SM), or 32 for problems under 64 chunks per SM
 //   dq_cpt       target chunks per thread of dynamic per-token quant (2, 4, 8);
 //                auto: 2 for fewer rows than SMs, else 4 (4: the former rule)
 //   gq_cpl       most chunks per lane in group quant (1, 2, 4; at most

@@ -26,10 +26,9 @@ __device__ __forceinline__ float chunk_amax(const Vec<T>& v, float acc) {
 // ------------------------------------------------------------------ static
 
 // Element-wise: the launch shape of ew_config (common.cuh). The loads of a
-// tile go out before the scale's reciprocal is needed. The _r32 form is held
-// to 32 registers (the rare division paths spill; knob ew_mode 2).
+// tile go out before the scale's reciprocal is needed.
 template <typename T, int CPT>
-__device__ __forceinline__ void static_quant_body(const QuantArgs& a, int div_kind) {
+__global__ void static_quant_kernel(QuantArgs a, int div_kind) {
   constexpr int N = Vec<T>::N;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
   if (row >= a.rows) return;
@@ -56,16 +55,6 @@ __device__ __forceinline__ void static_quant_body(const QuantArgs& a, int div_ki
       }
     });
   }
-}
-
-template <typename T, int CPT>
-__global__ void static_quant_kernel(QuantArgs a, int div_kind) {
-  static_quant_body<T, CPT>(a, div_kind);
-}
-
-template <typename T, int CPT>
-__global__ void __launch_bounds__(1024, 2) static_quant_kernel_r32(QuantArgs a, int div_kind) {
-  static_quant_body<T, CPT>(a, div_kind);
 }
 
 // The former shape (knob ew_mode=1, for comparisons): one block per row
@@ -435,23 +424,18 @@ void launch_static_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
       static_quant_row_kernel<T>
           <<<static_cast<unsigned>(ceil_div(a.rows, ty)), dim3(tx, ty), 0, stream>>>(a, ty, div_kind);
     } else {
-      // Two chunks x 128 threads (session-5 sweep, scripts/gpu/knob_sweep.py,
-      // bf16, CUDA graph / do_bench us, against the former 256-thread rule):
-      // 1024 x 4096 4.14 vs 4.85, 4096 x 4096 18.05 vs 18.61, 16384 x 2048
-      // 39.9 vs 41.0; 32768 x 4096 140.3 vs 138.2 (the one loss, 1.5%).
+      // Two chunks x 128 threads, four x 256 from 64K chunks per SM on
+      // (session-5 sweeps, scripts/gpu/knob_sweep.py, bf16, CUDA graph us at
+      // <= 4096 rows, else do_bench; against the former rule of 1-2 chunks x
+      // 256): 1024 x 4096 3.87 vs 4.85, 4096 x 4096 17.8 vs 18.6, 16384 x
+      // 2048 39.6 vs 41.0; 16384 x 8192 138.8 (4 x 256) vs 143.6 (2 x 128),
+      // 32768 x 4096 137.9 vs 140.6. A 32-register variant of the kernel
+      // spilled and lost everywhere (e.g. 4096 x 2048 11.7 vs 5.7).
       const EwConfig c = ew_config(a.rows, nchunks, /*wide=*/true);
       const dim3 grid(c.gx, c.gy), block(c.tx, c.ty);
-      const bool r32 = knob(Knob::kEwMode) == 2;
-      if (c.cpt == 4) {
-        if (r32) static_quant_kernel_r32<T, 4><<<grid, block, 0, stream>>>(a, div_kind);
-        else static_quant_kernel<T, 4><<<grid, block, 0, stream>>>(a, div_kind);
-      } else if (c.cpt == 2) {
-        if (r32) static_quant_kernel_r32<T, 2><<<grid, block, 0, stream>>>(a, div_kind);
-        else static_quant_kernel<T, 2><<<grid, block, 0, stream>>>(a, div_kind);
-      } else {
-        if (r32) static_quant_kernel_r32<T, 1><<<grid, block, 0, stream>>>(a, div_kind);
-        else static_quant_kernel<T, 1><<<grid, block, 0, stream>>>(a, div_kind);
-      }
+      if (c.cpt == 4) static_quant_kernel<T, 4><<<grid, block, 0, stream>>>(a, div_kind);
+      else if (c.cpt == 2) static_quant_kernel<T, 2><<<grid, block, 0, stream>>>(a, div_kind);
+      else static_quant_kernel<T, 1><<<grid, block, 0, stream>>>(a, div_kind);
     }
   });
 }
