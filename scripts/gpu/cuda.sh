@@ -228,7 +228,7 @@ EOF
 if command -v ncu > /dev/null; then
   step ncu 40 "$OUT/ncu.log" ncu --clock-control none --csv --page raw --print-units base \
     --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,dram__bytes_read.sum,dram__bytes_write.sum \
-    -k "regex:norm_|act_and_mul|quant_kernel|rotary" --log-file "$OUT/ncu.csv" python3 "$TMP/ncu_run.py"
+    -k "regex:norm_|act_|quant_|rotary" --log-file "$OUT/ncu.csv" python3 "$TMP/ncu_run.py"
   python3 - "$OUT/ncu.csv" "$TMP/ncu_run.py" > "$OUT/ncu_summary.txt" 2>&1 <<'EOF'
 import csv, re, sys
 text = open(sys.argv[1]).read().splitlines()
