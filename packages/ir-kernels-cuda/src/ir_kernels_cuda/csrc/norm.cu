@@ -242,11 +242,26 @@ __global__ void __launch_bounds__(max_threads_for(CPT))
 // L2 round trip after the reduction. Numerically identical either way, so
 // the launcher may choose it from the row count.
 
+// FULL (chosen on the host): every chunk of every row exists, every row is
+// 16-byte aligned and the mean covers the whole row, so the loads, stores
+// and squares skip their per-chunk tests (integer work that made the fp8
+// form issue-bound; ncu_gap_h100.md).
+template <bool FULL, typename T>
+__device__ __forceinline__ Vec<T> row_load(const T* row, int c, int n, bool vec) {
+  if constexpr (FULL) return reinterpret_cast<const Vec<T>*>(row)[c];
+  else return load_chunk(row, c, n, vec);
+}
+template <bool FULL, typename T>
+__device__ __forceinline__ void row_store(T* row, int c, int n, bool vec, const Vec<T>& v) {
+  if constexpr (FULL) reinterpret_cast<Vec<T>*>(row)[c] = v;
+  else store_chunk(row, c, n, vec, v);
+}
+
 // acc += squares of the chunk's elements below var_size, one FMA each.
-template <typename T>
+template <bool FULL = false, typename T>
 __device__ __forceinline__ float chunk_sumsq_fma(const Vec<T>& v, int c, int var_size, float acc) {
   constexpr int N = Vec<T>::N;
-  const int limit = var_size - c * N;
+  const int limit = FULL ? N : var_size - c * N;
   if (limit >= N) {
 #pragma unroll
     for (int j = 0; j < N; ++j) acc = fmaf(v.get(j), v.get(j), acc);
@@ -259,9 +274,9 @@ __device__ __forceinline__ float chunk_sumsq_fma(const Vec<T>& v, int c, int var
 }
 
 // The weight chunk, or ones (1.0 in T) without a weight.
-template <typename T>
+template <bool FULL = false, typename T>
 __device__ __forceinline__ Vec<T> weight_chunk(const T* w, int c, int n, bool vec) {
-  if (w != nullptr) return load_chunk(w, c, n, vec);
+  if (w != nullptr) return row_load<FULL>(w, c, n, vec);
   Vec<T> one;
   uint32_t bits = 0x3f803f80u;  // two bf16 ones
   if constexpr (sizeof(T) == 4) bits = 0x3f800000u;
@@ -271,7 +286,7 @@ __device__ __forceinline__ Vec<T> weight_chunk(const T* w, int c, int n, bool ve
   return one;
 }
 
-template <typename T, bool FP8, int KIND>
+template <typename T, bool FP8, int KIND, bool FULL = false>
 __device__ __forceinline__ void write_chunk_lean(T* out, uint8_t* out8, int c, int hidden, bool vec,
                                                  const Vec<T>& v, const Vec<T>& w, float inv,
                                                  const ScaleDiv& d) {
@@ -281,10 +296,12 @@ __device__ __forceinline__ void write_chunk_lean(T* out, uint8_t* out8, int c, i
   for (int j = 0; j < N; ++j) y[j] = __fmul_rn(__fmul_rn(v.get(j), inv), w.get(j));
   Vec<T> o;
   o.set(y);  // rounded to T: the output, or the dividend of the fp8 form
-  if constexpr (FP8) {
+  if constexpr (FP8 && FULL) {
+    reinterpret_cast<Fp8Vec<N>*>(out8)[c] = to_fp8_chunk<KIND>(o, d);
+  } else if constexpr (FP8) {
     quantise_chunk<KIND>(out8, c, hidden, vec, o, d);
   } else {
-    store_chunk(out, c, hidden, vec, o);
+    row_store<FULL>(out, c, hidden, vec, o);
   }
 }
 
@@ -304,7 +321,7 @@ __device__ __forceinline__ float canonical_row_sum(float (&part)[CPT], float* sm
   return combine_warps(part[0], SumOp{}, smem, base, wpr);  // the warp bits, highest first
 }
 
-template <typename T, bool ADD, bool FP8, int CPT, bool LATE_W>
+template <typename T, bool ADD, bool FP8, int CPT, bool LATE_W, bool FULL>
 __global__ void __launch_bounds__(max_threads_for(CPT))
     norm_lean_kernel(NormArgs a, int div_kind) {
   __shared__ float smem[kMaxThreads / IR_WARP_SIZE];
@@ -324,16 +341,16 @@ __global__ void __launch_bounds__(max_threads_for(CPT))
 #pragma unroll
   for (int i = 0; i < CPT; ++i) {
     const int c = tid + i * stride;
-    if (valid && c < nchunks) {
-      xs[i] = load_chunk(p.x, c, hidden, p.vec);
-      if constexpr (ADD) rs[i] = load_chunk(p.r, c, hidden, p.vec);
+    if (valid && (FULL || c < nchunks)) {
+      xs[i] = row_load<FULL>(p.x, c, hidden, p.vec);
+      if constexpr (ADD) rs[i] = row_load<FULL>(p.r, c, hidden, p.vec);
     }
   }
   if constexpr (!LATE_W) {
 #pragma unroll
     for (int i = 0; i < CPT; ++i) {
       const int c = tid + i * stride;
-      if (valid && c < nchunks) ws[i] = weight_chunk(p.w, c, hidden, p.vec);
+      if (valid && (FULL || c < nchunks)) ws[i] = weight_chunk<FULL>(p.w, c, hidden, p.vec);
     }
   }
   float part[CPT];
@@ -341,12 +358,12 @@ __global__ void __launch_bounds__(max_threads_for(CPT))
   for (int i = 0; i < CPT; ++i) {
     const int c = tid + i * stride;
     part[i] = 0.0f;
-    if (valid && c < nchunks) {
+    if (valid && (FULL || c < nchunks)) {
       if constexpr (ADD) {
         xs[i] = add_round(xs[i], rs[i]);
-        store_chunk(p.r_out, c, hidden, p.vec, xs[i]);
+        row_store<FULL>(p.r_out, c, hidden, p.vec, xs[i]);
       }
-      part[i] = chunk_sumsq_fma(xs[i], c, a.variance_size, 0.0f);
+      part[i] = chunk_sumsq_fma<FULL>(xs[i], c, a.variance_size, 0.0f);
     }
   }
   const float total = canonical_row_sum(part, smem, static_cast<int>(threadIdx.y) * wpr, wpr);
@@ -355,7 +372,7 @@ __global__ void __launch_bounds__(max_threads_for(CPT))
 #pragma unroll
     for (int i = 0; i < CPT; ++i) {
       const int c = tid + i * stride;
-      if (c < nchunks) ws[i] = weight_chunk(p.w, c, hidden, p.vec);
+      if (c < nchunks) ws[i] = weight_chunk<FULL>(p.w, c, hidden, p.vec);
     }
   }
   const float inv = rsqrtf(total / static_cast<float>(a.variance_size) + a.epsilon);
@@ -364,9 +381,9 @@ __global__ void __launch_bounds__(max_threads_for(CPT))
 #pragma unroll
     for (int i = 0; i < CPT; ++i) {
       const int c = tid + i * stride;
-      if (c < nchunks)
-        write_chunk_lean<T, FP8, decltype(kind)::value>(p.out, p.out8, c, hidden, p.vec, xs[i],
-                                                        ws[i], inv, d);
+      if (FULL || c < nchunks)
+        write_chunk_lean<T, FP8, decltype(kind)::value, FULL>(p.out, p.out8, c, hidden, p.vec,
+                                                              xs[i], ws[i], inv, d);
     }
   };
   if constexpr (FP8) with_div_kind(div_kind, d, write_all);
@@ -468,6 +485,28 @@ NormConfig norm_config(int hidden, int elem_bytes, bool add, bool fp8, int64_t r
   return {threads, per_block, cpt};
 }
 
+bool aligned_rows(const void* base, int64_t stride_elems, int elem_bytes, int align) {
+  return reinterpret_cast<uintptr_t>(base) % align == 0 && (stride_elems * elem_bytes) % align == 0;
+}
+
+// The FULL kernel's conditions (see row_load): the launch covers each row's
+// chunks exactly, the mean covers the row, and every row of every operand
+// starts on a 16-byte boundary (fp8 output rows: on the chunk's N bytes).
+template <typename T, bool ADD, bool FP8>
+bool full_rows(const NormArgs& a, const NormConfig& cfg, int cpt) {
+  constexpr int N = Vec<T>::N;
+  constexpr int E = static_cast<int>(sizeof(T));
+  if (static_cast<int64_t>(cfg.threads) * cpt * N != a.hidden || a.variance_size != a.hidden)
+    return false;
+  bool ok = aligned_rows(a.x, a.x_stride, E, 16) &&
+            (a.weight == nullptr || reinterpret_cast<uintptr_t>(a.weight) % 16 == 0);
+  if (ADD) {
+    ok = ok && aligned_rows(a.residual, a.residual_stride, E, 16) &&
+         aligned_rows(a.residual_out, a.residual_out_stride, E, 16);
+  }
+  return ok && (FP8 ? aligned_rows(a.out, a.out_stride, 1, N) : aligned_rows(a.out, a.out_stride, E, 16));
+}
+
 template <typename T, bool ADD, bool FP8, int CPT>
 void launch_lean(const NormArgs& a, const NormConfig& cfg, int div_kind, cudaStream_t stream) {
   const dim3 block(cfg.threads, cfg.rows);
@@ -479,8 +518,10 @@ void launch_lean(const NormArgs& a, const NormConfig& cfg, int div_kind, cudaStr
   // rms_norm_static_fp8_quant 16384 x 8192 148.6 us early vs 151.2 late,
   // 16384 x 2048 43.0 vs 45.0) and a tie at few rows; norm_wlate=2 keeps it.
   const bool late = knob(Knob::kNormWlate) == 2;
-  if (late) norm_lean_kernel<T, ADD, FP8, CPT, true><<<grid, block, 0, stream>>>(a, div_kind);
-  else norm_lean_kernel<T, ADD, FP8, CPT, false><<<grid, block, 0, stream>>>(a, div_kind);
+  if (late) norm_lean_kernel<T, ADD, FP8, CPT, true, false><<<grid, block, 0, stream>>>(a, div_kind);
+  else if (full_rows<T, ADD, FP8>(a, cfg, CPT))
+    norm_lean_kernel<T, ADD, FP8, CPT, false, true><<<grid, block, 0, stream>>>(a, div_kind);
+  else norm_lean_kernel<T, ADD, FP8, CPT, false, false><<<grid, block, 0, stream>>>(a, div_kind);
 }
 
 template <typename T, bool ADD, bool FP8>
