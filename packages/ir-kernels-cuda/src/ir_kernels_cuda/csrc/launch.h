@@ -133,8 +133,8 @@ int norm_chunks_per_thread();
 //                one is not proven exact for the scale (common.cuh); auto: 4,
 //                except group quant: 2 (measured faster there)
 //   norm_cpt     target 16-byte chunks per thread in the norms (1, 2, 4, 8); same
-//                variable as set_norm_chunks_per_thread; auto: up to 512 threads
-//                a row below 2 rows per SM, else 2 (4 for the fp8 form without
+//                variable as set_norm_chunks_per_thread; auto: 2 a thread, up to 512
+//                threads a row, below 2 rows per SM, else 2 (4 for the fp8 form without
 //                residual and for rows over 512 chunks)
 //   norm_rows    rows per block in the norms (1..32); auto: 1
 //   ew_mode      1: the former one-block-per-row loop for act_and_mul / static quant

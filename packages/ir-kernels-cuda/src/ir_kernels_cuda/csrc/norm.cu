@@ -454,11 +454,12 @@ int pow2_threads(int span, int target, int cap) {
 // the non-residual fp8 form, else four; measured on an H100 at 16384 tokens
 // (scripts/gpu/cuda.sh knob sweep), e.g. the non-residual fp8 form at 8192:
 // 168 us with 4 vs 202 with 2. Few rows: the row spread over up to 512
-// threads (one or two chunks each), which the knob sweep of session 5 found
-// faster at 1-128 tokens (scripts/gpu/knob_sweep.py, CUDA graph, bf16:
-// fused_add_rms_norm 1 x 8192 2.54 us vs 2.97, rms_norm_static_fp8_quant
-// 16 x 2048 2.02 vs 2.73) and not at 1024 (rms_norm 1024 x 8192 14.7 vs
-// 9.1). Rows whose many-rows shape would need over 4 chunks per thread take
+// threads, two chunks each (every chunk slot used: the FULL kernel), which
+// the knob sweeps of session 5 found faster at 1-128 tokens
+// (scripts/gpu/knob_sweep.py, CUDA graph, bf16, at a3165d6: fused_add_rms_norm
+// 16 x 2048 1.81 us vs 2.05 with one chunk a thread and 2.00 with the
+// many-rows shape; rms_norm_static_fp8_quant 128 x 4096 2.37 vs 2.59 and
+// 2.47) and not at 1024 (rms_norm_static_fp8_quant 1024 x 8192 9.58 vs 8.19). Rows whose many-rows shape would need over 4 chunks per thread take
 // the looped kernel at every row count; eight chunks per thread only through
 // the norm_cpt knob. The row count changes the shape, never a row's result
 // (canonical order, header comment); the former kernel (norm_impl 1) takes
@@ -476,7 +477,7 @@ NormConfig norm_config(int hidden, int elem_bytes, bool add, bool fp8, int64_t r
   } else {
     if (span / many_threads > 4) return {kMaxThreads, 1, 0};
     const bool few_rows = rows >= 0 && rows < 2 * static_cast<int64_t>(sm_count());
-    threads = few_rows ? std::max(std::min(span, 512), many_threads) : many_threads;
+    threads = few_rows ? std::max(std::min(span / 2, 512), many_threads) : many_threads;
   }
   const int cpt = std::max(span / threads, 2);
   if (cpt > 8 || threads > max_threads_for(cpt)) return {kMaxThreads, 1, 0};
