@@ -13,7 +13,6 @@ Writes $RES/div_diag/div_diag.md and prints it. About 60 s on an H100.
 
 from __future__ import annotations
 
-import ctypes
 import os
 from pathlib import Path
 
@@ -25,9 +24,6 @@ from ir_kernels_cuda import runtime
 
 ir.load_providers()
 assert runtime.ensure_loaded(), runtime.unavailable_reason()
-lib = ctypes.CDLL(runtime.library_path())
-lib.ir_cuda_knob_set.argtypes = (ctypes.c_char_p, ctypes.c_int)
-lib.ir_cuda_knob_set.restype = ctypes.c_int
 SPEC = TimingSpec(rep_ms=40, warmup_ms=10)
 DEV = torch.device("cuda")
 FORMS = ((0, "one corr."), (2, "two corr."), (3, "check"))
@@ -61,9 +57,9 @@ def main() -> None:
                 args = tuple(op.input_generator(tokens, hidden, torch.bfloat16, "cuda"))
                 cells = []
                 for value, _ in FORMS:
-                    lib.ir_cuda_knob_set(b"fp8_div", value)
+                    runtime.set_knob("fp8_div", value)
                     cells.append(timed(lambda a=args, f=cuda_fn: f(*a), tokens))
-                lib.ir_cuda_knob_set(b"fp8_div", 0)
+                runtime.set_knob("fp8_div", 0)
                 cells.append(timed(lambda a=args, f=triton_fn: f(*a), tokens))
                 lines.append(
                     f"| {name} | {tokens}x{hidden} | {label} | " + " | ".join(cells) + " |"

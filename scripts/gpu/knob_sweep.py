@@ -16,7 +16,6 @@ Writes $RES/knob_sweep/knob_sweep.md. About 60-90 s on an H100.
 
 from __future__ import annotations
 
-import ctypes
 import os
 from pathlib import Path
 
@@ -28,9 +27,6 @@ from ir_kernels_cuda import runtime
 
 ir.load_providers()
 assert runtime.ensure_loaded(), runtime.unavailable_reason()
-lib = ctypes.CDLL(runtime.library_path())
-lib.ir_cuda_knob_set.argtypes = (ctypes.c_char_p, ctypes.c_int)
-lib.ir_cuda_knob_set.restype = ctypes.c_int
 SPEC = TimingSpec(rep_ms=40, warmup_ms=10)
 DEV = torch.device("cuda")
 KNOBS = ("norm_cpt", "norm_rows", "ew_cpt", "ew_threads", "ew_mode", "fp8_div")
@@ -68,7 +64,7 @@ if os.environ.get("KNOB_SWEEP_ONLY"):  # e.g. "1": the second sweep alone
 
 def knobs(values: dict[str, int]) -> None:
     for name in KNOBS:
-        lib.ir_cuda_knob_set(name.encode(), values.get(name, 0))
+        runtime.set_knob(name, values.get(name, 0))
 
 
 def timed(fn, tokens: int) -> float:  # type: ignore[no-untyped-def]

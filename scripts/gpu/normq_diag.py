@@ -14,7 +14,6 @@ Writes $RES/normq_diag/normq_diag.md and prints it. About 40 s on an H100.
 
 from __future__ import annotations
 
-import ctypes
 import os
 from pathlib import Path
 
@@ -26,9 +25,6 @@ from ir_kernels_cuda import runtime
 
 ir.load_providers()
 assert runtime.ensure_loaded(), runtime.unavailable_reason()
-lib = ctypes.CDLL(runtime.library_path())
-lib.ir_cuda_knob_set.argtypes = (ctypes.c_char_p, ctypes.c_int)
-lib.ir_cuda_knob_set.restype = ctypes.c_int
 spec = TimingSpec(rep_ms=40, warmup_ms=10)
 op = ir.ops.rms_norm_static_fp8_quant
 cuda_fn, triton_fn = op.impls["cuda"].fn, op.impls["triton"].fn
@@ -44,7 +40,7 @@ lines = ["| shape | inputs | variant | do_bench (us) |", "| --- | --- | --- | --
 
 def knobs(values: dict[str, int]) -> None:
     for name in ("fp8_div", "norm_cpt"):
-        lib.ir_cuda_knob_set(name.encode(), values.get(name, 0))
+        runtime.set_knob(name, values.get(name, 0))
 
 
 def near_step_share(args: tuple) -> float:

@@ -100,11 +100,11 @@ def test_norm_rows_have_the_same_bits_under_every_launch_shape(
             ("norm_cpt", 8),
             ("norm_rows", 4),
         ):
-            previous = _set_knob(knob_name, value)
+            previous = runtime.set_knob(knob_name, value)
             try:
                 got_all = _flat(fn(*args))
             finally:
-                _set_knob(knob_name, previous)
+                runtime.set_knob(knob_name, previous)
             for got, exp in zip(got_all, ref, strict=True):
                 assert torch.equal(got, exp), f"{name} {hidden} {knob_name}={value}: differs"
 
@@ -317,15 +317,6 @@ def test_quant_is_bitwise_native(dtype: torch.dtype) -> None:
             assert torch.equal(_bits(g), _bits(e)), f"{name} {dtype}: differs from native"
 
 
-def _set_knob(name: str, value: int) -> int:
-    import ctypes
-
-    lib = ctypes.CDLL(runtime.library_path())
-    lib.ir_cuda_knob_set.argtypes = (ctypes.c_char_p, ctypes.c_int)
-    lib.ir_cuda_knob_set.restype = ctypes.c_int
-    return int(lib.ir_cuda_knob_set(name.encode(), value))
-
-
 def _scale_from_bits(bits: int) -> float:
     return float(torch.tensor(bits, dtype=torch.int32).view(torch.float32))
 
@@ -344,7 +335,7 @@ def test_fp8_division_forms_are_bitwise_native(fp8_div: int) -> None:
         _scale_from_bits(b)
         for b in (0x3F800001, 0x3F800007, 0x3F80000F, 0x3F800010, 0x3FBFFFFF, 0x3C23D70B)
     ]
-    previous = _set_knob("fp8_div", fp8_div)
+    previous = runtime.set_knob("fp8_div", fp8_div)
     try:
         for dtype in (torch.bfloat16, torch.float16):
             bits = torch.arange(-(2**15), 2**15, dtype=torch.int32).to(torch.int16)
@@ -363,12 +354,12 @@ def test_fp8_division_forms_are_bitwise_native(fp8_div: int) -> None:
         for s in scales:
             scale = torch.tensor([s], device=DEV)
             got = _bits(op.impls["cuda"](x, w, eps, scale))
-            _set_knob("fp8_div", 1)
+            runtime.set_knob("fp8_div", 1)
             exp = _bits(op.impls["cuda"](x, w, eps, scale))
-            _set_knob("fp8_div", fp8_div)
+            runtime.set_knob("fp8_div", fp8_div)
             assert torch.equal(got, exp), f"norm+fp8 scale {s!r}: differs from IEEE division"
     finally:
-        _set_knob("fp8_div", previous)
+        runtime.set_knob("fp8_div", previous)
 
 
 @pytest.mark.parametrize("is_neox", [True, False])

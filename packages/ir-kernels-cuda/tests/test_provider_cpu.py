@@ -404,3 +404,11 @@ def test_kernels_uses_the_direct_bindings_only_when_nothing_traces(
 
     traced(x)
     assert seen == [False]  # while dynamo traces, never the direct path
+
+
+def test_set_knob_needs_the_loaded_extension(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ir_kernels_cuda import runtime
+
+    monkeypatch.setattr(runtime, "_library", None)
+    with pytest.raises(RuntimeError, match="not loaded"):
+        runtime.set_knob("fp8_div", 1)

@@ -10,6 +10,8 @@ compiler log and leaves the provider unsupported; nothing raises.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -227,6 +229,32 @@ def unavailable_reason() -> str | None:
 def library_path() -> str | None:
     """Path of the loaded shared library, if loaded."""
     return _library
+
+
+_KNOB_UNKNOWN = -(2**31)  # ir_cuda_knob_set's answer for an unknown name
+
+
+@functools.lru_cache(maxsize=4)
+def _knob_setter(path: str) -> Any:
+    fn = ctypes.CDLL(path).ir_cuda_knob_set
+    fn.argtypes = (ctypes.c_char_p, ctypes.c_int)
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def set_knob(name: str, value: int) -> int:
+    """Set a launch knob of the loaded extension (names and values in
+    ``csrc/launch.h``; 0 is the automatic choice) and return its previous
+    value. No knob changes a result bit, only the launch; for benchmarks and
+    tests (not safe against launches on other threads). Raises RuntimeError
+    when the extension is not loaded, ValueError for an unknown name."""
+    path = library_path()
+    if path is None:
+        raise RuntimeError("ir_cuda: the extension is not loaded (call ensure_loaded() first)")
+    previous = int(_knob_setter(path)(name.encode(), int(value)))
+    if previous == _KNOB_UNKNOWN:
+        raise ValueError(f"ir_cuda: no launch knob named {name!r} (see csrc/launch.h)")
+    return previous
 
 
 def _reset_for_tests() -> None:
