@@ -459,7 +459,8 @@ int pow2_threads(int span, int target, int cap) {
 // (scripts/gpu/knob_sweep.py, CUDA graph, bf16, at a3165d6: fused_add_rms_norm
 // 16 x 2048 1.81 us vs 2.05 with one chunk a thread and 2.00 with the
 // many-rows shape; rms_norm_static_fp8_quant 128 x 4096 2.37 vs 2.59 and
-// 2.47) and not at 1024 (rms_norm_static_fp8_quant 1024 x 8192 9.58 vs 8.19). Rows whose many-rows shape would need over 4 chunks per thread take
+// 2.47) and not at 1024 (rms_norm_static_fp8_quant 1024 x 8192 9.58 vs
+// 8.19). Rows whose many-rows shape would need over 4 chunks per thread take
 // the looped kernel at every row count; eight chunks per thread only through
 // the norm_cpt knob. The row count changes the shape, never a row's result
 // (canonical order, header comment); the former kernel (norm_impl 1) takes
