@@ -200,8 +200,9 @@ inline int div_kind_from_knob() {
 // (mod 2^20), hence B = +-X (mod 2^20): B mod 2^20 in [1, 7] or [2^20 - 7,
 // 2^20 - 1]. Divisors there (about 3 in 10^5 of all scales) take two
 // corrections; the test is per scale, so a warp never diverges on the data.
-// Replayed on the host (tests/test_fp8_div_check.py, exact fma emulation)
-// for every bf16 and fp16 dividend and on the GPU against torch's division.
+// Replayed on the host (tests/test_fp8_div_one_correction.py, exact fma
+// emulation) for every bf16 and fp16 dividend, and on the GPU against
+// torch's division (test_fp8_division_forms_are_bitwise_native).
 constexpr uint32_t kOneCorrMargin = 15;  // 7 is the bound; twice that, for safety
 
 __host__ __device__ __forceinline__ bool one_correction_exact(float b) {
