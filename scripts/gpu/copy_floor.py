@@ -86,18 +86,23 @@ def providers(op: ir.IrOp) -> list[str]:
     return [n for n in ("cuda", "triton") if n in op.impls and op.impls[n].is_supported()]
 
 
+def copy_and_provider_rows(shape: str, op: ir.IrOp, call, nbytes: int) -> None:
+    """A copy of `nbytes`, then each kernel provider's `call(fn)`."""
+    src = torch.empty(nbytes // 2, dtype=torch.uint8, device=dev)
+    dst = torch.empty_like(src)
+    row(shape, "copy of the same bytes", lambda: dst.copy_(src), nbytes)
+    for name in providers(op):
+        f = op.impls[name].fn
+        row(shape, name, lambda f=f: call(f), nbytes)
+
+
 def norm_rows(tokens: int, hidden: int) -> None:
     x = torch.randn(tokens, hidden, device=dev, dtype=BF16)
     w = torch.randn(hidden, device=dev, dtype=BF16)
     nbytes = 2 * x.numel() * 2 + hidden * 2
     shape = f"rms_norm {tokens}x{hidden}"
-    src = torch.empty(nbytes // 2, dtype=torch.uint8, device=dev)
-    dst = torch.empty_like(src)
-    row(shape, "copy of the same bytes", lambda: dst.copy_(src), nbytes)
     op = ir.ops.rms_norm
-    for name in providers(op):
-        f = op.impls[name].fn
-        row(shape, name, lambda f=f: f(x, w, 1e-6, None), nbytes)
+    copy_and_provider_rows(shape, op, lambda f: f(x, w, 1e-6, None), nbytes)
     compiled = torch.compile(op.native, dynamic=False)
     compiled(x, w, 1e-6, None)
     row(shape, "native (compiled)", lambda: compiled(x, w, 1e-6, None), nbytes)
@@ -107,14 +112,9 @@ def silu_rows(tokens: int, hidden: int) -> None:
     d = int(3.5 * hidden)
     x = torch.randn(tokens, 2 * d, device=dev, dtype=BF16)
     nbytes = x.numel() * 2 + tokens * d * 2
-    shape = f"silu_and_mul {tokens}x{hidden}"
-    src = torch.empty(nbytes // 2, dtype=torch.uint8, device=dev)
-    dst = torch.empty_like(src)
-    row(shape, "copy of the same bytes", lambda: dst.copy_(src), nbytes)
-    op = ir.ops.silu_and_mul
-    for name in providers(op):
-        f = op.impls[name].fn
-        row(shape, name, lambda f=f: f(x), nbytes)
+    copy_and_provider_rows(
+        f"silu_and_mul {tokens}x{hidden}", ir.ops.silu_and_mul, lambda f: f(x), nbytes
+    )
 
 
 def op_rows(name: str, tokens: int, hidden: int) -> None:
@@ -122,13 +122,7 @@ def op_rows(name: str, tokens: int, hidden: int) -> None:
     torch.manual_seed(0)
     args = tuple(op.input_generator(tokens, hidden, BF16, "cuda"))
     nbytes = bytes_moved(op, args, op.native(*args))
-    shape = f"{name} {tokens}x{hidden}"
-    src = torch.empty(nbytes // 2, dtype=torch.uint8, device=dev)
-    dst = torch.empty_like(src)
-    row(shape, "copy of the same bytes", lambda: dst.copy_(src), nbytes)
-    for prov in providers(op):
-        f = op.impls[prov].fn
-        row(shape, prov, lambda f=f: f(*args), nbytes)
+    copy_and_provider_rows(f"{name} {tokens}x{hidden}", op, lambda f: f(*args), nbytes)
 
 
 for t, h in ((16384, 2048), (32768, 2048), (16384, 4096)):

@@ -65,24 +65,30 @@ __device__ __forceinline__ void silu_chunk_fast(float (&x)[N]) {
 }
 
 // out = act(gate) * up for one chunk, with the native chain's rounding.
-// FAST_DIV: silu through silu_chunk_fast (knob act_div, see launch_typed).
-template <typename T, Activation ACT, bool FAST_DIV = false>
-__device__ __forceinline__ Vec<T> act_mul_chunk(const Vec<T>& g, const Vec<T>& u) {
-  constexpr int N = Vec<T>::N;
-  float y[N];
+// act(g) * u over the E elements of a Vec or a Piece (anything with get(j)
+// and set(float[E])). FAST_DIV: silu through silu_chunk_fast (knob act_div,
+// see launch_typed).
+template <Activation ACT, bool FAST_DIV, int E, typename V>
+__device__ __forceinline__ V act_mul_values(const V& g, const V& u) {
+  float y[E];
   if constexpr (ACT == Activation::kSilu && FAST_DIV) {
 #pragma unroll
-    for (int j = 0; j < N; ++j) y[j] = g.get(j);
+    for (int j = 0; j < E; ++j) y[j] = g.get(j);
     silu_chunk_fast(y);
 #pragma unroll
-    for (int j = 0; j < N; ++j) y[j] = __fmul_rn(y[j], u.get(j));
+    for (int j = 0; j < E; ++j) y[j] = __fmul_rn(y[j], u.get(j));
   } else {
 #pragma unroll
-    for (int j = 0; j < N; ++j) y[j] = __fmul_rn(activate<ACT>(g.get(j)), u.get(j));
+    for (int j = 0; j < E; ++j) y[j] = __fmul_rn(activate<ACT>(g.get(j)), u.get(j));
   }
-  Vec<T> o;
+  V o;
   o.set(y);
   return o;
+}
+
+template <typename T, Activation ACT, bool FAST_DIV = false>
+__device__ __forceinline__ Vec<T> act_mul_chunk(const Vec<T>& g, const Vec<T>& u) {
+  return act_mul_values<ACT, FAST_DIV, Vec<T>::N>(g, u);
 }
 
 template <typename T, Activation ACT, int CPT, bool FAST_DIV>
@@ -199,21 +205,7 @@ struct alignas(BYTES) Piece {
 template <typename T, Activation ACT, bool FAST_DIV, int BYTES>
 __device__ __forceinline__ Piece<T, BYTES> act_mul_piece(const Piece<T, BYTES>& g,
                                                          const Piece<T, BYTES>& u) {
-  constexpr int E = Piece<T, BYTES>::E;
-  float y[E];
-  if constexpr (ACT == Activation::kSilu && FAST_DIV) {
-#pragma unroll
-    for (int j = 0; j < E; ++j) y[j] = g.get(j);
-    silu_chunk_fast(y);
-#pragma unroll
-    for (int j = 0; j < E; ++j) y[j] = __fmul_rn(y[j], u.get(j));
-  } else {
-#pragma unroll
-    for (int j = 0; j < E; ++j) y[j] = __fmul_rn(activate<ACT>(g.get(j)), u.get(j));
-  }
-  Piece<T, BYTES> o;
-  o.set(y);
-  return o;
+  return act_mul_values<ACT, FAST_DIV, Piece<T, BYTES>::E>(g, u);
 }
 
 // Keeps every load of a thread ahead of its arithmetic: without it ptxas
