@@ -51,7 +51,7 @@ log=$(python3 -m ir_kernels_cuda info 2>/dev/null | awk '/build log:/ {print $3}
 [ -n "$log" ] && [ -f "$log" ] && cp "$log" "$OUT/compiler.log"
 
 # ---------------------------------------------------------------- 2. tests
-step pytest 60 "$OUT/pytest.log" python3 -m pytest packages/ir-kernels-cuda/tests -m cuda -q \
+step pytest 90 "$OUT/pytest.log" python3 -m pytest packages/ir-kernels-cuda/tests -m cuda -q \
   -p no:cacheprovider --durations=10 -rfEs
 
 # ---------------------------------------------------------------- 3. probe

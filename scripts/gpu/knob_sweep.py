@@ -10,6 +10,10 @@ Two questions, each answered next to the triton kernel on the same inputs:
   ew_threads per block) is fastest (ncu at 16384 x 2048: 33.0 us with 2 x 256
   against triton's 30.4 with 1 chunk x 128 threads)?
 
+Session 6 adds three sweeps (3: static quant, 4: rotary): the lean kernels
+(sq_mode / rot_mode auto) against the former ones, and their launch knobs;
+(5: gated activations at few tokens) the lean activation kernel's shape.
+
 Cells: CUDA-graph us per call (<= 4096 rows), else do_bench us (L2 flushed).
 Writes $RES/knob_sweep/knob_sweep.md. About 60-90 s on an H100.
 """
@@ -29,7 +33,16 @@ ir.load_providers()
 assert runtime.ensure_loaded(), runtime.unavailable_reason()
 SPEC = TimingSpec(rep_ms=40, warmup_ms=10)
 DEV = torch.device("cuda")
-KNOBS = ("norm_cpt", "norm_rows", "ew_cpt", "ew_threads", "ew_mode", "fp8_div")
+KNOBS = (
+    "norm_cpt",
+    "norm_rows",
+    "ew_cpt",
+    "ew_threads",
+    "ew_mode",
+    "fp8_div",
+    "sq_mode",
+    "rot_mode",
+)
 
 NORM_SETS = (
     ("auto", {}),
@@ -56,6 +69,45 @@ SWEEPS = (
         ("static_scaled_fp8_quant",),
         [(1024, 4096), (4096, 2048), (4096, 4096), (16384, 2048), (16384, 8192), (32768, 4096)],
         EW_SETS,
+    ),
+)
+# Session 6: the lean static quant and rotary kernels against the former ones.
+SMALL = [(t, h) for t in (1, 16, 128, 1024) for h in (2048, 4096, 8192)]
+SWEEPS += (
+    (
+        ("static_scaled_fp8_quant",),
+        [*SMALL, (4096, 8192), (16384, 2048), (16384, 4096), (32768, 4096)],
+        (
+            ("former", {"sq_mode": 2}),
+            ("auto", {}),
+            ("1x64", {"ew_cpt": 1, "ew_threads": 64}),
+            ("1x256", {"ew_cpt": 1, "ew_threads": 256}),
+            ("2x128", {"ew_cpt": 2, "ew_threads": 128}),
+            ("4x256", {"ew_cpt": 4, "ew_threads": 256}),
+        ),
+    ),
+    (
+        ("rotary_embedding",),
+        [*SMALL, (4096, 2048), (4096, 8192), (16384, 2048), (16384, 8192)],
+        (
+            ("former", {"rot_mode": 2}),
+            ("auto", {}),
+            ("cap 64", {"ew_threads": 64}),
+            ("cap 128", {"ew_threads": 128}),
+            ("cap 256", {"ew_threads": 256}),
+            ("cap 512", {"ew_threads": 512}),
+        ),
+    ),
+    (
+        ("silu_and_mul", "gelu_and_mul"),
+        SMALL,
+        (
+            ("auto", {}),
+            ("1x64", {"ew_cpt": 1, "ew_threads": 64}),
+            ("1x256", {"ew_cpt": 1, "ew_threads": 256}),
+            ("2x128", {"ew_cpt": 2, "ew_threads": 128}),
+            ("2x64", {"ew_cpt": 2, "ew_threads": 64}),
+        ),
     ),
 )
 if os.environ.get("KNOB_SWEEP_ONLY"):  # e.g. "1": the second sweep alone

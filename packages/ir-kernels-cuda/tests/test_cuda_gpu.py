@@ -430,3 +430,96 @@ def test_rotary_out_of_place_odd_heads(dtype: torch.dtype) -> None:
                 assert torch.equal(
                     g.view(tokens, heads, hs)[:, :, rot:], t.view(tokens, heads, hs)[:, :, rot:]
                 ), (hs, rot)
+
+
+# ------------------------------------------------------------------ lean kernels vs the former ones
+
+
+class _Knobs:
+    """Sets launch knobs for a block and restores the previous values."""
+
+    def __init__(self, **values: int) -> None:
+        self.values = values
+        self.previous: dict[str, int] = {}
+
+    def __enter__(self) -> None:
+        for name, value in self.values.items():
+            self.previous[name] = runtime.set_knob(name, value)
+
+    def __exit__(self, *exc: object) -> None:
+        for name, value in self.previous.items():
+            runtime.set_knob(name, value)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_static_quant_lean_kernel_equals_the_former(dtype: torch.dtype) -> None:
+    """sq_mode 1 (lean: host-checked 16- or 8-byte pieces, (tile, row) grid)
+    against sq_mode 2 (the element-wise kernel), bytes, for few and many rows,
+    every piece width and chunks per thread, and rows the lean kernel refuses
+    (odd hidden sizes, misaligned rows: the former kernel either way)."""
+    torch.manual_seed(0)
+    impl = ir.ops.static_scaled_fp8_quant.impls["cuda"]
+    scale = torch.tensor([0.0173], device=DEV)
+    for tokens, hidden in (
+        (1, 2048),
+        (3, 4096),
+        (16, 8192),
+        (300, 1536),
+        (1024, 4096),
+        (5, 40),
+        (7, 36),
+    ):
+        x = (torch.randn(tokens, hidden, device=DEV) * 3).to(dtype)
+        x[0, :4] = torch.tensor([0.0, -0.0, 1e4, float("nan")], device=DEV).to(dtype)
+        with _Knobs(sq_mode=2):
+            exp = _bits(impl(x, scale))
+        assert torch.equal(exp, _bits(ir.ops.static_scaled_fp8_quant.native(x, scale)))
+        for knobs in ({}, {"ew_cpt": 1}, {"ew_cpt": 2}, {"ew_cpt": 4}, {"ew_threads": 64}):
+            with _Knobs(sq_mode=1, **knobs):
+                got = _bits(impl(x, scale))
+            assert torch.equal(got, exp), f"{tokens}x{hidden} {knobs}: differs"
+    odd = _misaligned(torch.randn(9, 4096, device=DEV).to(dtype))
+    with _Knobs(sq_mode=1):
+        got = _bits(impl(odd, scale))
+    assert torch.equal(got, _bits(ir.ops.static_scaled_fp8_quant.native(odd.contiguous(), scale)))
+
+
+@pytest.mark.parametrize("is_neox", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rotary_lean_kernel_equals_the_former(dtype: torch.dtype, is_neox: bool) -> None:
+    """rot_mode 1 (lean: per-thread cos/sin loads, no shared-memory staging)
+    against rot_mode 2 (the former kernels), bits, in place and out of place,
+    for both cache dtypes, int32 and int64 positions, with and without a key,
+    few tokens and more tokens than SMs, full and partial rotary (partial out
+    of place copies a tail: the former kernel either way)."""
+    torch.manual_seed(0)
+    impl = ir.ops.rotary_embedding.impls["cuda"]
+    for tokens, heads, kv_heads, hs, rot in (
+        (1, 32, 8, 64, 64),
+        (5, 8, 2, 128, 128),
+        (300, 16, 4, 64, 64),
+        (9, 4, 1, 128, 64),
+        (3, 2, 2, 256, 256),
+        (4, 3, 1, 80, 80),
+    ):
+        pos = torch.randint(0, 512, (tokens,), device=DEV)
+        q = torch.randn(tokens, heads * hs, device=DEV).to(dtype)
+        k = torch.randn(tokens, kv_heads * hs, device=DEV).to(dtype)
+        for cache_dtype in {dtype, torch.float32}:
+            cache = cos_sin_cache(512, rot, dtype=cache_dtype, device=DEV)
+            for p in (pos, pos.to(torch.int32)):
+                for key in (k, None):
+                    args = (p, q, key, hs, cache, is_neox)
+                    with _Knobs(rot_mode=2):
+                        exp = impl.fn(*args)
+                        exp_q, exp_k = q.clone(), None if key is None else key.clone()
+                        runtime.K.rotary_embedding_(p, exp_q, exp_k, hs, cache, is_neox)
+                    with _Knobs(rot_mode=1):
+                        got = impl.fn(*args)
+                        got_q, got_k = q.clone(), None if key is None else key.clone()
+                        runtime.K.rotary_embedding_(p, got_q, got_k, hs, cache, is_neox)
+                    case = (tokens, hs, rot, cache_dtype, p.dtype, key is None)
+                    assert torch.equal(got[0], exp[0]) and torch.equal(got_q, exp_q), case
+                    assert not torch.equal(got_q, q), case
+                    if key is not None:
+                        assert torch.equal(got[1], exp[1]) and torch.equal(got_k, exp_k), case

@@ -160,47 +160,6 @@ __global__ void act_and_mul_row_kernel(ActArgs a, int rows_per_block) {
 //    triton provider's rule, EW_PROGRAMS / EW_MIN_BLOCK).
 // Same arithmetic per element as act_mul_chunk: bit-identical output.
 
-template <int BYTES>
-struct RawPiece;
-template <>
-struct RawPiece<4> { using type = uint32_t; };
-template <>
-struct RawPiece<8> { using type = uint2; };
-template <>
-struct RawPiece<16> { using type = uint4; };
-
-// BYTES of one half-row as raw words (E elements of T).
-template <typename T, int BYTES>
-struct alignas(BYTES) Piece {
-  static constexpr int W = BYTES / 4;
-  static constexpr int E = BYTES / static_cast<int>(sizeof(T));
-  uint32_t w[W];
-
-  __device__ __forceinline__ float get(int j) const {
-    if constexpr (sizeof(T) == 4) return bits_to_float<T>(w[j]);
-    else return bits_to_float<T>((j & 1) ? (w[j >> 1] >> 16) : (w[j >> 1] & 0xffffu));
-  }
-  __device__ __forceinline__ void set(const float (&f)[E]) {
-    if constexpr (sizeof(T) == 4) {
-#pragma unroll
-      for (int k = 0; k < W; ++k) w[k] = __float_as_uint(f[k]);
-    } else {
-#pragma unroll
-      for (int k = 0; k < W; ++k) w[k] = pack2<T>(f[2 * k], f[2 * k + 1]);
-    }
-  }
-  __device__ __forceinline__ static Piece load(const T* p) {
-    using R = typename RawPiece<BYTES>::type;
-    Piece out;
-    *reinterpret_cast<R*>(out.w) = *reinterpret_cast<const R*>(p);
-    return out;
-  }
-  __device__ __forceinline__ void store(T* p) const {
-    using R = typename RawPiece<BYTES>::type;
-    *reinterpret_cast<R*>(p) = *reinterpret_cast<const R*>(w);
-  }
-};
-
 // act(g) * u for one piece: the arithmetic of act_mul_chunk.
 template <typename T, Activation ACT, bool FAST_DIV, int BYTES>
 __device__ __forceinline__ Piece<T, BYTES> act_mul_piece(const Piece<T, BYTES>& g,

@@ -398,6 +398,50 @@ struct alignas(N) Fp8Vec {
   }
 };
 
+// A piece: BYTES (4, 8 or 16) of consecutive elements of T, loaded and
+// stored as raw words, for the lean kernels whose launcher has checked the
+// alignment on the host (no element-wise path). E elements; get/set as Vec.
+template <int BYTES>
+struct RawPiece;
+template <>
+struct RawPiece<4> { using type = uint32_t; };
+template <>
+struct RawPiece<8> { using type = uint2; };
+template <>
+struct RawPiece<16> { using type = uint4; };
+
+// BYTES of one half-row as raw words (E elements of T).
+template <typename T, int BYTES>
+struct alignas(BYTES) Piece {
+  static constexpr int W = BYTES / 4;
+  static constexpr int E = BYTES / static_cast<int>(sizeof(T));
+  uint32_t w[W];
+
+  __device__ __forceinline__ float get(int j) const {
+    if constexpr (sizeof(T) == 4) return bits_to_float<T>(w[j]);
+    else return bits_to_float<T>((j & 1) ? (w[j >> 1] >> 16) : (w[j >> 1] & 0xffffu));
+  }
+  __device__ __forceinline__ void set(const float (&f)[E]) {
+    if constexpr (sizeof(T) == 4) {
+#pragma unroll
+      for (int k = 0; k < W; ++k) w[k] = __float_as_uint(f[k]);
+    } else {
+#pragma unroll
+      for (int k = 0; k < W; ++k) w[k] = pack2<T>(f[2 * k], f[2 * k + 1]);
+    }
+  }
+  __device__ __forceinline__ static Piece load(const T* p) {
+    using R = typename RawPiece<BYTES>::type;
+    Piece out;
+    *reinterpret_cast<R*>(out.w) = *reinterpret_cast<const R*>(p);
+    return out;
+  }
+  __device__ __forceinline__ void store(T* p) const {
+    using R = typename RawPiece<BYTES>::type;
+    *reinterpret_cast<R*>(p) = *reinterpret_cast<const R*>(w);
+  }
+};
+
 __device__ __forceinline__ bool aligned16(const void* p) {
   return (reinterpret_cast<uintptr_t>(p) & 15u) == 0;
 }
@@ -463,8 +507,9 @@ __device__ __forceinline__ void store_fp8_chunk(uint8_t* row, int c, int n, bool
   }
 }
 
-// One chunk divided by the scale (KIND: see divide_by_scale) and packed as
-// fp8: the arithmetic of every quantising kernel's write step.
+// N values (a multiple of 4: whole words of fp8 bytes) divided by the scale
+// (KIND: see divide_by_scale) and packed as fp8: the arithmetic of every
+// quantising kernel's write step.
 //
 // kDivRecip1 skips div_by_reciprocal1's infinity test per element: where the
 // first quotient is infinite the unchecked correction gives NaN (inf - inf)
@@ -472,12 +517,8 @@ __device__ __forceinline__ void store_fp8_chunk(uint8_t* row, int c, int n, bool
 // IEEE division saturates to +-448. A chunk with a NaN byte (that, or a NaN
 // dividend: rare either way) is redone with the test; the check costs three
 // integer operations per four bytes instead of two per element.
-template <int KIND, typename T>
-__device__ __forceinline__ Fp8Vec<Vec<T>::N> to_fp8_chunk(const Vec<T>& v, const ScaleDiv& d) {
-  constexpr int N = Vec<T>::N;
-  float y[N];
-#pragma unroll
-  for (int j = 0; j < N; ++j) y[j] = v.get(j);
+template <int KIND, int N>
+__device__ __forceinline__ Fp8Vec<N> to_fp8_values(float (&y)[N], const ScaleDiv& d) {
   Fp8Vec<N> q;
   if constexpr (KIND == kDivRecip1) {
     float f[N];
@@ -495,6 +536,15 @@ __device__ __forceinline__ Fp8Vec<Vec<T>::N> to_fp8_chunk(const Vec<T>& v, const
   divide_by_scale<KIND>(y, d);
   q.set(y);
   return q;
+}
+
+// The same for one 16-byte chunk of T.
+template <int KIND, typename T>
+__device__ __forceinline__ Fp8Vec<Vec<T>::N> to_fp8_chunk(const Vec<T>& v, const ScaleDiv& d) {
+  float y[Vec<T>::N];
+#pragma unroll
+  for (int j = 0; j < Vec<T>::N; ++j) y[j] = v.get(j);
+  return to_fp8_values<KIND>(y, d);
 }
 
 // Chunk c of a row, divided by the scale and stored as fp8.

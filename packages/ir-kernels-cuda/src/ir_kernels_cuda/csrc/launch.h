@@ -164,6 +164,10 @@ int norm_chunks_per_thread();
 //                a thread; 2: lean with the former 2/4-chunk split; 3: the
 //                former kernel (which dq_cpt shapes)
 //   act_mode     act_and_mul: 1 or auto: lean kernel; 2: the former kernel
+//   sq_mode      static quant: 1 or auto: lean kernel where the rows are whole
+//                aligned 8-byte pieces; 2: the former element-wise kernel
+//   rot_mode     rotary: 1 or auto: lean kernel where it applies (aligned
+//                heads and cache rows, no tail to copy); 2: the former kernels
 //                (ew_config's shape, which static quant keeps)
 //                (quant.cu and activation.cu document the measurements)
 namespace ir_cuda {
@@ -184,6 +188,8 @@ enum class Knob : int {
   kGqMode,
   kDqMode,
   kActMode,
+  kSqMode,
+  kRotMode,
   kCount
 };
 int knob(Knob k);

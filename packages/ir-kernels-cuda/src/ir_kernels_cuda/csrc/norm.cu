@@ -43,7 +43,8 @@ constexpr int max_threads_for(int cpt) { return cpt >= 8 ? 512 : kMaxThreads; }
 constexpr const char* kKnobNames[] = {"fp8_div",    "norm_cpt", "norm_rows",  "ew_mode",
                                       "ew_cpt",     "ew_threads", "dq_cpt",   "gq_cpl",
                                       "norm_impl",  "norm_wlate", "act_div",  "rot_split",
-                                      "gq_mode",    "dq_mode",  "act_mode"};
+                                      "gq_mode",    "dq_mode",  "act_mode",
+                                      "sq_mode",    "rot_mode"};
 static_assert(sizeof(kKnobNames) / sizeof(kKnobNames[0]) == static_cast<int>(Knob::kCount),
               "one name per knob");
 int g_knobs[static_cast<int>(Knob::kCount)] = {};

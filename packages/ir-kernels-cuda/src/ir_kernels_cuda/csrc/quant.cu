@@ -76,6 +76,45 @@ __global__ void static_quant_row_kernel(QuantArgs a, int rows_per_block, int div
   });
 }
 
+// Lean form (sq_mode 0/1), the activation lean kernel's shape (activation.cu):
+// the host checks the alignment once and picks the piece width BYTES (16 or
+// 8 bytes of T, at least 4 elements: whole words of fp8 bytes), so there is
+// no element-wise path and no per-piece alignment test; the grid is (column
+// tiles, rows), neighbouring blocks on neighbouring memory; the scale is
+// loaded with the first pieces and its reciprocal formed after them. Same
+// per-element arithmetic as static_quant_kernel: the same bytes.
+template <typename T, int BYTES, int CPT>
+__global__ void static_quant_lean_kernel(QuantArgs a, int npieces, int div_kind) {
+  using P = Piece<T, BYTES>;
+  constexpr int E = P::E;
+  const int nt = static_cast<int>(blockDim.x);
+  const int p0 = static_cast<int>(blockIdx.x) * nt * CPT + static_cast<int>(threadIdx.x);
+  const float scale = *a.scale;
+  for (int64_t row = blockIdx.y; row < a.rows; row += gridDim.y) {
+    const T* x = static_cast<const T*>(a.x) + row * a.x_stride;
+    uint8_t* out = a.out + row * a.hidden;
+    P v[CPT];
+#pragma unroll
+    for (int k = 0; k < CPT; ++k) {
+      const int p = p0 + k * nt;
+      if (p < npieces) v[k] = P::load(x + p * E);
+    }
+    const ScaleDiv d = make_scale_div(scale, div_kind != kDivIeee);
+    with_div_kind(div_kind, d, [&](auto kind) {
+#pragma unroll
+      for (int k = 0; k < CPT; ++k) {
+        const int p = p0 + k * nt;
+        if (p < npieces) {
+          float y[E];
+#pragma unroll
+          for (int j = 0; j < E; ++j) y[j] = v[k].get(j);
+          *reinterpret_cast<Fp8Vec<E>*>(out + p * E) = to_fp8_values<decltype(kind)::value>(y, d);
+        }
+      }
+    });
+  }
+}
+
 // ------------------------------------------------------------------ dynamic per token
 
 // One block per row; CPT > 0 keeps up to CPT chunks per thread in registers,
@@ -410,33 +449,93 @@ bool launch_dynamic_lean(const QuantArgs& a, int div_kind, cudaStream_t stream) 
   return true;
 }
 
+// Launches the lean static kernel; false (nothing launched) where the rows
+// are not whole pieces of 8 bytes and 4 elements (or the output rows not
+// aligned to them). Shape: 16-byte pieces, 4 a thread x 256 threads from
+// 64K chunks per SM on, 2 x 128 from 64 chunks per SM on (the former
+// kernel's sweep, knob_sweep_h100.md), else one piece a thread x 128,
+// halved (to 8 bytes) while the launch has fewer than 256 blocks. Knobs
+// ew_cpt (1, 2, 4) and ew_threads override.
+template <typename T>
+bool launch_static_lean(const QuantArgs& a, int div_kind, cudaStream_t stream) {
+  constexpr int64_t kElem = sizeof(T);
+  constexpr int kMinBytes = static_cast<int>(4 * kElem) > 8 ? static_cast<int>(4 * kElem) : 8;
+  const auto fits = [&](int64_t b) {
+    const int64_t e = b / kElem;  // fp8 bytes a piece writes
+    return reinterpret_cast<uintptr_t>(a.x) % b == 0 && (a.x_stride * kElem) % b == 0 &&
+           (a.hidden * kElem) % b == 0 && reinterpret_cast<uintptr_t>(a.out) % e == 0;
+  };
+  int bytes = fits(16) ? 16 : (kMinBytes <= 8 && fits(8) ? 8 : 0);
+  if (bytes == 0) return false;
+  const int64_t chunks16 = a.rows * ceil_div(static_cast<int64_t>(a.hidden) * kElem, 16);
+  const int64_t sms = sm_count();
+  int cpt = knob(Knob::kEwCpt);
+  if (cpt <= 0) cpt = chunks16 >= sms * 65536 ? 4 : (chunks16 >= sms * 64 ? 2 : 1);
+  cpt = cpt >= 4 ? 4 : (cpt >= 2 ? 2 : 1);
+  if (cpt > 1 && bytes != 16) cpt = 1;
+  int threads = knob(Knob::kEwThreads);
+  threads = threads > 0 ? static_cast<int>(ceil_div(threads, IR_WARP_SIZE)) * IR_WARP_SIZE
+                        : (cpt == 4 ? 256 : 128);
+  threads = std::min(std::max(threads, IR_WARP_SIZE), 1024);
+  constexpr int kTargetBlocks = 256;
+  auto pieces = [&](int b) { return static_cast<int64_t>(a.hidden) * kElem / b; };
+  if (cpt == 1 && bytes == 16 && kMinBytes <= 8 && fits(8) &&
+      a.rows * ceil_div(pieces(16), threads) < kTargetBlocks) {
+    bytes = 8;
+  }
+  const int npieces = static_cast<int>(pieces(bytes));
+  const int64_t tiles = ceil_div(npieces, static_cast<int64_t>(threads) * cpt);
+  const dim3 grid(static_cast<unsigned>(tiles),
+                  static_cast<unsigned>(std::min<int64_t>(a.rows, 65535)));
+  if (bytes == 16 && cpt == 4) {
+    static_quant_lean_kernel<T, 16, 4><<<grid, threads, 0, stream>>>(a, npieces, div_kind);
+  } else if (bytes == 16 && cpt == 2) {
+    static_quant_lean_kernel<T, 16, 2><<<grid, threads, 0, stream>>>(a, npieces, div_kind);
+  } else if (bytes == 16) {
+    static_quant_lean_kernel<T, 16, 1><<<grid, threads, 0, stream>>>(a, npieces, div_kind);
+  } else if constexpr (kMinBytes <= 8) {
+    static_quant_lean_kernel<T, 8, 1><<<grid, threads, 0, stream>>>(a, npieces, div_kind);
+  }
+  return true;
+}
+
+// The element-wise static kernels (any alignment): static_quant_kernel, or
+// static_quant_row_kernel under ew_mode 1.
+template <typename T>
+void launch_static_former(const QuantArgs& a, int div_kind, cudaStream_t stream) {
+  const int nchunks = static_cast<int>(ceil_div(a.hidden, Vec<T>::N));
+  if (knob(Knob::kEwMode) == 1) {
+    const int tx = static_cast<int>(std::min<int64_t>(
+        512, std::max<int64_t>(IR_WARP_SIZE, ceil_div(nchunks, IR_WARP_SIZE) * IR_WARP_SIZE)));
+    const int ty = std::max(1, 256 / tx);
+    static_quant_row_kernel<T>
+        <<<static_cast<unsigned>(ceil_div(a.rows, ty)), dim3(tx, ty), 0, stream>>>(a, ty, div_kind);
+    return;
+  }
+  // Two chunks x 128 threads, four x 256 from 64K chunks per SM on
+  // (session-5 sweeps, scripts/gpu/knob_sweep.py, bf16, CUDA graph us at
+  // <= 4096 rows, else do_bench; against the former rule of 1-2 chunks x
+  // 256): 1024 x 4096 3.87 vs 4.85, 4096 x 4096 17.8 vs 18.6, 16384 x
+  // 2048 39.6 vs 41.0; 16384 x 8192 138.8 (4 x 256) vs 143.6 (2 x 128),
+  // 32768 x 4096 137.9 vs 140.6. A 32-register variant of the kernel
+  // spilled and lost everywhere (e.g. 4096 x 2048 11.7 vs 5.7).
+  const EwConfig c = ew_config(a.rows, nchunks, /*wide=*/true);
+  const dim3 grid(c.gx, c.gy), block(c.tx, c.ty);
+  if (c.cpt == 4) static_quant_kernel<T, 4><<<grid, block, 0, stream>>>(a, div_kind);
+  else if (c.cpt == 2) static_quant_kernel<T, 2><<<grid, block, 0, stream>>>(a, div_kind);
+  else static_quant_kernel<T, 1><<<grid, block, 0, stream>>>(a, div_kind);
+}
+
 }  // namespace
 
 void launch_static_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
   if (a.rows == 0 || a.hidden == 0) return;
   const int div_kind = div_kind_from_knob();
   IR_DISPATCH_DTYPE(a.dtype, T, {
-    const int nchunks = static_cast<int>(ceil_div(a.hidden, Vec<T>::N));
-    if (knob(Knob::kEwMode) == 1) {
-      const int tx = static_cast<int>(std::min<int64_t>(
-          512, std::max<int64_t>(IR_WARP_SIZE, ceil_div(nchunks, IR_WARP_SIZE) * IR_WARP_SIZE)));
-      const int ty = std::max(1, 256 / tx);
-      static_quant_row_kernel<T>
-          <<<static_cast<unsigned>(ceil_div(a.rows, ty)), dim3(tx, ty), 0, stream>>>(a, ty, div_kind);
-    } else {
-      // Two chunks x 128 threads, four x 256 from 64K chunks per SM on
-      // (session-5 sweeps, scripts/gpu/knob_sweep.py, bf16, CUDA graph us at
-      // <= 4096 rows, else do_bench; against the former rule of 1-2 chunks x
-      // 256): 1024 x 4096 3.87 vs 4.85, 4096 x 4096 17.8 vs 18.6, 16384 x
-      // 2048 39.6 vs 41.0; 16384 x 8192 138.8 (4 x 256) vs 143.6 (2 x 128),
-      // 32768 x 4096 137.9 vs 140.6. A 32-register variant of the kernel
-      // spilled and lost everywhere (e.g. 4096 x 2048 11.7 vs 5.7).
-      const EwConfig c = ew_config(a.rows, nchunks, /*wide=*/true);
-      const dim3 grid(c.gx, c.gy), block(c.tx, c.ty);
-      if (c.cpt == 4) static_quant_kernel<T, 4><<<grid, block, 0, stream>>>(a, div_kind);
-      else if (c.cpt == 2) static_quant_kernel<T, 2><<<grid, block, 0, stream>>>(a, div_kind);
-      else static_quant_kernel<T, 1><<<grid, block, 0, stream>>>(a, div_kind);
-    }
+    // sq_mode: 0 (auto) or 1 the lean kernel where the rows allow it, 2 the
+    // element-wise kernel (the default before session 6; ew_mode 1 implies it).
+    const bool lean = knob(Knob::kEwMode) != 1 && knob(Knob::kSqMode) != 2;
+    if (!lean || !launch_static_lean<T>(a, div_kind, stream)) launch_static_former<T>(a, div_kind, stream);
   });
 }
 

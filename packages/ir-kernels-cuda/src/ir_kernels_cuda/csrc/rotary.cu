@@ -213,6 +213,83 @@ __global__ void rotary_vec_kernel(RotaryArgs a) {
   if (blockIdx.y == 0) copy_token_tails(a, r, (a.head_size - a.rotary_dim) % V == 0);
 }
 
+// K consecutive values of C from `p` as floats, in loads of up to 16 bytes
+// (K * sizeof(C) is 8, 16 or 32 bytes; the launcher checks the alignment).
+template <typename C, int K>
+__device__ __forceinline__ void load_values(const C* p, float (&f)[K]) {
+  constexpr int kBytes = K * static_cast<int>(sizeof(C));
+  constexpr int kLoad = kBytes >= 16 ? 16 : kBytes;
+  constexpr int kPer = kLoad / static_cast<int>(sizeof(C));
+#pragma unroll
+  for (int i = 0; i < kBytes / kLoad; ++i) {
+    const Piece<C, kLoad> v = Piece<C, kLoad>::load(p + i * kPer);
+#pragma unroll
+    for (int e = 0; e < kPer; ++e) f[i * kPer + e] = v.get(e);
+  }
+}
+
+// Lean form (rot_mode 0/1): grid (item tiles, tokens), one item a thread,
+// items as in rotary_vec_kernel (a 16-byte chunk of a head: NeoX chunk j of
+// both halves, GPT-J one chunk of interleaved pairs; query heads, then key
+// heads). Each thread reads its own cos/sin values from the cache row (no
+// shared-memory staging, no barrier): its chunk loads do not wait for the
+// position, and the cos/sin loads wait for the position only. The launcher
+// checks the alignment of heads and cache rows, and that no unrotated tail
+// must be copied (in place, or rotary_dim == head_size). per_head_shift:
+// log2 of the chunks per head where that is a power of two, else -1. Same
+// per-element arithmetic as the other kernels: the same bits.
+template <typename T, typename C, typename P, bool NEOX>
+__global__ void rotary_lean_kernel(RotaryArgs a, int per_head, int per_head_shift) {
+  constexpr int V = Vec<T>::N;
+  constexpr int K = NEOX ? V : V / 2;  // cos (and sin) values an item needs
+  const int half = a.rotary_dim / 2;
+  const int q_items = a.query_heads * per_head;
+  const int items = q_items + (a.key == nullptr ? 0 : a.key_heads * per_head);
+  const int it = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (it >= items) return;
+  const bool is_q = it < q_items;
+  const int local = is_q ? it : it - q_items;
+  const int h = per_head_shift >= 0 ? local >> per_head_shift : local / per_head;
+  const int j = local - h * per_head;
+  for (int64_t token = blockIdx.y; token < a.tokens; token += gridDim.y) {
+    const TokenRows<T> r = token_rows<T>(a, token);
+    const T* src = is_q ? r.q + h * a.query_head_stride : r.k + h * a.key_head_stride;
+    T* dst = is_q ? r.qo + h * a.query_out_head_stride : r.ko + h * a.key_out_head_stride;
+    const int e0 = j * V;  // first element of the chunk (NeoX: in each half)
+    const Vec<T> x1 = *reinterpret_cast<const Vec<T>*>(src + e0);
+    Vec<T> x2;
+    if constexpr (NEOX) x2 = *reinterpret_cast<const Vec<T>*>(src + half + e0);
+    const int64_t pos = static_cast<int64_t>(static_cast<const P*>(a.positions)[token]);
+    const C* cos = static_cast<const C*>(a.cos_sin_cache) + pos * a.rotary_dim + j * K;
+    float c[K], s[K];
+    load_values<C, K>(cos, c);
+    load_values<C, K>(cos + half, s);
+    if constexpr (NEOX) {
+      float o1[V], o2[V];
+#pragma unroll
+      for (int e = 0; e < V; ++e) {
+        o1[e] = rot_first(x1.get(e), x2.get(e), c[e], s[e]);
+        o2[e] = rot_second(x1.get(e), x2.get(e), c[e], s[e]);
+      }
+      Vec<T> y1, y2;
+      y1.set(o1);
+      y2.set(o2);
+      *reinterpret_cast<Vec<T>*>(dst + e0) = y1;
+      *reinterpret_cast<Vec<T>*>(dst + half + e0) = y2;
+    } else {
+      float o[V];
+#pragma unroll
+      for (int m = 0; m < V / 2; ++m) {
+        o[2 * m] = rot_first(x1.get(2 * m), x1.get(2 * m + 1), c[m], s[m]);
+        o[2 * m + 1] = rot_second(x1.get(2 * m), x1.get(2 * m + 1), c[m], s[m]);
+      }
+      Vec<T> y;
+      y.set(o);
+      *reinterpret_cast<Vec<T>*>(dst + e0) = y;
+    }
+  }
+}
+
 // The vector path's conditions: every head start 16-byte aligned and each
 // rotated half (NeoX) or the rotated span (GPT-J) whole 16-byte chunks.
 template <typename T>
@@ -235,12 +312,49 @@ int rotary_threads(int64_t items) {
       std::min<int64_t>(512, std::max<int64_t>(IR_WARP_SIZE, ceil_div(items, IR_WARP_SIZE) * IR_WARP_SIZE)));
 }
 
+// Launches rotary_lean_kernel; false (nothing launched) where it does not
+// apply: the vector path's conditions (rotary_vec_ok), cache rows and the
+// sin half aligned to the loads of load_values, and nothing to copy past
+// rotary_dim. Blocks of up to 256 threads (128 below one token per SM: the
+// few tokens spread over more SMs; knob ew_threads overrides), as few per
+// token as that allows, with the items split evenly between them.
+template <typename T, typename C, typename P>
+bool launch_lean(const RotaryArgs& a, bool copies_tail, cudaStream_t stream) {
+  constexpr int V = Vec<T>::N;
+  constexpr int64_t kCsBytes = (V / 2) * static_cast<int64_t>(sizeof(C));  // GPT-J; NeoX twice
+  const int half = a.rotary_dim / 2;
+  if (copies_tail || a.rotary_dim < 2 || !rotary_vec_ok<T>(a)) return false;
+  const int64_t load = std::min<int64_t>(16, a.is_neox ? 2 * kCsBytes : kCsBytes);
+  if (reinterpret_cast<uintptr_t>(a.cos_sin_cache) % load != 0 ||
+      (half * static_cast<int64_t>(sizeof(C))) % load != 0) {
+    return false;
+  }
+  const int per_head = a.is_neox ? half / V : a.rotary_dim / V;
+  const int64_t items = static_cast<int64_t>(per_head) *
+                        (a.query_heads + (a.key != nullptr ? a.key_heads : 0));
+  if (items == 0 || items > (int64_t{1} << 30)) return false;
+  int cap = knob(Knob::kEwThreads);
+  cap = cap > 0 ? cap : (a.tokens < sm_count() ? 128 : 256);
+  cap = std::min(std::max(cap, IR_WARP_SIZE), 1024);
+  const int64_t blocks = ceil_div(items, cap);
+  const int threads = static_cast<int>(
+      ceil_div(ceil_div(items, blocks), IR_WARP_SIZE) * IR_WARP_SIZE);
+  const dim3 grid(static_cast<unsigned>(ceil_div(items, threads)),
+                  static_cast<unsigned>(std::min<int64_t>(a.tokens, 65535)));
+  const int shift = (per_head & (per_head - 1)) == 0 ? __builtin_ctz(static_cast<unsigned>(per_head)) : -1;
+  if (a.is_neox) rotary_lean_kernel<T, C, P, true><<<grid, threads, 0, stream>>>(a, per_head, shift);
+  else rotary_lean_kernel<T, C, P, false><<<grid, threads, 0, stream>>>(a, per_head, shift);
+  return true;
+}
+
 template <typename T, typename C, typename P>
 void launch_typed(const RotaryArgs& a, cudaStream_t stream) {
   const int half = a.rotary_dim / 2;
   const int64_t heads = a.query_heads + (a.key ? a.key_heads : 0);
   // Out of place, the features past rotary_dim are copied by the same threads.
   const int tail = a.query_out != a.query || (a.key && a.key_out != a.key) ? a.head_size - a.rotary_dim : 0;
+  // rot_mode: 0 (auto) or 1 the lean kernel where it applies, 2 the kernels below.
+  if (knob(Knob::kRotMode) != 2 && launch_lean<T, C, P>(a, tail != 0, stream)) return;
   const dim3 grid(static_cast<unsigned>(a.tokens));
   if (rotary_vec_ok<T>(a)) {
     constexpr int V = Vec<T>::N;
