@@ -167,19 +167,6 @@ __device__ __forceinline__ Piece<T, BYTES> act_mul_piece(const Piece<T, BYTES>& 
   return act_mul_values<ACT, FAST_DIV, Piece<T, BYTES>::E>(g, u);
 }
 
-// Keeps every load of a thread ahead of its arithmetic: without it ptxas
-// sinks the up-half load below the (if-converted) gelu/tanh chains and the
-// branch-free silu, next to its first use, which serialises the two L2
-// round trips of a few-token call. __syncwarp is a scheduling barrier for
-// memory accesses and emits no instruction for a converged warp (checked in
-// the sm_90 SASS: both LDG.128 adjacent). Every lane of the warp reaches it
-// (no early exit in the kernel).
-#ifdef USE_ROCM
-#define IR_ACT_LOAD_FENCE() ((void)0)
-#else
-#define IR_ACT_LOAD_FENCE() __syncwarp()
-#endif
-
 // Block (blockIdx.x, blockIdx.y): pieces [blockIdx.x * blockDim.x * CPT, +
 // blockDim.x * CPT) of row blockIdx.y (rows past 65535 in a grid-stride loop
 // over y). `npieces` = d / E; every row half is a whole number of aligned
@@ -203,7 +190,7 @@ __global__ void act_lean_kernel(ActArgs a, int npieces) {
         u[k] = P::load(up + p * E);
       }
     }
-    IR_ACT_LOAD_FENCE();
+    IR_LOAD_FENCE();
 #pragma unroll
     for (int k = 0; k < CPT; ++k) {
       const int p = p0 + k * nt;

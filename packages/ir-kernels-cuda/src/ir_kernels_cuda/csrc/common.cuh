@@ -324,6 +324,22 @@ __device__ __forceinline__ void with_div_kind(int kind, const ScaleDiv& d, F&& f
   else f(std::integral_constant<int, kDivIeee>{});
 }
 
+// Keeps every load of a thread above it ahead of what follows: without it
+// the compiler sinks a load below arithmetic that does not need it (the
+// activation kernel: the up-half load below the gelu/tanh chain, next to its
+// first use), or hoists a loop-invariant chain that waits for another load
+// above it (static quant: the scale's reciprocal, whose first instruction
+// stalls the in-order issue until the scale arrives, so the row's loads went
+// out one memory round trip later). Either way a few-token call paid two
+// round trips for one. __syncwarp is a scheduling barrier for memory
+// accesses and costs at most a NOP for a converged warp (checked in the
+// sm_90 SASS). Every lane of the warp must reach it (no early exit before).
+#ifdef USE_ROCM
+#define IR_LOAD_FENCE() ((void)0)
+#else
+#define IR_LOAD_FENCE() __syncwarp()
+#endif
+
 // ------------------------------------------------------------------ vectors
 
 // Raw bits of one element, and back.

@@ -139,9 +139,13 @@ int norm_chunks_per_thread();
 //   norm_rows    rows per block in the norms (1..32); auto: 1
 //   ew_mode      1: the former one-block-per-row loop for act_and_mul / static quant
 //   ew_cpt       chunks per thread in act_and_mul / static quant (1, 2, 4)
-//   ew_threads   threads per block in act_and_mul / static quant (32..1024); auto:
-//                256 (static quant: 128, or 256 with 4 chunks a thread from 64K
-//                chunks per SM), or 32 for problems under 64 chunks per SM
+//   ew_threads   threads per block in act_and_mul / static quant (32..1024), and
+//                the most threads per block of the lean rotary kernel; auto: the
+//                lean activation kernel 128; lean static quant 256 with one piece
+//                a thread, 128 with two; lean rotary 128 below one token per SM,
+//                else 256; the former element-wise kernels 256 (static quant:
+//                128, or 256 with 4 chunks a thread from 64K chunks per SM), or
+//                32 for problems under 64 chunks per SM
 //   dq_cpt       target chunks per thread of dynamic per-token quant (2, 4, 8);
 //                auto: 2 for fewer rows than SMs, else 4 (4: the former rule)
 //   gq_cpl       most chunks per lane in group quant (1, 2, 4; at most

@@ -26,7 +26,7 @@ __device__ __forceinline__ float chunk_amax(const Vec<T>& v, float acc) {
 // ------------------------------------------------------------------ static
 
 // Element-wise: the launch shape of ew_config (common.cuh). The loads of a
-// tile go out before the scale's reciprocal is needed.
+// tile go out before the scale's (IR_LOAD_FENCE).
 template <typename T, int CPT>
 __global__ void static_quant_kernel(QuantArgs a, int div_kind) {
   constexpr int N = Vec<T>::N;
@@ -36,7 +36,6 @@ __global__ void static_quant_kernel(QuantArgs a, int div_kind) {
   const T* x = static_cast<const T*>(a.x) + row * a.x_stride;
   uint8_t* out = a.out + row * n;
   const bool vec = aligned16(x) && aligned_to(out, N);
-  const float scale = *a.scale;
   const int nchunks = static_cast<int>(ceil_div(n, N));
   const int tile = static_cast<int>(blockDim.x) * CPT;
   for (int base = blockIdx.y * tile; base < nchunks; base += gridDim.y * tile) {
@@ -46,7 +45,8 @@ __global__ void static_quant_kernel(QuantArgs a, int div_kind) {
       const int c = base + threadIdx.x + k * blockDim.x;
       if (c < nchunks) xs[k] = load_chunk(x, c, n, vec);
     }
-    const ScaleDiv d = make_scale_div(scale, div_kind != kDivIeee);
+    IR_LOAD_FENCE();
+    const ScaleDiv d = make_scale_div(*a.scale, div_kind != kDivIeee);
     with_div_kind(div_kind, d, [&](auto kind) {
 #pragma unroll
       for (int k = 0; k < CPT; ++k) {
@@ -81,7 +81,7 @@ __global__ void static_quant_row_kernel(QuantArgs a, int rows_per_block, int div
 // 8 bytes of T, at least 4 elements: whole words of fp8 bytes), so there is
 // no element-wise path and no per-piece alignment test; the grid is (column
 // tiles, rows), neighbouring blocks on neighbouring memory; the scale is
-// loaded with the first pieces and its reciprocal formed after them. Same
+// loaded right after the pieces (IR_LOAD_FENCE), both in flight together. Same
 // per-element arithmetic as static_quant_kernel: the same bytes.
 template <typename T, int BYTES, int CPT>
 __global__ void static_quant_lean_kernel(QuantArgs a, int npieces, int div_kind) {
@@ -89,7 +89,6 @@ __global__ void static_quant_lean_kernel(QuantArgs a, int npieces, int div_kind)
   constexpr int E = P::E;
   const int nt = static_cast<int>(blockDim.x);
   const int p0 = static_cast<int>(blockIdx.x) * nt * CPT + static_cast<int>(threadIdx.x);
-  const float scale = *a.scale;
   for (int64_t row = blockIdx.y; row < a.rows; row += gridDim.y) {
     const T* x = static_cast<const T*>(a.x) + row * a.x_stride;
     uint8_t* out = a.out + row * a.hidden;
@@ -99,7 +98,8 @@ __global__ void static_quant_lean_kernel(QuantArgs a, int npieces, int div_kind)
       const int p = p0 + k * nt;
       if (p < npieces) v[k] = P::load(x + p * E);
     }
-    const ScaleDiv d = make_scale_div(scale, div_kind != kDivIeee);
+    IR_LOAD_FENCE();  // the pieces' loads go out before the scale's (see there)
+    const ScaleDiv d = make_scale_div(*a.scale, div_kind != kDivIeee);
     with_div_kind(div_kind, d, [&](auto kind) {
 #pragma unroll
       for (int k = 0; k < CPT; ++k) {
@@ -451,11 +451,10 @@ bool launch_dynamic_lean(const QuantArgs& a, int div_kind, cudaStream_t stream) 
 
 // Launches the lean static kernel; false (nothing launched) where the rows
 // are not whole pieces of 8 bytes and 4 elements (or the output rows not
-// aligned to them). Shape: 16-byte pieces, 4 a thread x 256 threads from
-// 64K chunks per SM on, 2 x 128 from 64 chunks per SM on (the former
-// kernel's sweep, knob_sweep_h100.md), else one piece a thread x 128,
-// halved (to 8 bytes) while the launch has fewer than 256 blocks. Knobs
-// ew_cpt (1, 2, 4) and ew_threads override.
+// aligned to them). Shape (session-6 sweep, knob_sweep_h100.md): two
+// 16-byte pieces a thread x 128 threads from 1024 chunks per SM on, else
+// one piece x 256 threads, halved (to 8 bytes) while the launch has fewer
+// than 256 blocks. Knobs ew_cpt (1, 2, 4) and ew_threads override.
 template <typename T>
 bool launch_static_lean(const QuantArgs& a, int div_kind, cudaStream_t stream) {
   constexpr int64_t kElem = sizeof(T);
@@ -470,12 +469,12 @@ bool launch_static_lean(const QuantArgs& a, int div_kind, cudaStream_t stream) {
   const int64_t chunks16 = a.rows * ceil_div(static_cast<int64_t>(a.hidden) * kElem, 16);
   const int64_t sms = sm_count();
   int cpt = knob(Knob::kEwCpt);
-  if (cpt <= 0) cpt = chunks16 >= sms * 65536 ? 4 : (chunks16 >= sms * 64 ? 2 : 1);
+  if (cpt <= 0) cpt = chunks16 >= sms * 1024 ? 2 : 1;
   cpt = cpt >= 4 ? 4 : (cpt >= 2 ? 2 : 1);
   if (cpt > 1 && bytes != 16) cpt = 1;
   int threads = knob(Knob::kEwThreads);
   threads = threads > 0 ? static_cast<int>(ceil_div(threads, IR_WARP_SIZE)) * IR_WARP_SIZE
-                        : (cpt == 4 ? 256 : 128);
+                        : (cpt == 1 ? 256 : 128);
   threads = std::min(std::max(threads, IR_WARP_SIZE), 1024);
   constexpr int kTargetBlocks = 256;
   auto pieces = [&](int b) { return static_cast<int64_t>(a.hidden) * kElem / b; };
