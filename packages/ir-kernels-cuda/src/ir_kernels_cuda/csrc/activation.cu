@@ -169,23 +169,24 @@ __device__ __forceinline__ Piece<T, BYTES> act_mul_piece(const Piece<T, BYTES>& 
 
 // Block (blockIdx.x, blockIdx.y): pieces [blockIdx.x * blockDim.x * CPT, +
 // blockDim.x * CPT) of row blockIdx.y (rows past 65535 in a grid-stride loop
-// over y). `npieces` = d / E; every row half is a whole number of aligned
-// pieces (checked by the launcher).
+// over y). a.npieces = d / E, a.extra = d; every row half is a whole number
+// of aligned pieces (checked by the launcher).
 template <typename T, Activation ACT, int BYTES, int CPT, bool FAST_DIV>
-__global__ void act_lean_kernel(ActArgs a, int npieces) {
+__global__ void act_lean_kernel(LeanEwArgs a) {
   using P = Piece<T, BYTES>;
   constexpr int E = P::E;
   const int nt = static_cast<int>(blockDim.x);
   const int p0 = static_cast<int>(blockIdx.x) * nt * CPT + static_cast<int>(threadIdx.x);
-  for (int64_t row = blockIdx.y; row < a.rows; row += gridDim.y) {
-    const T* gate = static_cast<const T*>(a.x) + row * a.x_stride;
-    const T* up = gate + a.d;
+  int64_t row = blockIdx.y;  // < a.rows (see LeanEwArgs)
+  do {
+    const T* gate = static_cast<const T*>(a.in) + row * a.in_stride;
+    const T* up = gate + a.extra;
     T* out = static_cast<T*>(a.out) + row * a.out_stride;
     P g[CPT], u[CPT];
 #pragma unroll
     for (int k = 0; k < CPT; ++k) {
       const int p = p0 + k * nt;
-      if (p < npieces) {
+      if (p < a.npieces) {
         g[k] = P::load(gate + p * E);
         u[k] = P::load(up + p * E);
       }
@@ -194,9 +195,10 @@ __global__ void act_lean_kernel(ActArgs a, int npieces) {
 #pragma unroll
     for (int k = 0; k < CPT; ++k) {
       const int p = p0 + k * nt;
-      if (p < npieces) act_mul_piece<T, ACT, FAST_DIV>(g[k], u[k]).store(out + p * E);
+      if (p < a.npieces) act_mul_piece<T, ACT, FAST_DIV>(g[k], u[k]).store(out + p * E);
     }
-  }
+    row += gridDim.y;
+  } while (row < a.rows);
 }
 
 // Largest piece width (16, 8, 4 bytes; at least two elements) that every
@@ -216,13 +218,14 @@ int lean_piece_bytes(const ActArgs& a) {
 template <typename T, Activation ACT, int BYTES, int CPT>
 void launch_lean_div(const ActArgs& a, bool fast, dim3 grid, dim3 block, int npieces,
                      cudaStream_t stream) {
+  const LeanEwArgs p{a.x, a.x_stride, npieces, a.d, nullptr, a.out, a.out_stride, a.rows};
   if constexpr (ACT == Activation::kSilu) {
     if (fast) {
-      act_lean_kernel<T, ACT, BYTES, CPT, true><<<grid, block, 0, stream>>>(a, npieces);
+      act_lean_kernel<T, ACT, BYTES, CPT, true><<<grid, block, 0, stream>>>(p);
       return;
     }
   }
-  act_lean_kernel<T, ACT, BYTES, CPT, false><<<grid, block, 0, stream>>>(a, npieces);
+  act_lean_kernel<T, ACT, BYTES, CPT, false><<<grid, block, 0, stream>>>(p);
 }
 
 // Returns false (nothing launched) where the lean kernel does not apply.

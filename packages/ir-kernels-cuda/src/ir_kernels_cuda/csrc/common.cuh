@@ -340,6 +340,25 @@ __device__ __forceinline__ void with_div_kind(int kind, const ScaleDiv& d, F&& f
 #define IR_LOAD_FENCE() __syncwarp()
 #endif
 
+// Parameters of the lean element-wise kernels (activations, static quant),
+// passed by value. Why a struct of its own: a kernel's first instructions
+// read its parameters from the constant bank, which is cold at every launch
+// (the parameters are new), so each 64-byte line of it that the first loads
+// wait for costs a memory round trip. Everything the row's first loads need
+// comes first (c[0x0][0x210..0x23f] on sm_90, one line); the row count last:
+// the kernels' row loop tests it only after the first row (grid y never
+// exceeds the row count), not before their loads.
+struct LeanEwArgs {
+  const void* in;     // input rows
+  int64_t in_stride;  // elements between input rows
+  int npieces;        // pieces a row (activations: of each half)
+  int extra;          // activations: d, the up half's offset; static quant: the division kind
+  const float* scale; // static quant: the one-element scale
+  void* out;          // output rows
+  int64_t out_stride; // elements (bytes for fp8) between output rows
+  int64_t rows;
+};
+
 // ------------------------------------------------------------------ vectors
 
 // Raw bits of one element, and back.

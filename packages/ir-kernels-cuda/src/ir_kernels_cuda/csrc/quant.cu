@@ -84,27 +84,28 @@ __global__ void static_quant_row_kernel(QuantArgs a, int rows_per_block, int div
 // loaded right after the pieces (IR_LOAD_FENCE), both in flight together. Same
 // per-element arithmetic as static_quant_kernel: the same bytes.
 template <typename T, int BYTES, int CPT>
-__global__ void static_quant_lean_kernel(QuantArgs a, int npieces, int div_kind) {
+__global__ void static_quant_lean_kernel(LeanEwArgs a) {
   using P = Piece<T, BYTES>;
   constexpr int E = P::E;
   const int nt = static_cast<int>(blockDim.x);
   const int p0 = static_cast<int>(blockIdx.x) * nt * CPT + static_cast<int>(threadIdx.x);
-  for (int64_t row = blockIdx.y; row < a.rows; row += gridDim.y) {
-    const T* x = static_cast<const T*>(a.x) + row * a.x_stride;
-    uint8_t* out = a.out + row * a.hidden;
+  int64_t row = blockIdx.y;  // < a.rows (see LeanEwArgs)
+  do {
+    const T* x = static_cast<const T*>(a.in) + row * a.in_stride;
+    uint8_t* out = static_cast<uint8_t*>(a.out) + row * a.out_stride;
     P v[CPT];
 #pragma unroll
     for (int k = 0; k < CPT; ++k) {
       const int p = p0 + k * nt;
-      if (p < npieces) v[k] = P::load(x + p * E);
+      if (p < a.npieces) v[k] = P::load(x + p * E);
     }
     IR_LOAD_FENCE();  // the pieces' loads go out before the scale's (see there)
-    const ScaleDiv d = make_scale_div(*a.scale, div_kind != kDivIeee);
-    with_div_kind(div_kind, d, [&](auto kind) {
+    const ScaleDiv d = make_scale_div(*a.scale, a.extra != kDivIeee);
+    with_div_kind(a.extra, d, [&](auto kind) {
 #pragma unroll
       for (int k = 0; k < CPT; ++k) {
         const int p = p0 + k * nt;
-        if (p < npieces) {
+        if (p < a.npieces) {
           float y[E];
 #pragma unroll
           for (int j = 0; j < E; ++j) y[j] = v[k].get(j);
@@ -112,7 +113,8 @@ __global__ void static_quant_lean_kernel(QuantArgs a, int npieces, int div_kind)
         }
       }
     });
-  }
+    row += gridDim.y;
+  } while (row < a.rows);
 }
 
 // ------------------------------------------------------------------ dynamic per token
@@ -486,14 +488,15 @@ bool launch_static_lean(const QuantArgs& a, int div_kind, cudaStream_t stream) {
   const int64_t tiles = ceil_div(npieces, static_cast<int64_t>(threads) * cpt);
   const dim3 grid(static_cast<unsigned>(tiles),
                   static_cast<unsigned>(std::min<int64_t>(a.rows, 65535)));
+  const LeanEwArgs p{a.x, a.x_stride, npieces, div_kind, a.scale, a.out, a.hidden, a.rows};
   if (bytes == 16 && cpt == 4) {
-    static_quant_lean_kernel<T, 16, 4><<<grid, threads, 0, stream>>>(a, npieces, div_kind);
+    static_quant_lean_kernel<T, 16, 4><<<grid, threads, 0, stream>>>(p);
   } else if (bytes == 16 && cpt == 2) {
-    static_quant_lean_kernel<T, 16, 2><<<grid, threads, 0, stream>>>(a, npieces, div_kind);
+    static_quant_lean_kernel<T, 16, 2><<<grid, threads, 0, stream>>>(p);
   } else if (bytes == 16) {
-    static_quant_lean_kernel<T, 16, 1><<<grid, threads, 0, stream>>>(a, npieces, div_kind);
+    static_quant_lean_kernel<T, 16, 1><<<grid, threads, 0, stream>>>(p);
   } else if constexpr (kMinBytes <= 8) {
-    static_quant_lean_kernel<T, 8, 1><<<grid, threads, 0, stream>>>(a, npieces, div_kind);
+    static_quant_lean_kernel<T, 8, 1><<<grid, threads, 0, stream>>>(p);
   }
   return true;
 }
