@@ -182,20 +182,21 @@ __global__ void act_lean_kernel(LeanEwArgs a) {
     const T* gate = static_cast<const T*>(a.in) + row * a.in_stride;
     const T* up = gate + a.extra;
     T* out = static_cast<T*>(a.out) + row * a.out_stride;
+    // Threads past the row load its last piece (no branch around the loads
+    // and the arithmetic: straight-line code) and store nothing.
     P g[CPT], u[CPT];
 #pragma unroll
     for (int k = 0; k < CPT; ++k) {
-      const int p = p0 + k * nt;
-      if (p < a.npieces) {
-        g[k] = P::load(gate + p * E);
-        u[k] = P::load(up + p * E);
-      }
+      const int p = min(p0 + k * nt, a.npieces - 1);
+      g[k] = P::load(gate + p * E);
+      u[k] = P::load(up + p * E);
     }
     IR_LOAD_FENCE();
 #pragma unroll
     for (int k = 0; k < CPT; ++k) {
       const int p = p0 + k * nt;
-      if (p < a.npieces) act_mul_piece<T, ACT, FAST_DIV>(g[k], u[k]).store(out + p * E);
+      const P o = act_mul_piece<T, ACT, FAST_DIV>(g[k], u[k]);
+      if (p < a.npieces) o.store(out + p * E);
     }
     row += gridDim.y;
   } while (row < a.rows);

@@ -93,24 +93,22 @@ __global__ void static_quant_lean_kernel(LeanEwArgs a) {
   do {
     const T* x = static_cast<const T*>(a.in) + row * a.in_stride;
     uint8_t* out = static_cast<uint8_t*>(a.out) + row * a.out_stride;
+    // Threads past the row load its last piece (no branch around the loads
+    // and the arithmetic) and store nothing.
     P v[CPT];
 #pragma unroll
-    for (int k = 0; k < CPT; ++k) {
-      const int p = p0 + k * nt;
-      if (p < a.npieces) v[k] = P::load(x + p * E);
-    }
+    for (int k = 0; k < CPT; ++k) v[k] = P::load(x + min(p0 + k * nt, a.npieces - 1) * E);
     IR_LOAD_FENCE();  // the pieces' loads go out before the scale's (see there)
     const ScaleDiv d = make_scale_div(*a.scale, a.extra != kDivIeee);
     with_div_kind(a.extra, d, [&](auto kind) {
 #pragma unroll
       for (int k = 0; k < CPT; ++k) {
         const int p = p0 + k * nt;
-        if (p < a.npieces) {
-          float y[E];
+        float y[E];
 #pragma unroll
-          for (int j = 0; j < E; ++j) y[j] = v[k].get(j);
-          *reinterpret_cast<Fp8Vec<E>*>(out + p * E) = to_fp8_values<decltype(kind)::value>(y, d);
-        }
+        for (int j = 0; j < E; ++j) y[j] = v[k].get(j);
+        const Fp8Vec<E> q = to_fp8_values<decltype(kind)::value>(y, d);
+        if (p < a.npieces) *reinterpret_cast<Fp8Vec<E>*>(out + p * E) = q;
       }
     });
     row += gridDim.y;

@@ -228,34 +228,60 @@ __device__ __forceinline__ void load_values(const C* p, float (&f)[K]) {
   }
 }
 
+// Parameters of rotary_lean_kernel, in the order its first loads need them
+// (see LeanEwArgs in common.cuh: the parameter bank is cold at every launch,
+// each 64-byte line a memory round trip): the query items' loads and the
+// position load need only the first line (c[0x0][0x210..0x23f] on sm_90).
+struct RotaryLeanArgs {
+  const void* positions;
+  const void* query;
+  int64_t query_stride;
+  int64_t query_head_stride;
+  int q_items;   // query heads x chunks per head
+  int items;     // q_items + key heads x chunks per head
+  int per_head;  // chunks per head
+  int per_head_shift;  // log2(per_head) where a power of two, else -1
+  const void* key;
+  int64_t key_stride;
+  int64_t key_head_stride;
+  const void* cos_sin_cache;
+  void* query_out;
+  int64_t query_out_stride;
+  int64_t query_out_head_stride;
+  void* key_out;
+  int64_t key_out_stride;
+  int64_t key_out_head_stride;
+  int64_t tokens;
+  int rotary_dim;
+};
+
 // Lean form (rot_mode 0/1): grid (item tiles, tokens), one item a thread,
 // items as in rotary_vec_kernel (a 16-byte chunk of a head: NeoX chunk j of
 // both halves, GPT-J one chunk of interleaved pairs; query heads, then key
 // heads). Each thread reads its own cos/sin values from the cache row (no
 // shared-memory staging, no barrier): its chunk loads do not wait for the
-// position, and the cos/sin loads wait for the position only. The launcher
-// checks the alignment of heads and cache rows, and that no unrotated tail
-// must be copied (in place, or rotary_dim == head_size). per_head_shift:
-// log2 of the chunks per head where that is a power of two, else -1. Same
-// per-element arithmetic as the other kernels: the same bits.
+// position, and the cos/sin loads wait for the position only. Threads past
+// the items redo the last item and store nothing (no branch around the
+// loads). The launcher checks the alignment of heads and cache rows, and
+// that no unrotated tail must be copied (in place, or rotary_dim ==
+// head_size). Same per-element arithmetic as the other kernels: the same bits.
 template <typename T, typename C, typename P, bool NEOX>
-__global__ void rotary_lean_kernel(RotaryArgs a, int per_head, int per_head_shift) {
+__global__ void rotary_lean_kernel(RotaryLeanArgs a) {
   constexpr int V = Vec<T>::N;
   constexpr int K = NEOX ? V : V / 2;  // cos (and sin) values an item needs
-  const int half = a.rotary_dim / 2;
-  const int q_items = a.query_heads * per_head;
-  const int items = q_items + (a.key == nullptr ? 0 : a.key_heads * per_head);
-  const int it = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
-  if (it >= items) return;
-  const bool is_q = it < q_items;
-  const int local = is_q ? it : it - q_items;
-  const int h = per_head_shift >= 0 ? local >> per_head_shift : local / per_head;
-  const int j = local - h * per_head;
-  for (int64_t token = blockIdx.y; token < a.tokens; token += gridDim.y) {
-    const TokenRows<T> r = token_rows<T>(a, token);
-    const T* src = is_q ? r.q + h * a.query_head_stride : r.k + h * a.key_head_stride;
-    T* dst = is_q ? r.qo + h * a.query_out_head_stride : r.ko + h * a.key_out_head_stride;
-    const int e0 = j * V;  // first element of the chunk (NeoX: in each half)
+  const int it0 = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  const bool active = it0 < a.items;
+  const int it = min(it0, a.items - 1);
+  const bool is_q = it < a.q_items;
+  const int local = is_q ? it : it - a.q_items;
+  const int h = a.per_head_shift >= 0 ? local >> a.per_head_shift : local / a.per_head;
+  const int j = local - h * a.per_head;
+  const int e0 = j * V;  // first element of the chunk (NeoX: in each half)
+  int64_t token = blockIdx.y;  // < a.tokens: the grid has min(tokens, 65535) rows
+  do {
+    const int half = a.rotary_dim / 2;
+    const T* src = is_q ? static_cast<const T*>(a.query) + token * a.query_stride + h * a.query_head_stride
+                        : static_cast<const T*>(a.key) + token * a.key_stride + h * a.key_head_stride;
     const Vec<T> x1 = *reinterpret_cast<const Vec<T>*>(src + e0);
     Vec<T> x2;
     if constexpr (NEOX) x2 = *reinterpret_cast<const Vec<T>*>(src + half + e0);
@@ -264,6 +290,8 @@ __global__ void rotary_lean_kernel(RotaryArgs a, int per_head, int per_head_shif
     float c[K], s[K];
     load_values<C, K>(cos, c);
     load_values<C, K>(cos + half, s);
+    T* dst = is_q ? static_cast<T*>(a.query_out) + token * a.query_out_stride + h * a.query_out_head_stride
+                  : static_cast<T*>(a.key_out) + token * a.key_out_stride + h * a.key_out_head_stride;
     if constexpr (NEOX) {
       float o1[V], o2[V];
 #pragma unroll
@@ -274,8 +302,10 @@ __global__ void rotary_lean_kernel(RotaryArgs a, int per_head, int per_head_shif
       Vec<T> y1, y2;
       y1.set(o1);
       y2.set(o2);
-      *reinterpret_cast<Vec<T>*>(dst + e0) = y1;
-      *reinterpret_cast<Vec<T>*>(dst + half + e0) = y2;
+      if (active) {
+        *reinterpret_cast<Vec<T>*>(dst + e0) = y1;
+        *reinterpret_cast<Vec<T>*>(dst + half + e0) = y2;
+      }
     } else {
       float o[V];
 #pragma unroll
@@ -285,9 +315,10 @@ __global__ void rotary_lean_kernel(RotaryArgs a, int per_head, int per_head_shif
       }
       Vec<T> y;
       y.set(o);
-      *reinterpret_cast<Vec<T>*>(dst + e0) = y;
+      if (active) *reinterpret_cast<Vec<T>*>(dst + e0) = y;
     }
-  }
+    token += gridDim.y;
+  } while (token < a.tokens);
 }
 
 // The vector path's conditions: every head start 16-byte aligned and each
@@ -342,8 +373,28 @@ bool launch_lean(const RotaryArgs& a, bool copies_tail, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(ceil_div(items, threads)),
                   static_cast<unsigned>(std::min<int64_t>(a.tokens, 65535)));
   const int shift = (per_head & (per_head - 1)) == 0 ? __builtin_ctz(static_cast<unsigned>(per_head)) : -1;
-  if (a.is_neox) rotary_lean_kernel<T, C, P, true><<<grid, threads, 0, stream>>>(a, per_head, shift);
-  else rotary_lean_kernel<T, C, P, false><<<grid, threads, 0, stream>>>(a, per_head, shift);
+  const RotaryLeanArgs p{a.positions,
+                         a.query,
+                         a.query_stride,
+                         a.query_head_stride,
+                         static_cast<int>(a.query_heads * static_cast<int64_t>(per_head)),
+                         static_cast<int>(items),
+                         per_head,
+                         shift,
+                         a.key,
+                         a.key_stride,
+                         a.key_head_stride,
+                         a.cos_sin_cache,
+                         a.query_out,
+                         a.query_out_stride,
+                         a.query_out_head_stride,
+                         a.key_out,
+                         a.key_out_stride,
+                         a.key_out_head_stride,
+                         a.tokens,
+                         a.rotary_dim};
+  if (a.is_neox) rotary_lean_kernel<T, C, P, true><<<grid, threads, 0, stream>>>(p);
+  else rotary_lean_kernel<T, C, P, false><<<grid, threads, 0, stream>>>(p);
   return true;
 }
 
