@@ -12,7 +12,8 @@ Two questions, each answered next to the triton kernel on the same inputs:
 
 Session 6 adds three sweeps (3: static quant, 4: rotary): the lean kernels
 (sq_mode / rot_mode auto) against the former ones, and their launch knobs;
-(5: gated activations at few tokens) the lean activation kernel's shape.
+(5: gated activations at few tokens) the lean activation kernel's shape;
+(6) the activations at 4096-16384 rows, default shape only.
 
 Cells: CUDA-graph us per call (<= 4096 rows), else do_bench us (L2 flushed).
 Writes $RES/knob_sweep/knob_sweep.md. About 60-90 s on an H100.
@@ -108,6 +109,11 @@ SWEEPS += (
             ("2x128", {"ew_cpt": 2, "ew_threads": 128}),
             ("2x64", {"ew_cpt": 2, "ew_threads": 64}),
         ),
+    ),
+    (
+        ("silu_and_mul", "gelu_and_mul"),
+        [(4096, 2048), (16384, 2048), (16384, 8192)],
+        (("auto", {}),),
     ),
 )
 if os.environ.get("KNOB_SWEEP_ONLY"):  # e.g. "1": the second sweep alone
