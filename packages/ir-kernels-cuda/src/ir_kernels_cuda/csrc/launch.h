@@ -168,12 +168,12 @@ int norm_chunks_per_thread();
 //                a thread; 2: lean with the former 2/4-chunk split; 3: the
 //                former kernel (which dq_cpt shapes)
 //   act_mode     act_and_mul: 1 or auto: lean kernel; 2: the former kernel
+//                (ew_config's shape, which the former static quant kernel keeps)
+//                (quant.cu and activation.cu document the measurements)
 //   sq_mode      static quant: 1 or auto: lean kernel where the rows are whole
 //                aligned 8-byte pieces; 2: the former element-wise kernel
 //   rot_mode     rotary: 1 or auto: lean kernel where it applies (aligned
 //                heads and cache rows, no tail to copy); 2: the former kernels
-//                (ew_config's shape, which static quant keeps)
-//                (quant.cu and activation.cu document the measurements)
 namespace ir_cuda {
 
 enum class Knob : int {
