@@ -342,9 +342,11 @@ __device__ __forceinline__ void with_div_kind(int kind, const ScaleDiv& d, F&& f
 
 // Parameters of the lean element-wise kernels (activations, static quant),
 // passed by value. Why a struct of its own: a kernel's first instructions
-// read its parameters from the constant bank, which is cold at every launch
-// (the parameters are new), so each 64-byte line of it that the first loads
-// wait for costs a memory round trip. Everything the row's first loads need
+// read its parameters from the constant bank, whose contents are new at
+// every launch, so (our reading; the constant cache misses were not measured
+// directly) each 64-byte line of it that the first loads wait for can cost a
+// memory round trip; one line instead of two gained 0.05-0.1 us a call at
+// 1-128 rows on the H100 (knob_sweep_h100.md F3). Everything the row's first loads need
 // comes first (c[0x0][0x210..0x23f] on sm_90, one line); the row count last:
 // the kernels' row loop tests it only after the first row (grid y never
 // exceeds the row count), not before their loads.

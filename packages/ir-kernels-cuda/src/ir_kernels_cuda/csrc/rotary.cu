@@ -229,8 +229,8 @@ __device__ __forceinline__ void load_values(const C* p, float (&f)[K]) {
 }
 
 // Parameters of rotary_lean_kernel, in the order its first loads need them
-// (see LeanEwArgs in common.cuh: the parameter bank is cold at every launch,
-// each 64-byte line a memory round trip): the query items' loads and the
+// (see LeanEwArgs in common.cuh: each 64-byte line of the parameter bank the
+// first loads wait for can cost a memory round trip): the query items' loads and the
 // position load need only the first line (c[0x0][0x210..0x23f] on sm_90).
 struct RotaryLeanArgs {
   const void* positions;
