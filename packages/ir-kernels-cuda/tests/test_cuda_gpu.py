@@ -523,3 +523,30 @@ def test_rotary_lean_kernel_equals_the_former(dtype: torch.dtype, is_neox: bool)
                     assert not torch.equal(got_q, q), case
                     if key is not None:
                         assert torch.equal(got[1], exp[1]) and torch.equal(got_k, exp_k), case
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_lean_quant_kernels_take_row_strided_rows(dtype: torch.dtype) -> None:
+    """Row-strided (16-byte aligned) rows through the lean group, dynamic and
+    static quant kernels give the bytes and scales of the contiguous rows,
+    for 1 row and for more rows than SMs (the group kernel's strided path
+    divides by the groups a row; its contiguous path does not)."""
+    torch.manual_seed(0)
+    for tokens in (1, 300):
+        buf = (torch.randn(tokens, 2048 + 64, device=DEV) * 3).to(dtype)
+        view = buf[:, :2048]
+        dense = view.contiguous()
+        assert view.stride(0) == 2048 + 64 and view.data_ptr() % 16 == 0
+        for name, extra in (
+            ("per_token_group_quant_fp8", (128,)),
+            ("per_token_group_quant_fp8", (64,)),
+            ("dynamic_per_token_scaled_fp8_quant", (None,)),
+            ("static_scaled_fp8_quant", (torch.tensor([0.0173], device=DEV),)),
+        ):
+            impl = getattr(ir.ops, name).impls["cuda"]
+            assert impl.accepts(view, *extra), name
+            got, exp = impl.fn(view, *extra), impl.fn(dense, *extra)
+            got_l = got if isinstance(got, tuple) else (got,)
+            exp_l = exp if isinstance(exp, tuple) else (exp,)
+            for g, e in zip(got_l, exp_l, strict=True):
+                assert torch.equal(_bits(g), _bits(e)), f"{name} {extra} {tokens} rows"

@@ -288,54 +288,65 @@ __device__ __forceinline__ void quantise_pair(uint8_t* dst, const Vec<T>& lo, co
   *reinterpret_cast<Fp8Pair<N>*>(dst) = p;
 }
 
+// Parameters of group_quant_lean_kernel, in the order its first loads need
+// them (see LeanEwArgs in common.cuh): the first line of the parameter bank
+// holds everything up to the scales; the output pointer comes last.
+struct GroupLeanArgs {
+  const void* x;
+  int64_t x_stride;      // elements between input rows
+  int64_t total_groups;  // rows x groups a row
+  int group_size;
+  int lane_shift;        // log2 of the lanes a group
+  int groups_per_row;
+  int div_kind;
+  float* scales;         // [rows, groups a row]: index = group
+  uint8_t* out;          // contiguous rows: group g's bytes start at g * group_size
+};
+
 // Group quant, lean: lane l of a group (L = 1 << lane_shift lanes, consecutive,
 // starting at a multiple of L) owns the group's pairs l, l + L, ... (P of
 // them). Thread ids run over the groups of all rows in memory order (1-D grid:
-// neighbouring blocks touch neighbouring bytes); with contiguous rows the
-// group's offset is group * group_size, no division by the groups per row.
-template <typename T, int P>
-__global__ void __launch_bounds__(256) group_quant_lean_kernel(QuantArgs a, int64_t total_groups,
-                                                               int groups_per_row, int lane_shift,
-                                                               int div_kind) {
+// neighbouring blocks touch neighbouring bytes); with contiguous rows
+// (CONTIG, chosen on the host) the group's offset is group * group_size, no
+// division by the groups per row. Lanes past the last group load its data
+// (no branch around the loads), take part in the shuffles and store nothing.
+template <typename T, int P, bool CONTIG>
+__global__ void __launch_bounds__(256) group_quant_lean_kernel(GroupLeanArgs a) {
   constexpr int N = Vec<T>::N;
   const int64_t gid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int lanes = 1 << lane_shift;
-  const int64_t group = gid >> lane_shift;
+  const int lanes = 1 << a.lane_shift;
+  const int64_t group0 = gid >> a.lane_shift;
+  const bool valid = group0 < a.total_groups;
+  const int64_t group = valid ? group0 : a.total_groups - 1;
   const int lane = static_cast<int>(gid) & (lanes - 1);
-  const bool valid = group < total_groups;
   const int gs = a.group_size;
   const T* x = static_cast<const T*>(a.x);
-  if (a.x_stride == a.hidden) {
+  if constexpr (CONTIG) {
     x += group * gs;
-  } else if (valid) {  // strided rows: one division
+  } else {  // strided rows: one division
     int64_t row;
     int g;
-    split_group(group, total_groups, groups_per_row, &row, &g);
+    split_group(group, a.total_groups, a.groups_per_row, &row, &g);
     x += row * a.x_stride + static_cast<int64_t>(g) * gs;
   }
   Vec<T> v[2 * P];
-  if (valid) {
 #pragma unroll
-    for (int j = 0; j < P; ++j) {
-      const T* src = x + (lane + j * lanes) * (2 * N);
-      v[2 * j] = *reinterpret_cast<const Vec<T>*>(src);
-      v[2 * j + 1] = *reinterpret_cast<const Vec<T>*>(src + N);
-    }
+  for (int j = 0; j < P; ++j) {
+    const T* src = x + (lane + j * lanes) * (2 * N);
+    v[2 * j] = *reinterpret_cast<const Vec<T>*>(src);
+    v[2 * j + 1] = *reinterpret_cast<const Vec<T>*>(src + N);
   }
-  float amax = 0.0f;
-  if (valid) {
-    amax = pair_amax(v[0], v[1]);
+  float amax = pair_amax(v[0], v[1]);
 #pragma unroll
-    for (int j = 1; j < P; ++j) amax = fmaxf(amax, pair_amax(v[2 * j], v[2 * j + 1]));
-  }
+  for (int j = 1; j < P; ++j) amax = fmaxf(amax, pair_amax(v[2 * j], v[2 * j + 1]));
   // Every lane of the warp takes part in the shuffles (valid or not).
   for (int off = lanes / 2; off > 0; off >>= 1) amax = fmaxf(amax, IR_SHFL_XOR(amax, off));
   if (!valid) return;
   const float scale = fmaxf(amax, kGroupEps) * kInvFp8Max;
-  if (lane == 0) a.scales[group] = scale;  // scales are [rows, groups_per_row]: index = group
-  const ScaleDiv d = make_scale_div(scale, div_kind != kDivIeee);
-  uint8_t* out = a.out + group * gs;  // the output rows are contiguous
-  with_div_kind(div_kind, d, [&](auto kind) {
+  if (lane == 0) a.scales[group] = scale;
+  const ScaleDiv d = make_scale_div(scale, a.div_kind != kDivIeee);
+  uint8_t* out = a.out + group * gs;
+  with_div_kind(a.div_kind, d, [&](auto kind) {
 #pragma unroll
     for (int j = 0; j < P; ++j)
       quantise_pair<decltype(kind)::value>(out + (lane + j * lanes) * (2 * N), v[2 * j],
@@ -348,12 +359,30 @@ __global__ void __launch_bounds__(256) group_quant_lean_kernel(QuantArgs a, int6
 // The block's max: a butterfly in each warp, the warp maxima through shared
 // memory (one barrier), then a butterfly over the next power of two of the
 // warp count only (every lane reads slot lane % that power, or the identity).
+//
+// Parameters (DynLeanArgs) in the order the first loads need them (see
+// LeanEwArgs in common.cuh): the row, the pair count and the upper bound in
+// the parameter bank's first line.
+struct DynLeanArgs {
+  const void* x;
+  int64_t x_stride;  // elements between input rows
+  int npairs;        // pairs of chunks a row
+  int warp_pow2;     // the next power of two of the warps a block
+  const float* scale_ub;
+  int div_kind;
+  int hidden;        // bytes between output rows
+  float* scales;     // [rows]
+  uint8_t* out;
+};
+
 template <typename T, int P>
-__global__ void __launch_bounds__(1024) dynamic_quant_lean_kernel(QuantArgs a, int npairs,
-                                                                  int warp_pow2, int div_kind) {
+__global__ void __launch_bounds__(1024) dynamic_quant_lean_kernel(DynLeanArgs a) {
   constexpr int N = Vec<T>::N;
   __shared__ float smem[1024 / IR_WARP_SIZE];
   const int64_t row = blockIdx.x;
+  const int npairs = a.npairs;
+  const int warp_pow2 = a.warp_pow2;
+  const int div_kind = a.div_kind;
   const T* x = static_cast<const T*>(a.x) + row * a.x_stride;
   const float ub = a.scale_ub != nullptr ? *a.scale_ub : 0.0f;
   Vec<T> v[2 * P];
@@ -426,8 +455,11 @@ bool launch_group_lean(const QuantArgs& a, int div_kind, cudaStream_t stream) {
   const int sms = sm_count();
   int tpb = 256;
   while (tpb > IR_WARP_SIZE && ceil_div(threads, tpb) < sms) tpb /= 2;
-  group_quant_lean_kernel<T, P><<<static_cast<unsigned>(ceil_div(threads, tpb)), tpb, 0, stream>>>(
-      a, total_groups, groups_per_row, lane_shift, div_kind);
+  const GroupLeanArgs p{a.x,          a.x_stride,     total_groups, gs,   lane_shift,
+                        groups_per_row, div_kind,   a.scales,     a.out};
+  const unsigned blocks = static_cast<unsigned>(ceil_div(threads, tpb));
+  if (a.x_stride == a.hidden) group_quant_lean_kernel<T, P, true><<<blocks, tpb, 0, stream>>>(p);
+  else group_quant_lean_kernel<T, P, false><<<blocks, tpb, 0, stream>>>(p);
   return true;
 }
 
@@ -443,9 +475,10 @@ bool launch_dynamic_lean(const QuantArgs& a, int div_kind, cudaStream_t stream) 
   const int warps = static_cast<int>(threads) / IR_WARP_SIZE;
   int warp_pow2 = 1;
   while (warp_pow2 < warps) warp_pow2 *= 2;
+  const DynLeanArgs p{a.x,        a.x_stride, npairs,   warp_pow2,
+                      a.scale_ub, div_kind,   a.hidden, a.scales, a.out};
   dynamic_quant_lean_kernel<T, P>
-      <<<static_cast<unsigned>(a.rows), static_cast<unsigned>(threads), 0, stream>>>(
-          a, npairs, warp_pow2, div_kind);
+      <<<static_cast<unsigned>(a.rows), static_cast<unsigned>(threads), 0, stream>>>(p);
   return true;
 }
 
