@@ -33,6 +33,22 @@ def extension() -> None:
     )
 
 
+class _Knobs:
+    """Sets launch knobs for a block and restores the previous values."""
+
+    def __init__(self, **values: int) -> None:
+        self.values = values
+        self.previous: dict[str, int] = {}
+
+    def __enter__(self) -> None:
+        for name, value in self.values.items():
+            self.previous[name] = runtime.set_knob(name, value)
+
+    def __exit__(self, *exc: object) -> None:
+        for name, value in self.previous.items():
+            runtime.set_knob(name, value)
+
+
 def _cases(**kw: Any) -> list[tuple[str, str]]:
     return testing.conformance_cases(provider="cuda", **kw) if torch.cuda.is_available() else []
 
@@ -100,11 +116,8 @@ def test_norm_rows_have_the_same_bits_under_every_launch_shape(
             ("norm_cpt", 8),
             ("norm_rows", 4),
         ):
-            previous = runtime.set_knob(knob_name, value)
-            try:
+            with _Knobs(**{knob_name: value}):
                 got_all = _flat(fn(*args))
-            finally:
-                runtime.set_knob(knob_name, previous)
             for got, exp in zip(got_all, ref, strict=True):
                 assert torch.equal(got, exp), f"{name} {hidden} {knob_name}={value}: differs"
 
@@ -433,22 +446,6 @@ def test_rotary_out_of_place_odd_heads(dtype: torch.dtype) -> None:
 
 
 # ------------------------------------------------------------------ lean kernels vs the former ones
-
-
-class _Knobs:
-    """Sets launch knobs for a block and restores the previous values."""
-
-    def __init__(self, **values: int) -> None:
-        self.values = values
-        self.previous: dict[str, int] = {}
-
-    def __enter__(self) -> None:
-        for name, value in self.values.items():
-            self.previous[name] = runtime.set_knob(name, value)
-
-    def __exit__(self, *exc: object) -> None:
-        for name, value in self.previous.items():
-            runtime.set_knob(name, value)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -176,9 +176,7 @@ __global__ void act_lean_kernel(LeanEwArgs a) {
   using P = Piece<T, BYTES>;
   constexpr int E = P::E;
   const int nt = static_cast<int>(blockDim.x);
-  const int p0 = static_cast<int>(blockIdx.x) * nt * CPT + static_cast<int>(threadIdx.x);
-  int64_t row = blockIdx.y;  // < a.rows (see LeanEwArgs)
-  do {
+  for_each_lean_row<CPT>(a, [&](int64_t row, int p0) {
     const T* gate = static_cast<const T*>(a.in) + row * a.in_stride;
     const T* up = gate + a.extra;
     T* out = static_cast<T*>(a.out) + row * a.out_stride;
@@ -199,8 +197,7 @@ __global__ void act_lean_kernel(LeanEwArgs a) {
       const int p = p0 + k * nt;
       if (p < a.npieces) act_mul_piece<T, ACT, FAST_DIV>(g[k], u[k]).store(out + p * E);
     }
-    row += gridDim.y;
-  } while (row < a.rows);
+  });
 }
 
 // Largest piece width (16, 8, 4 bytes; at least two elements) that every

@@ -348,8 +348,7 @@ __device__ __forceinline__ void with_div_kind(int kind, const ScaleDiv& d, F&& f
 // memory round trip; one line instead of two gained 0.05-0.1 us a call at
 // 1-128 rows on the H100 (knob_sweep_h100.md F3). Everything the row's first loads need
 // comes first (c[0x0][0x210..0x23f] on sm_90, one line); the row count last:
-// the kernels' row loop tests it only after the first row (grid y never
-// exceeds the row count), not before their loads.
+// the kernels' row loop (for_each_lean_row) tests it only after the first row.
 struct LeanEwArgs {
   const void* in;     // input rows
   int64_t in_stride;  // elements between input rows
@@ -360,6 +359,23 @@ struct LeanEwArgs {
   int64_t out_stride; // elements (bytes for fp8) between output rows
   int64_t rows;
 };
+
+// Calls f(row, p0) for each row a block of a lean element-wise kernel
+// covers: blockIdx.y, then every gridDim.y after it (rows past 65535). The
+// row count is tested only after the first row: the launch's grid y never
+// exceeds it, and a test before the row's loads would make them wait for the
+// count's parameter line. p0 is this thread's first piece in the row, its
+// k-th piece p0 + k * blockDim.x (a block covers blockDim.x * CPT pieces).
+template <int CPT, typename F>
+__device__ __forceinline__ void for_each_lean_row(const LeanEwArgs& a, F&& f) {
+  const int p0 = static_cast<int>(blockIdx.x) * static_cast<int>(blockDim.x) * CPT +
+                 static_cast<int>(threadIdx.x);
+  int64_t row = blockIdx.y;
+  do {
+    f(row, p0);
+    row += gridDim.y;
+  } while (row < a.rows);
+}
 
 // ------------------------------------------------------------------ vectors
 
@@ -391,28 +407,61 @@ __device__ __forceinline__ uint32_t pack2<__half>(float a, float b) {
   return *reinterpret_cast<const uint32_t*>(&h);
 }
 
-// One 16-byte chunk of T (8 bf16/fp16 or 4 fp32): the unit of every load.
-// Kept as four raw words so a chunk costs four registers whatever T is.
-template <typename T>
-struct alignas(16) Vec {
-  static constexpr int N = 16 / sizeof(T);
-  uint32_t w[4];
+// A piece: BYTES (4, 8 or 16) of consecutive elements of T, kept as raw
+// words so that it costs BYTES / 4 registers whatever T is. The lean kernels
+// load and store whole pieces (their launchers check the alignment on the
+// host); Vec is the 16-byte piece.
+template <int BYTES>
+struct RawPiece;
+template <>
+struct RawPiece<4> { using type = uint32_t; };
+template <>
+struct RawPiece<8> { using type = uint2; };
+template <>
+struct RawPiece<16> { using type = uint4; };
+
+// E elements of T in W words.
+template <typename T, int BYTES>
+struct alignas(BYTES) Piece {
+  static constexpr int W = BYTES / 4;
+  static constexpr int E = BYTES / static_cast<int>(sizeof(T));
+  uint32_t w[W];
 
   // Element j as float (j must be a compile-time constant after unrolling).
   __device__ __forceinline__ float get(int j) const {
     if constexpr (sizeof(T) == 4) return bits_to_float<T>(w[j]);
     else return bits_to_float<T>((j & 1) ? (w[j >> 1] >> 16) : (w[j >> 1] & 0xffffu));
   }
-  // Set every element from f[0..N), rounding to T.
-  __device__ __forceinline__ void set(const float (&f)[N]) {
+  // Set every element from f[0..E), rounding to T.
+  __device__ __forceinline__ void set(const float (&f)[E]) {
     if constexpr (sizeof(T) == 4) {
 #pragma unroll
-      for (int k = 0; k < 4; ++k) w[k] = __float_as_uint(f[k]);
+      for (int k = 0; k < W; ++k) w[k] = __float_as_uint(f[k]);
     } else {
 #pragma unroll
-      for (int k = 0; k < 4; ++k) w[k] = pack2<T>(f[2 * k], f[2 * k + 1]);
+      for (int k = 0; k < W; ++k) w[k] = pack2<T>(f[2 * k], f[2 * k + 1]);
     }
   }
+  __device__ __forceinline__ static Piece load(const T* p) {
+    using R = typename RawPiece<BYTES>::type;
+    Piece out;
+    *reinterpret_cast<R*>(out.w) = *reinterpret_cast<const R*>(p);
+    return out;
+  }
+  __device__ __forceinline__ void store(T* p) const {
+    using R = typename RawPiece<BYTES>::type;
+    *reinterpret_cast<R*>(p) = *reinterpret_cast<const R*>(w);
+  }
+};
+
+// One 16-byte chunk of T (8 bf16/fp16 or 4 fp32): the unit of the kernels'
+// 16-byte loads and stores (and of load_chunk / store_chunk).
+template <typename T>
+struct alignas(16) Vec : Piece<T, 16> {
+  static constexpr int N = 16 / sizeof(T);
+  using Piece<T, 16>::w;
+
+  // The raw bits of element j (the element-wise stores).
   __device__ __forceinline__ uint32_t raw(int j) const {
     if constexpr (sizeof(T) == 4) return w[j];
     else return (j & 1) ? (w[j >> 1] >> 16) : (w[j >> 1] & 0xffffu);
@@ -432,50 +481,6 @@ struct alignas(N) Fp8Vec {
   }
   __device__ __forceinline__ uint8_t byte(int j) const {
     return static_cast<uint8_t>(w[j >> 2] >> (8 * (j & 3)));
-  }
-};
-
-// A piece: BYTES (4, 8 or 16) of consecutive elements of T, loaded and
-// stored as raw words, for the lean kernels whose launcher has checked the
-// alignment on the host (no element-wise path). E elements; get/set as Vec.
-template <int BYTES>
-struct RawPiece;
-template <>
-struct RawPiece<4> { using type = uint32_t; };
-template <>
-struct RawPiece<8> { using type = uint2; };
-template <>
-struct RawPiece<16> { using type = uint4; };
-
-// BYTES of one half-row as raw words (E elements of T).
-template <typename T, int BYTES>
-struct alignas(BYTES) Piece {
-  static constexpr int W = BYTES / 4;
-  static constexpr int E = BYTES / static_cast<int>(sizeof(T));
-  uint32_t w[W];
-
-  __device__ __forceinline__ float get(int j) const {
-    if constexpr (sizeof(T) == 4) return bits_to_float<T>(w[j]);
-    else return bits_to_float<T>((j & 1) ? (w[j >> 1] >> 16) : (w[j >> 1] & 0xffffu));
-  }
-  __device__ __forceinline__ void set(const float (&f)[E]) {
-    if constexpr (sizeof(T) == 4) {
-#pragma unroll
-      for (int k = 0; k < W; ++k) w[k] = __float_as_uint(f[k]);
-    } else {
-#pragma unroll
-      for (int k = 0; k < W; ++k) w[k] = pack2<T>(f[2 * k], f[2 * k + 1]);
-    }
-  }
-  __device__ __forceinline__ static Piece load(const T* p) {
-    using R = typename RawPiece<BYTES>::type;
-    Piece out;
-    *reinterpret_cast<R*>(out.w) = *reinterpret_cast<const R*>(p);
-    return out;
-  }
-  __device__ __forceinline__ void store(T* p) const {
-    using R = typename RawPiece<BYTES>::type;
-    *reinterpret_cast<R*>(p) = *reinterpret_cast<const R*>(w);
   }
 };
 

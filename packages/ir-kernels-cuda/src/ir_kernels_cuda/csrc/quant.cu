@@ -88,9 +88,7 @@ __global__ void static_quant_lean_kernel(LeanEwArgs a) {
   using P = Piece<T, BYTES>;
   constexpr int E = P::E;
   const int nt = static_cast<int>(blockDim.x);
-  const int p0 = static_cast<int>(blockIdx.x) * nt * CPT + static_cast<int>(threadIdx.x);
-  int64_t row = blockIdx.y;  // < a.rows (see LeanEwArgs)
-  do {
+  for_each_lean_row<CPT>(a, [&](int64_t row, int p0) {
     const T* x = static_cast<const T*>(a.in) + row * a.in_stride;
     uint8_t* out = static_cast<uint8_t*>(a.out) + row * a.out_stride;
     // Threads past the row load its last piece (no branch around the loads
@@ -111,8 +109,7 @@ __global__ void static_quant_lean_kernel(LeanEwArgs a) {
         if (p < a.npieces) *reinterpret_cast<Fp8Vec<E>*>(out + p * E) = q;
       }
     });
-    row += gridDim.y;
-  } while (row < a.rows);
+  });
 }
 
 // ------------------------------------------------------------------ dynamic per token
