@@ -13,7 +13,8 @@ Two questions, each answered next to the triton kernel on the same inputs:
 Session 6 adds three sweeps (3: static quant, 4: rotary): the lean kernels
 (sq_mode / rot_mode auto) against the former ones, and their launch knobs;
 (5: gated activations at few tokens) the lean activation kernel's shape;
-(6) the activations at 4096-16384 rows, default shape only.
+(6) the activations at 4096-16384 rows, default shape only. Session 7 adds
+sweep 7: silu's checked reciprocal (silu_rcp auto) against the IEEE quotient.
 
 Cells: CUDA-graph us per call (<= 4096 rows), else do_bench us (L2 flushed).
 Writes $RES/knob_sweep/knob_sweep.md. About 60-90 s on an H100.
@@ -43,6 +44,7 @@ KNOBS = (
     "fp8_div",
     "sq_mode",
     "rot_mode",
+    "silu_rcp",
 )
 
 NORM_SETS = (
@@ -114,6 +116,16 @@ SWEEPS += (
         ("silu_and_mul", "gelu_and_mul"),
         [(4096, 2048), (16384, 2048), (16384, 8192)],
         (("auto", {}),),
+    ),
+)
+# Session 7 (sweep 7): silu's checked hardware reciprocal against the IEEE
+# quotient, at the bench's MLP widths (d = 3.5 x hidden).
+SWEEPS += (
+    (
+        ("silu_and_mul",),
+        [(t, d) for t in (1, 16, 128, 1024, 4096) for d in (7168, 14336, 28672)]
+        + [(16384, 7168), (16384, 28672)],
+        (("auto", {}), ("ieee", {"silu_rcp": 2})),
     ),
 )
 if os.environ.get("KNOB_SWEEP_ONLY"):  # e.g. "1": the second sweep alone

@@ -547,3 +547,74 @@ def test_lean_quant_kernels_take_row_strided_rows(dtype: torch.dtype) -> None:
             exp_l = exp if isinstance(exp, tuple) else (exp,)
             for g, e in zip(got_l, exp_l, strict=True):
                 assert torch.equal(_bits(g), _bits(e)), f"{name} {extra} {tokens} rows"
+
+
+# ------------------------------------------------------------------ silu's checked reciprocal
+
+
+def _same_bits_or_both_nan(got: torch.Tensor, exp: torch.Tensor) -> torch.Tensor:
+    """Per element: the same bit pattern, or NaN in both (payloads aside)."""
+    word = torch.int16 if got.dtype.itemsize == 2 else torch.int32
+    return (got.view(word) == exp.view(word)) | (got.isnan() & exp.isnan())
+
+
+@pytest.mark.parametrize("dtype", (torch.bfloat16, torch.float16))
+def test_silu_checked_reciprocal_is_exhaustively_native(dtype: torch.dtype) -> None:
+    """Every (x, u) pair of 16-bit patterns (2^32 for each dtype, NaNs,
+    infinities, zeros and subnormals included): silu_rcp 1 (the hardware
+    reciprocal with its rounding test, activation.cu) gives the bits of
+    silu_rcp 2 (the IEEE quotient), and both give native's (a NaN where
+    native has one). Each slab holds all 65536 gates against 256 ups."""
+    impl = ir.ops.silu_and_mul.impls["cuda"]
+    gates = torch.arange(-32768, 32768, device=DEV, dtype=torch.int32).to(torch.int16)
+    rows = 256
+    x = torch.empty(rows, 2 * 65536, device=DEV, dtype=dtype)
+    x[:, :65536] = gates.view(dtype)
+    mismatched = 0
+    for first in range(-32768, 32768, rows):
+        ups = torch.arange(first, first + rows, device=DEV, dtype=torch.int32).to(torch.int16)
+        x[:, 65536:] = ups.view(dtype)[:, None]
+        with _Knobs(silu_rcp=1):
+            got = impl(x)
+        with _Knobs(silu_rcp=2):
+            ieee = impl(x)
+        mismatched += int((got.view(torch.int16) != ieee.view(torch.int16)).sum())
+        if first % 8192 == 0:  # native on one slab in 32 (its float copies are slow)
+            ok = _same_bits_or_both_nan(ieee, ir.ops.silu_and_mul.native(x))
+            assert bool(ok.all()), f"{dtype} ups from {first}: IEEE form differs from native"
+    assert mismatched == 0, f"{dtype}: {mismatched} of 2^32 pairs differ from the IEEE form"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_silu_forms_are_bitwise_native_under_every_kernel(dtype: torch.dtype) -> None:
+    """silu_and_mul against native, bits, for every launch shape (lean
+    kernel's 16-, 8- and 4-byte pieces and one or two a thread; the former
+    kernel, aligned and element-wise) and every quotient form (silu_rcp,
+    act_div); inputs with zeros, infinities, NaN, tiny and huge values."""
+    torch.manual_seed(0)
+    impl = ir.ops.silu_and_mul.impls["cuda"]
+    specials = torch.tensor(
+        [0.0, -0.0, float("inf"), -float("inf"), float("nan"), 1e-30, -1e-30, 88.5, -88.5, -100.0],
+        device=DEV,
+    )
+    for rows, d in ((1, 7168), (3, 40), (300, 4096), (5, 14), (2, 8)):
+        x = (torch.randn(rows, 2 * d, device=DEV) * 4).to(dtype)
+        n = min(len(specials), d)
+        x[0, :n] = specials[:n].to(dtype)
+        x[-1, d : d + n] = specials[:n].to(dtype)
+        for src in (x, _misaligned(x)):
+            exp = ir.ops.silu_and_mul.native(src.contiguous())
+            for knobs in (
+                {},
+                {"silu_rcp": 2},
+                {"silu_rcp": 2, "act_div": 1},
+                {"silu_rcp": 2, "act_div": 2},
+                {"act_mode": 2},
+                {"act_mode": 2, "silu_rcp": 2, "act_div": 2},
+                {"ew_cpt": 2},
+                {"ew_threads": 32},
+            ):
+                with _Knobs(**knobs):
+                    got = impl.fn(src)
+                same = _same_bits_or_both_nan(got, exp)
+                assert bool(same.all()), f"{dtype} {rows}x{d} {knobs}: differs from native"

@@ -16,10 +16,14 @@
 namespace ir_cuda {
 namespace {
 
+// silu's divisor 1 + e^-x as native computes it (the same expf): every form
+// of silu below divides by this b, so they differ only in the quotient.
+__device__ __forceinline__ float silu_divisor(float x) { return 1.0f + expf(-x); }
+
 template <Activation ACT>
 __device__ __forceinline__ float activate(float x) {
   if constexpr (ACT == Activation::kSilu) {
-    return x / (1.0f + expf(-x));
+    return x / silu_divisor(x);
   } else if constexpr (ACT == Activation::kGelu) {
     constexpr float kInvSqrt2 = 0.70710678118654752440f;
     return x * 0.5f * (1.0f + erff(x * kInvSqrt2));
@@ -46,7 +50,7 @@ __device__ __forceinline__ void silu_chunk_fast(float (&x)[N]) {
   float amin = 0x1p60f, amax = 0.0f, bmax = 0.0f;
 #pragma unroll
   for (int j = 0; j < N; ++j) {
-    b[j] = 1.0f + expf(-x[j]);
+    b[j] = silu_divisor(x[j]);
     const float r0 = __fdividef(1.0f, b[j]);  // reciprocal estimate (no branch)
     const float r = fmaf(fmaf(-b[j], r0, 1.0f), r0, r0);
     const float q0 = __fmul_rn(x[j], r);
@@ -64,14 +68,106 @@ __device__ __forceinline__ void silu_chunk_fast(float (&x)[N]) {
   }
 }
 
+// ------------------------------------------------------------------ silu's checked reciprocal
+//
+// bf16 and fp16 rows (knob silu_rcp). The native chain is p = RN(s * u) with
+// s = RN(x / b), b = silu_divisor(x), then out = RN_T(p). The IEEE quotient
+// (MUFU.RCP, FCHK, five FFMA, a branch to a slow path) is about ten of the
+// ~26 instructions silu issued per element, where triton's approximate silu
+// issues ~12 in all (ncu: 1720K against 1190K instructions at 128 x 14336).
+// Here the quotient takes the hardware reciprocal: s' = RN(x * rcp(b)),
+// p' = RN(s' * u), and a test on p' proves that RN_T(p') = RN_T(p) or sends
+// the element back to the IEEE quotient. Why the test suffices:
+//  * rcp.approx.ftz.f32 is within 1 ulp of 1/b (PTX ISA); 2 ulp budgeted,
+//    s' is within 6 * 2^-24 of s and p' within 8.1 * 2^-24 of p (relative),
+//    while s' and s are normal (|s'| >= 2^-125). So the bit patterns of p'
+//    and p are at most 9 apart: across a binade, for subnormal products
+//    (half a unit of 2^-149 each), and at overflow (+inf is the pattern after
+//    the largest float, and both round there past the same midpoint).
+//  * bf16: a float rounds up or down by its low 16 bits, at the midpoint
+//    0x8000 (ties to even); p' is sent back if its low 16 bits are within
+//    kRcpMargin = 12 of it, so p's 16 low bits sit on the same side.
+//  * fp16: p' is sent back unless p'(1 - 2^-20) and p'(1 + 2^-20) round to
+//    the same fp16; rounding is monotone and the interval holds p.
+//  * |s'| < 2^-125 (x zero, tiny, NaN or -inf; b > 2^126, where the flushed
+//    reciprocal is 0) is sent back too.
+// 25 of 65536 bf16 patterns are sent back at random; the redo runs under a
+// branch that a warp takes only where one of its lanes needs it.
+// test_cuda_gpu.py checks every (x, u) pair of bf16 and of fp16 against the
+// IEEE form. ROCm keeps the IEEE form (no inline PTX there).
+enum class SiluDiv {
+  kIeee,   // per-element __fdiv_rn (knob act_div 1)
+  kChunk,  // silu_chunk_fast (knob act_div 2)
+  kRcp,    // the checked reciprocal (bf16 and fp16; knob silu_rcp)
+};
+
+template <typename T>
+constexpr bool kHasCheckedRcp =
+#ifdef USE_ROCM
+    false;
+#else
+    std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, __half>;
+#endif
+
+#ifndef USE_ROCM
+__device__ __forceinline__ float rcp_approx_ftz(float b) {
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(b));
+  return r;
+}
+#endif
+
+constexpr uint32_t kRcpMargin = 12;
+
+// True where RN_T(p) might differ from RN_T of a float within the margin.
+template <typename T>
+__device__ __forceinline__ bool near_rounding_midpoint(float p);
+template <>
+__device__ __forceinline__ bool near_rounding_midpoint<__nv_bfloat16>(float p) {
+  // (low 16 bits of p) + margin - 0x8000, mod 2^16, in the high half: one IMAD.
+  const uint32_t d = __float_as_uint(p) * 65536u + (kRcpMargin - 0x8000u) * 65536u;
+  return d < (2 * kRcpMargin + 1) * 65536u;
+}
+template <>
+__device__ __forceinline__ bool near_rounding_midpoint<__half>(float p) {
+  const uint32_t h = pack2<__half>(__fmul_rn(p, 1.0f - 0x1p-20f), __fmul_rn(p, 1.0f + 0x1p-20f));
+  return h != __byte_perm(h, 0, 0x1032);  // the two halves differ
+}
+
+// y[j] = silu(g_j) * u_j with native's rounding to T (see above).
+template <typename T, int E, typename V>
+__device__ __forceinline__ void silu_mul_checked(const V& g, const V& u, float (&y)[E]) {
+#ifndef USE_ROCM
+  float b[E];
+  bool redo[E];
+  bool any = false;
+#pragma unroll
+  for (int j = 0; j < E; ++j) {
+    const float x = g.get(j);
+    b[j] = silu_divisor(x);
+    const float s = __fmul_rn(x, rcp_approx_ftz(b[j]));
+    y[j] = __fmul_rn(s, u.get(j));
+    redo[j] = !(fabsf(s) >= 0x1p-125f) || near_rounding_midpoint<T>(y[j]);
+    any |= redo[j];
+  }
+  if (any) {
+#pragma unroll
+    for (int j = 0; j < E; ++j) {
+      if (redo[j]) y[j] = __fmul_rn(__fdiv_rn(g.get(j), b[j]), u.get(j));
+    }
+  }
+#endif
+}
+
 // out = act(gate) * up for one chunk, with the native chain's rounding.
 // act(g) * u over the E elements of a Vec or a Piece (anything with get(j)
-// and set(float[E])). FAST_DIV: silu through silu_chunk_fast (knob act_div,
-// see launch_typed).
-template <Activation ACT, bool FAST_DIV, int E, typename V>
+// and set(float[E])). DIV: silu's quotient (see launch_typed).
+template <Activation ACT, SiluDiv DIV, int E, typename V>
 __device__ __forceinline__ V act_mul_values(const V& g, const V& u) {
   float y[E];
-  if constexpr (ACT == Activation::kSilu && FAST_DIV) {
+  if constexpr (ACT == Activation::kSilu && DIV == SiluDiv::kRcp) {
+    silu_mul_checked<typename V::Elem>(g, u, y);
+  } else if constexpr (ACT == Activation::kSilu && DIV == SiluDiv::kChunk) {
 #pragma unroll
     for (int j = 0; j < E; ++j) y[j] = g.get(j);
     silu_chunk_fast(y);
@@ -86,12 +182,12 @@ __device__ __forceinline__ V act_mul_values(const V& g, const V& u) {
   return o;
 }
 
-template <typename T, Activation ACT, bool FAST_DIV = false>
+template <typename T, Activation ACT, SiluDiv DIV = SiluDiv::kIeee>
 __device__ __forceinline__ Vec<T> act_mul_chunk(const Vec<T>& g, const Vec<T>& u) {
-  return act_mul_values<ACT, FAST_DIV, Vec<T>::N>(g, u);
+  return act_mul_values<ACT, DIV, Vec<T>::N>(g, u);
 }
 
-template <typename T, Activation ACT, int CPT, bool FAST_DIV>
+template <typename T, Activation ACT, int CPT, SiluDiv DIV>
 __global__ void act_and_mul_kernel(ActArgs a) {
   constexpr int N = Vec<T>::N;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
@@ -116,7 +212,7 @@ __global__ void act_and_mul_kernel(ActArgs a) {
 #pragma unroll
     for (int k = 0; k < CPT; ++k) {
       const int c = base + threadIdx.x + k * blockDim.x;
-      if (c < nchunks) store_chunk(out, c, d, vec, act_mul_chunk<T, ACT, FAST_DIV>(g[k], u[k]));
+      if (c < nchunks) store_chunk(out, c, d, vec, act_mul_chunk<T, ACT, DIV>(g[k], u[k]));
     }
   }
 }
@@ -161,17 +257,17 @@ __global__ void act_and_mul_row_kernel(ActArgs a, int rows_per_block) {
 // Same arithmetic per element as act_mul_chunk: bit-identical output.
 
 // act(g) * u for one piece: the arithmetic of act_mul_chunk.
-template <typename T, Activation ACT, bool FAST_DIV, int BYTES>
+template <typename T, Activation ACT, SiluDiv DIV, int BYTES>
 __device__ __forceinline__ Piece<T, BYTES> act_mul_piece(const Piece<T, BYTES>& g,
                                                          const Piece<T, BYTES>& u) {
-  return act_mul_values<ACT, FAST_DIV, Piece<T, BYTES>::E>(g, u);
+  return act_mul_values<ACT, DIV, Piece<T, BYTES>::E>(g, u);
 }
 
 // Block (blockIdx.x, blockIdx.y): pieces [blockIdx.x * blockDim.x * CPT, +
 // blockDim.x * CPT) of row blockIdx.y (rows past 65535 in a grid-stride loop
 // over y). a.npieces = d / E, a.extra = d; every row half is a whole number
 // of aligned pieces (checked by the launcher).
-template <typename T, Activation ACT, int BYTES, int CPT, bool FAST_DIV>
+template <typename T, Activation ACT, int BYTES, int CPT, SiluDiv DIV>
 __global__ void act_lean_kernel(LeanEwArgs a) {
   using P = Piece<T, BYTES>;
   constexpr int E = P::E;
@@ -195,7 +291,7 @@ __global__ void act_lean_kernel(LeanEwArgs a) {
 #pragma unroll
     for (int k = 0; k < CPT; ++k) {
       const int p = p0 + k * nt;
-      if (p < a.npieces) act_mul_piece<T, ACT, FAST_DIV>(g[k], u[k]).store(out + p * E);
+      if (p < a.npieces) act_mul_piece<T, ACT, DIV>(g[k], u[k]).store(out + p * E);
     }
   });
 }
@@ -215,16 +311,22 @@ int lean_piece_bytes(const ActArgs& a) {
 }
 
 template <typename T, Activation ACT, int BYTES, int CPT>
-void launch_lean_div(const ActArgs& a, bool fast, dim3 grid, dim3 block, int npieces,
+void launch_lean_div(const ActArgs& a, SiluDiv div, dim3 grid, dim3 block, int npieces,
                      cudaStream_t stream) {
   const LeanEwArgs p{a.x, a.x_stride, npieces, a.d, nullptr, a.out, a.out_stride, a.rows};
   if constexpr (ACT == Activation::kSilu) {
-    if (fast) {
-      act_lean_kernel<T, ACT, BYTES, CPT, true><<<grid, block, 0, stream>>>(p);
+    if constexpr (kHasCheckedRcp<T>) {
+      if (div == SiluDiv::kRcp) {
+        act_lean_kernel<T, ACT, BYTES, CPT, SiluDiv::kRcp><<<grid, block, 0, stream>>>(p);
+        return;
+      }
+    }
+    if (div == SiluDiv::kChunk) {
+      act_lean_kernel<T, ACT, BYTES, CPT, SiluDiv::kChunk><<<grid, block, 0, stream>>>(p);
       return;
     }
   }
-  act_lean_kernel<T, ACT, BYTES, CPT, false><<<grid, block, 0, stream>>>(p);
+  act_lean_kernel<T, ACT, BYTES, CPT, SiluDiv::kIeee><<<grid, block, 0, stream>>>(p);
 }
 
 // Returns false (nothing launched) where the lean kernel does not apply.
@@ -233,7 +335,7 @@ void launch_lean_div(const ActArgs& a, bool fast, dim3 grid, dim3 block, int npi
 // rule; knob ew_cpt overrides: 1 or 2), else one; the piece halves (one
 // piece a thread) while the launch has fewer than 256 blocks.
 template <typename T, Activation ACT>
-bool launch_lean(const ActArgs& a, bool fast, cudaStream_t stream) {
+bool launch_lean(const ActArgs& a, SiluDiv div, cudaStream_t stream) {
   int bytes = lean_piece_bytes<T>(a);
   if (bytes == 0) return false;
   constexpr int kElem = sizeof(T);
@@ -258,30 +360,30 @@ bool launch_lean(const ActArgs& a, bool fast, cudaStream_t stream) {
                   static_cast<unsigned>(std::min<int64_t>(a.rows, 65535)));
   const dim3 block(threads);
   if (bytes == 16 && cpt == 2) {
-    launch_lean_div<T, ACT, 16, 2>(a, fast, grid, block, npieces, stream);
+    launch_lean_div<T, ACT, 16, 2>(a, div, grid, block, npieces, stream);
   } else if (bytes == 16) {
-    launch_lean_div<T, ACT, 16, 1>(a, fast, grid, block, npieces, stream);
+    launch_lean_div<T, ACT, 16, 1>(a, div, grid, block, npieces, stream);
   } else if (bytes == 8) {
-    launch_lean_div<T, ACT, 8, 1>(a, fast, grid, block, npieces, stream);
+    launch_lean_div<T, ACT, 8, 1>(a, div, grid, block, npieces, stream);
   } else if constexpr (kMinBytes <= 4) {
-    launch_lean_div<T, ACT, 4, 1>(a, fast, grid, block, npieces, stream);
+    launch_lean_div<T, ACT, 4, 1>(a, div, grid, block, npieces, stream);
   } else {
     return false;
   }
   return true;
 }
 
-template <typename T, Activation ACT, bool FAST_DIV>
+template <typename T, Activation ACT, SiluDiv DIV>
 void launch_cpt(const ActArgs& a, int cpt, dim3 grid, dim3 block, cudaStream_t stream) {
   switch (cpt) {
     case 4:
-      act_and_mul_kernel<T, ACT, 4, FAST_DIV><<<grid, block, 0, stream>>>(a);
+      act_and_mul_kernel<T, ACT, 4, DIV><<<grid, block, 0, stream>>>(a);
       break;
     case 2:
-      act_and_mul_kernel<T, ACT, 2, FAST_DIV><<<grid, block, 0, stream>>>(a);
+      act_and_mul_kernel<T, ACT, 2, DIV><<<grid, block, 0, stream>>>(a);
       break;
     default:
-      act_and_mul_kernel<T, ACT, 1, FAST_DIV><<<grid, block, 0, stream>>>(a);
+      act_and_mul_kernel<T, ACT, 1, DIV><<<grid, block, 0, stream>>>(a);
       break;
   }
 }
@@ -297,16 +399,24 @@ void launch_typed(const ActArgs& a, cudaStream_t stream) {
         <<<static_cast<unsigned>(ceil_div(a.rows, ty)), dim3(tx, ty), 0, stream>>>(a, ty);
     return;
   }
-  // Only silu divides; the other activations keep one instantiation.
-  // silu's division: both forms give the IEEE quotient, so the choice may
-  // follow the problem size. The branch-free form costs a few more
-  // instructions per element (the reciprocal estimate's range scaling) but
-  // lets a thread's elements overlap: the default up to 1024 chunks per SM.
-  bool fast = false;
+  // Only silu divides; the other activations keep one instantiation. Every
+  // form of silu's quotient gives native's output, so the choice may follow
+  // the dtype and the problem size:
+  //  * bf16 and fp16: the checked reciprocal (silu_mul_checked), unless knob
+  //    silu_rcp is 2;
+  //  * otherwise the IEEE quotient: the branch-free chunk form
+  //    (silu_chunk_fast) up to 1024 chunks per SM, where it lets a thread's
+  //    elements overlap for a few more instructions (the reciprocal
+  //    estimate's range scaling), else __fdiv_rn per element (knob act_div).
+  SiluDiv div = SiluDiv::kIeee;
   if constexpr (ACT == Activation::kSilu) {
     const int kd = knob(Knob::kActDiv);
     const int64_t chunks = a.rows * static_cast<int64_t>(nchunks);
-    fast = kd == 2 || (kd != 1 && chunks <= static_cast<int64_t>(sm_count()) * 1024);
+    if (kHasCheckedRcp<T> && knob(Knob::kSiluRcp) != 2) {
+      div = SiluDiv::kRcp;
+    } else if (kd == 2 || (kd != 1 && chunks <= static_cast<int64_t>(sm_count()) * 1024)) {
+      div = SiluDiv::kChunk;
+    }
   }
   // act_mode (bit-identical in every mode):
   //   0 (auto) or 1: the lean kernel (launch_lean: host-checked alignment,
@@ -318,16 +428,22 @@ void launch_typed(const ActArgs& a, cudaStream_t stream) {
   // us): silu 1 x 8192 1.57 vs 1.78, 1024 x 4096 6.42 vs 6.94, 16384 x 8192
   // 268.9 vs 274.1; gelu 1 x 2048 1.62 vs 1.77, 1024 x 4096 7.47 vs 7.98;
   // silu 128 x 8192 3.08 vs 3.01 and 1024 x 2048 4.28 vs 4.30 (even).
-  if (knob(Knob::kActMode) != 2 && launch_lean<T, ACT>(a, fast, stream)) return;
+  if (knob(Knob::kActMode) != 2 && launch_lean<T, ACT>(a, div, stream)) return;
   const EwConfig c = ew_config(a.rows, nchunks);
   const dim3 grid(c.gx, c.gy), block(c.tx, c.ty);
   if constexpr (ACT == Activation::kSilu) {
-    if (fast) {
-      launch_cpt<T, ACT, true>(a, c.cpt, grid, block, stream);
+    if constexpr (kHasCheckedRcp<T>) {
+      if (div == SiluDiv::kRcp) {
+        launch_cpt<T, ACT, SiluDiv::kRcp>(a, c.cpt, grid, block, stream);
+        return;
+      }
+    }
+    if (div == SiluDiv::kChunk) {
+      launch_cpt<T, ACT, SiluDiv::kChunk>(a, c.cpt, grid, block, stream);
       return;
     }
   }
-  launch_cpt<T, ACT, false>(a, c.cpt, grid, block, stream);
+  launch_cpt<T, ACT, SiluDiv::kIeee>(a, c.cpt, grid, block, stream);
 }
 
 }  // namespace

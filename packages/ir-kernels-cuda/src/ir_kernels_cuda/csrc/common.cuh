@@ -4,8 +4,9 @@
 // in seconds and hipify cleanly; the torch glue lives in ops.cpp. Everything
 // platform specific (warp size, shuffles, fp8 conversion) sits behind the
 // macros and functions of this file so the ROCm build can swap them: no
-// inline PTX, and every CUDA-only intrinsic has a portable path under
-// USE_ROCM.
+// inline PTX in shared code, and every CUDA-only intrinsic has a portable
+// path under USE_ROCM (activation.cu's one PTX reciprocal is compiled out
+// there).
 #pragma once
 
 #include <cstdint>
@@ -423,6 +424,7 @@ struct RawPiece<16> { using type = uint4; };
 // E elements of T in W words.
 template <typename T, int BYTES>
 struct alignas(BYTES) Piece {
+  using Elem = T;
   static constexpr int W = BYTES / 4;
   static constexpr int E = BYTES / static_cast<int>(sizeof(T));
   uint32_t w[W];

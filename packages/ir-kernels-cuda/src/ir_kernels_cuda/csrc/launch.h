@@ -174,6 +174,8 @@ int norm_chunks_per_thread();
 //                aligned 8-byte pieces; 2: the former element-wise kernel
 //   rot_mode     rotary: 1 or auto: lean kernel where it applies (aligned
 //                heads and cache rows, no tail to copy); 2: the former kernels
+//   silu_rcp     silu_and_mul on bf16 / fp16: 1 or auto: the checked hardware
+//                reciprocal (activation.cu); 2: the IEEE quotient (act_div)
 namespace ir_cuda {
 
 enum class Knob : int {
@@ -194,6 +196,7 @@ enum class Knob : int {
   kActMode,
   kSqMode,
   kRotMode,
+  kSiluRcp,
   kCount
 };
 int knob(Knob k);

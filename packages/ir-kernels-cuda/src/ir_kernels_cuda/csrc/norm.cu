@@ -44,7 +44,7 @@ constexpr const char* kKnobNames[] = {"fp8_div",    "norm_cpt", "norm_rows",  "e
                                       "ew_cpt",     "ew_threads", "dq_cpt",   "gq_cpl",
                                       "norm_impl",  "norm_wlate", "act_div",  "rot_split",
                                       "gq_mode",    "dq_mode",  "act_mode",
-                                      "sq_mode",    "rot_mode"};
+                                      "sq_mode",    "rot_mode", "silu_rcp"};
 static_assert(sizeof(kKnobNames) / sizeof(kKnobNames[0]) == static_cast<int>(Knob::kCount),
               "one name per knob");
 int g_knobs[static_cast<int>(Knob::kCount)] = {};
