@@ -119,13 +119,20 @@ SWEEPS += (
     ),
 )
 # Session 7 (sweep 7): silu's checked hardware reciprocal against the IEEE
-# quotient, at the bench's MLP widths (d = 3.5 x hidden).
+# quotient, and one or two pieces a thread (one: the 32-register kernel for
+# silu), at the bench's MLP widths (d = 3.5 x hidden). For gelu the "ieee"
+# column runs the auto kernel again: a measure of the noise.
 SWEEPS += (
     (
-        ("silu_and_mul",),
+        ("silu_and_mul", "gelu_and_mul"),
         [(t, d) for t in (1, 16, 128, 1024, 4096) for d in (7168, 14336, 28672)]
         + [(16384, 7168), (16384, 28672)],
-        (("auto", {}), ("ieee", {"silu_rcp": 2})),
+        (
+            ("auto", {}),
+            ("ieee", {"silu_rcp": 2}),
+            ("cpt 1", {"ew_cpt": 1}),
+            ("cpt 2", {"ew_cpt": 2}),
+        ),
     ),
 )
 if os.environ.get("KNOB_SWEEP_ONLY"):  # e.g. "1": the second sweep alone

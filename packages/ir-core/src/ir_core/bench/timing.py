@@ -130,8 +130,8 @@ def time_cuda_graph(
     fn: Callable[[], Any],
     device: torch.device,
     *,
-    calls: int = 20,
-    replays: int = 10,
+    calls: int = 50,
+    replays: int = 30,
 ) -> float:
     """Median device seconds per call of ``fn`` captured in a CUDA graph.
 

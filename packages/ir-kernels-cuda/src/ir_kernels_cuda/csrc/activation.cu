@@ -268,7 +268,7 @@ __device__ __forceinline__ Piece<T, BYTES> act_mul_piece(const Piece<T, BYTES>& 
 // over y). a.npieces = d / E, a.extra = d; every row half is a whole number
 // of aligned pieces (checked by the launcher).
 template <typename T, Activation ACT, int BYTES, int CPT, SiluDiv DIV>
-__global__ void act_lean_kernel(LeanEwArgs a) {
+__device__ __forceinline__ void act_lean_body(const LeanEwArgs& a) {
   using P = Piece<T, BYTES>;
   constexpr int E = P::E;
   const int nt = static_cast<int>(blockDim.x);
@@ -296,6 +296,23 @@ __global__ void act_lean_kernel(LeanEwArgs a) {
   });
 }
 
+template <typename T, Activation ACT, int BYTES, int CPT, SiluDiv DIV>
+__global__ void act_lean_kernel(LeanEwArgs a) {
+  act_lean_body<T, ACT, BYTES, CPT, DIV>(a);
+}
+
+// The same kernel capped at 32 registers a thread (two 1024-thread blocks an
+// SM), for silu's checked reciprocal at one piece a thread: uncapped, its
+// eight independent chains took 48 registers, so an SM held 10 of the
+// 128-thread blocks instead of 16, and 128 x 14336 (1792 blocks) ran in two
+// waves where triton's 30-register kernel ran in one. Capped, it does not
+// spill (sm_90 ptxas -v). The other forms keep the uncapped kernel: they fit
+// in 32 already, or spill under the cap (IEEE silu).
+template <typename T, Activation ACT, int BYTES, SiluDiv DIV>
+__global__ void __launch_bounds__(1024, 2) act_lean_kernel_r32(LeanEwArgs a) {
+  act_lean_body<T, ACT, BYTES, 1, DIV>(a);
+}
+
 // Largest piece width (16, 8, 4 bytes; at least two elements) that every
 // row start, both halves and the output rows are aligned to; 0: none.
 template <typename T>
@@ -317,7 +334,11 @@ void launch_lean_div(const ActArgs& a, SiluDiv div, dim3 grid, dim3 block, int n
   if constexpr (ACT == Activation::kSilu) {
     if constexpr (kHasCheckedRcp<T>) {
       if (div == SiluDiv::kRcp) {
-        act_lean_kernel<T, ACT, BYTES, CPT, SiluDiv::kRcp><<<grid, block, 0, stream>>>(p);
+        if constexpr (CPT == 1) {
+          act_lean_kernel_r32<T, ACT, BYTES, SiluDiv::kRcp><<<grid, block, 0, stream>>>(p);
+        } else {
+          act_lean_kernel<T, ACT, BYTES, CPT, SiluDiv::kRcp><<<grid, block, 0, stream>>>(p);
+        }
         return;
       }
     }
