@@ -134,26 +134,32 @@ __device__ __forceinline__ bool near_rounding_midpoint<__half>(float p) {
   return h != __byte_perm(h, 0, 0x1032);  // the two halves differ
 }
 
-// y[j] = silu(g_j) * u_j with native's rounding to T (see above).
+// y[j] = silu(g_j) * u_j with native's rounding to T (see above), two
+// elements at a time: each pair's redo branch ends the pair's live range, so
+// a thread holds two divisors, not eight (eight took 48 registers a thread:
+// 10 of 16 blocks an SM, two waves at 128 x 14336 where triton's 30-register
+// kernel runs one; capping the registers instead made ptxas spill).
 template <typename T, int E, typename V>
 __device__ __forceinline__ void silu_mul_checked(const V& g, const V& u, float (&y)[E]) {
 #ifndef USE_ROCM
-  float b[E];
-  bool redo[E];
-  bool any = false;
+  static_assert(E % 2 == 0, "pieces hold whole pairs");
 #pragma unroll
-  for (int j = 0; j < E; ++j) {
-    const float x = g.get(j);
-    b[j] = silu_divisor(x);
-    const float s = __fmul_rn(x, rcp_approx_ftz(b[j]));
-    y[j] = __fmul_rn(s, u.get(j));
-    redo[j] = !(fabsf(s) >= 0x1p-125f) || near_rounding_midpoint<T>(y[j]);
-    any |= redo[j];
-  }
-  if (any) {
+  for (int j0 = 0; j0 < E; j0 += 2) {
+    float b[2];
+    bool redo[2];
 #pragma unroll
-    for (int j = 0; j < E; ++j) {
-      if (redo[j]) y[j] = __fmul_rn(__fdiv_rn(g.get(j), b[j]), u.get(j));
+    for (int i = 0; i < 2; ++i) {
+      const float x = g.get(j0 + i);
+      b[i] = silu_divisor(x);
+      const float s = __fmul_rn(x, rcp_approx_ftz(b[i]));
+      y[j0 + i] = __fmul_rn(s, u.get(j0 + i));
+      redo[i] = !(fabsf(s) >= 0x1p-125f) || near_rounding_midpoint<T>(y[j0 + i]);
+    }
+    if (redo[0] || redo[1]) {
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        if (redo[i]) y[j0 + i] = __fmul_rn(__fdiv_rn(g.get(j0 + i), b[i]), u.get(j0 + i));
+      }
     }
   }
 #endif
@@ -268,7 +274,7 @@ __device__ __forceinline__ Piece<T, BYTES> act_mul_piece(const Piece<T, BYTES>& 
 // over y). a.npieces = d / E, a.extra = d; every row half is a whole number
 // of aligned pieces (checked by the launcher).
 template <typename T, Activation ACT, int BYTES, int CPT, SiluDiv DIV>
-__device__ __forceinline__ void act_lean_body(const LeanEwArgs& a) {
+__global__ void act_lean_kernel(LeanEwArgs a) {
   using P = Piece<T, BYTES>;
   constexpr int E = P::E;
   const int nt = static_cast<int>(blockDim.x);
@@ -296,23 +302,6 @@ __device__ __forceinline__ void act_lean_body(const LeanEwArgs& a) {
   });
 }
 
-template <typename T, Activation ACT, int BYTES, int CPT, SiluDiv DIV>
-__global__ void act_lean_kernel(LeanEwArgs a) {
-  act_lean_body<T, ACT, BYTES, CPT, DIV>(a);
-}
-
-// The same kernel capped at 32 registers a thread (two 1024-thread blocks an
-// SM), for silu's checked reciprocal at one piece a thread: uncapped, its
-// eight independent chains took 48 registers, so an SM held 10 of the
-// 128-thread blocks instead of 16, and 128 x 14336 (1792 blocks) ran in two
-// waves where triton's 30-register kernel ran in one. Capped, it does not
-// spill (sm_90 ptxas -v). The other forms keep the uncapped kernel: they fit
-// in 32 already, or spill under the cap (IEEE silu).
-template <typename T, Activation ACT, int BYTES, SiluDiv DIV>
-__global__ void __launch_bounds__(1024, 2) act_lean_kernel_r32(LeanEwArgs a) {
-  act_lean_body<T, ACT, BYTES, 1, DIV>(a);
-}
-
 // Largest piece width (16, 8, 4 bytes; at least two elements) that every
 // row start, both halves and the output rows are aligned to; 0: none.
 template <typename T>
@@ -334,11 +323,7 @@ void launch_lean_div(const ActArgs& a, SiluDiv div, dim3 grid, dim3 block, int n
   if constexpr (ACT == Activation::kSilu) {
     if constexpr (kHasCheckedRcp<T>) {
       if (div == SiluDiv::kRcp) {
-        if constexpr (CPT == 1) {
-          act_lean_kernel_r32<T, ACT, BYTES, SiluDiv::kRcp><<<grid, block, 0, stream>>>(p);
-        } else {
-          act_lean_kernel<T, ACT, BYTES, CPT, SiluDiv::kRcp><<<grid, block, 0, stream>>>(p);
-        }
+        act_lean_kernel<T, ACT, BYTES, CPT, SiluDiv::kRcp><<<grid, block, 0, stream>>>(p);
         return;
       }
     }
