@@ -14,7 +14,8 @@ Session 6 adds three sweeps (3: static quant, 4: rotary): the lean kernels
 (sq_mode / rot_mode auto) against the former ones, and their launch knobs;
 (5: gated activations at few tokens) the lean activation kernel's shape;
 (6) the activations at 4096-16384 rows, default shape only. Session 7 adds
-sweep 7: silu's checked reciprocal (silu_rcp auto) against the IEEE quotient.
+sweep 7: silu's checked reciprocal (silu_rcp auto) against the IEEE quotient;
+sweep 8: group quant's few-groups kernel against the lean one.
 
 Cells: CUDA-graph us per call (<= 4096 rows), else do_bench us (L2 flushed).
 Writes $RES/knob_sweep/knob_sweep.md. About 60-90 s on an H100.
@@ -45,6 +46,7 @@ KNOBS = (
     "sq_mode",
     "rot_mode",
     "silu_rcp",
+    "gq_mode",
 )
 
 NORM_SETS = (
@@ -133,6 +135,14 @@ SWEEPS += (
             ("cpt 1", {"ew_cpt": 1}),
             ("cpt 2", {"ew_cpt": 2}),
         ),
+    ),
+)
+# Sweep 8: group quant's few-groups kernel (gq_mode 4) against the lean one.
+SWEEPS += (
+    (
+        ("per_token_group_quant_fp8",),
+        [*SMALL, (4096, 2048)],
+        (("auto", {}), ("lean", {"gq_mode": 1}), ("few-groups", {"gq_mode": 4})),
     ),
 )
 if os.environ.get("KNOB_SWEEP_ONLY"):  # e.g. "1": the second sweep alone

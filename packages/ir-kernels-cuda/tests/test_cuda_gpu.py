@@ -6,6 +6,7 @@ where the arithmetic is the same."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -547,6 +548,34 @@ def test_lean_quant_kernels_take_row_strided_rows(dtype: torch.dtype) -> None:
             exp_l = exp if isinstance(exp, tuple) else (exp,)
             for g, e in zip(got_l, exp_l, strict=True):
                 assert torch.equal(_bits(g), _bits(e)), f"{name} {extra} {tokens} rows"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_group_quant_few_groups_kernel_equals_the_lean_one(dtype: torch.dtype) -> None:
+    """gq_mode 4 (4 or 8 elements a lane, up to 32 lanes a group) against
+    gq_mode 1 (16 a lane) and native, bytes and scales: group sizes that
+    take 8- and 16-byte pieces (and 512, which no piece splits into 32
+    lanes: the lean kernel either way), contiguous and row-strided rows,
+    few and many rows, inputs with zeros and large values; with a NaN
+    against the lean kernel only (both leave NaN out of the group's max,
+    where native's amax returns NaN)."""
+    torch.manual_seed(0)
+    op = ir.ops.per_token_group_quant_fp8
+    impl = op.impls["cuda"]
+    for tokens, special in ((1, 0.0), (3, 0.0), (300, 0.0), (3, float("nan"))):
+        buf = (torch.randn(tokens, 4096 + 64, device=DEV) * 3).to(dtype)
+        buf[0, :4] = torch.tensor([0.0, -0.0, special, 1e4], device=DEV).to(dtype)
+        for rows in (buf[:, :4096].contiguous(), buf[:, :4096]):
+            for gs in (32, 64, 128, 256, 512):
+                with _Knobs(gq_mode=1):
+                    exp = impl.fn(rows, gs)
+                with _Knobs(gq_mode=4):
+                    got = impl.fn(rows, gs)
+                ref = op.native(rows.contiguous(), gs)
+                case = (tokens, gs, rows.is_contiguous())
+                for g, e, r in zip(got, exp, ref, strict=True):
+                    assert torch.equal(_bits(g), _bits(e)), case
+                    assert math.isnan(special) or torch.equal(_bits(g), _bits(r)), case
 
 
 # ------------------------------------------------------------------ silu's checked reciprocal

@@ -336,10 +336,14 @@ void launch_lean_div(const ActArgs& a, SiluDiv div, dim3 grid, dim3 block, int n
 }
 
 // Returns false (nothing launched) where the lean kernel does not apply.
-// Shape: 128 threads (knob ew_threads overrides), 16-byte pieces, two a
-// thread once the problem fills the GPU several times over (ew_config's
-// rule; knob ew_cpt overrides: 1 or 2), else one; the piece halves (one
-// piece a thread) while the launch has fewer than 256 blocks.
+// Shape: 128 threads (knob ew_threads overrides), one 16-byte piece a
+// thread (knob ew_cpt 2: two), the piece halving while the launch has fewer
+// than 256 blocks. Until session 7 two pieces a thread from 4096 chunks per
+// SM (ew_config's rule); at the bench's MLP widths (d = 3.5 x hidden) one is
+// as fast or faster everywhere (H100 sweep 7, graph us, one against two:
+// gelu 1024 x 14336 31.04 / 31.57, 4096 x 7168 59.92 / 60.50; silu
+// 1024 x 7168 14.47 / 14.74; 16384 rows even by do_bench), and two took
+// 44-63 registers a thread.
 template <typename T, Activation ACT>
 bool launch_lean(const ActArgs& a, SiluDiv div, cudaStream_t stream) {
   int bytes = lean_piece_bytes<T>(a);
@@ -350,10 +354,7 @@ bool launch_lean(const ActArgs& a, SiluDiv div, cudaStream_t stream) {
   int threads = knob(Knob::kEwThreads);
   threads = threads > 0 ? static_cast<int>(ceil_div(threads, IR_WARP_SIZE)) * IR_WARP_SIZE : 128;
   threads = std::min(std::max(threads, IR_WARP_SIZE), 1024);
-  const int64_t chunks16 = a.rows * ceil_div(static_cast<int64_t>(a.d) * kElem, 16);
-  int cpt = knob(Knob::kEwCpt);
-  if (cpt <= 0) cpt = chunks16 >= static_cast<int64_t>(sm_count()) * 4096 ? 2 : 1;
-  cpt = cpt >= 2 && bytes == 16 ? 2 : 1;
+  const int cpt = knob(Knob::kEwCpt) >= 2 && bytes == 16 ? 2 : 1;
   auto pieces = [&](int b) { return static_cast<int64_t>(a.d) * kElem / b; };
   if (cpt == 1) {
     while (bytes > kMinBytes && a.rows * ceil_div(pieces(bytes), threads) < kTargetBlocks) {

@@ -138,7 +138,8 @@ int norm_chunks_per_thread();
 //                residual and for rows over 512 chunks)
 //   norm_rows    rows per block in the norms (1..32); auto: 1
 //   ew_mode      1: the former one-block-per-row loop for act_and_mul / static quant
-//   ew_cpt       chunks per thread in act_and_mul / static quant (1, 2, 4)
+//   ew_cpt       chunks per thread in act_and_mul / static quant (1, 2, 4);
+//                auto for the lean activation kernel: one (session 7; 2: two)
 //   ew_threads   threads per block in act_and_mul / static quant (32..1024), and
 //                the most threads per block of the lean rotary kernel; auto: the
 //                lean activation kernel 128; lean static quant 256 with one piece
@@ -162,8 +163,10 @@ int norm_chunks_per_thread();
 //                barrier at every token count (and split a token over blocks
 //                of 128 threads below one token per SM); auto: 2 below one
 //                token per SM, else 1
-//   gq_mode      group quant: 1 or auto: lean kernel, 16 elements a lane; 2: lean,
-//                32 a lane; 3: the former kernel (which gq_cpl shapes)
+//   gq_mode      group quant: 1: lean kernel, 16 elements a lane; 2: lean,
+//                32 a lane; 3: the former kernel (which gq_cpl shapes); 4: the
+//                few-groups kernel, 4 or 8 elements a lane; auto: 4 for few
+//                elements (quant.cu), else 1
 //   dq_mode      dynamic per-token quant: 1 or auto: lean kernel, 16 elements
 //                a thread; 2: lean with the former 2/4-chunk split; 3: the
 //                former kernel (which dq_cpt shapes)

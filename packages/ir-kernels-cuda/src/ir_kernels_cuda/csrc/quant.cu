@@ -300,6 +300,21 @@ struct GroupLeanArgs {
   uint8_t* out;          // contiguous rows: group g's bytes start at g * group_size
 };
 
+// First element of group `group` (CONTIG: rows packed back to back, else
+// one division by the groups a row).
+template <typename T, bool CONTIG>
+__device__ __forceinline__ const T* group_start(const GroupLeanArgs& a, int64_t group) {
+  const T* x = static_cast<const T*>(a.x);
+  if constexpr (CONTIG) {
+    return x + group * a.group_size;
+  } else {
+    int64_t row;
+    int g;
+    split_group(group, a.total_groups, a.groups_per_row, &row, &g);
+    return x + row * a.x_stride + static_cast<int64_t>(g) * a.group_size;
+  }
+}
+
 // Group quant, lean: lane l of a group (L = 1 << lane_shift lanes, consecutive,
 // starting at a multiple of L) owns the group's pairs l, l + L, ... (P of
 // them). Thread ids run over the groups of all rows in memory order (1-D grid:
@@ -317,15 +332,7 @@ __global__ void __launch_bounds__(256) group_quant_lean_kernel(GroupLeanArgs a) 
   const int64_t group = valid ? group0 : a.total_groups - 1;
   const int lane = static_cast<int>(gid) & (lanes - 1);
   const int gs = a.group_size;
-  const T* x = static_cast<const T*>(a.x);
-  if constexpr (CONTIG) {
-    x += group * gs;
-  } else {  // strided rows: one division
-    int64_t row;
-    int g;
-    split_group(group, a.total_groups, a.groups_per_row, &row, &g);
-    x += row * a.x_stride + static_cast<int64_t>(g) * gs;
-  }
+  const T* x = group_start<T, CONTIG>(a, group);
   Vec<T> v[2 * P];
 #pragma unroll
   for (int j = 0; j < P; ++j) {
@@ -349,6 +356,42 @@ __global__ void __launch_bounds__(256) group_quant_lean_kernel(GroupLeanArgs a) 
       quantise_pair<decltype(kind)::value>(out + (lane + j * lanes) * (2 * N), v[2 * j],
                                            v[2 * j + 1], d);
   });
+}
+
+// Group quant for few groups: lane l of a group (L = 1 << lane_shift lanes,
+// L = group / E <= 32) owns the group's piece l of E = 4 or 8 elements, where
+// the lean kernel above gives a lane 16: at 1-16 tokens the lean kernel ran
+// a few one-warp blocks whose lanes each quantised 16 elements in a row
+// (ncu, H100, group 128: 1 x 2048 3.10 us, 16 x 4096 3.39, against triton's
+// 2.85 and 3.10, which spreads a group over 64 threads). Same values: the
+// scale is a max (exact in any order), the division divide_by_scale.
+template <typename T, int BYTES, bool CONTIG>
+__global__ void __launch_bounds__(256) group_quant_piece_kernel(GroupLeanArgs a) {
+  using Pc = Piece<T, BYTES>;
+  constexpr int E = Pc::E;
+  const int64_t gid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int lanes = 1 << a.lane_shift;
+  const int64_t group0 = gid >> a.lane_shift;
+  const bool valid = group0 < a.total_groups;
+  const int64_t group = valid ? group0 : a.total_groups - 1;
+  const int lane = static_cast<int>(gid) & (lanes - 1);
+  const Pc v = Pc::load(group_start<T, CONTIG>(a, group) + lane * E);
+  float y[E];
+  float amax = 0.0f;
+#pragma unroll
+  for (int j = 0; j < E; ++j) {
+    y[j] = v.get(j);
+    amax = chunk_absmax(amax, y[j]);
+  }
+  // Every lane of the warp takes part in the shuffles (valid or not).
+  for (int off = lanes / 2; off > 0; off >>= 1) amax = fmaxf(amax, IR_SHFL_XOR(amax, off));
+  if (!valid) return;
+  const float scale = fmaxf(amax, kGroupEps) * kInvFp8Max;
+  if (lane == 0) a.scales[group] = scale;
+  const ScaleDiv d = make_scale_div(scale, a.div_kind != kDivIeee);
+  Fp8Vec<E>* out = reinterpret_cast<Fp8Vec<E>*>(a.out + group * a.group_size + lane * E);
+  with_div_kind(a.div_kind, d,
+                [&](auto kind) { *out = to_fp8_values<decltype(kind)::value>(y, d); });
 }
 
 // Dynamic per-token quant, lean: one block per row, thread t owns the row's
@@ -457,6 +500,52 @@ bool launch_group_lean(const QuantArgs& a, int div_kind, cudaStream_t stream) {
   const unsigned blocks = static_cast<unsigned>(ceil_div(threads, tpb));
   if (a.x_stride == a.hidden) group_quant_lean_kernel<T, P, true><<<blocks, tpb, 0, stream>>>(p);
   else group_quant_lean_kernel<T, P, false><<<blocks, tpb, 0, stream>>>(p);
+  return true;
+}
+
+// Launches the few-groups kernel: pieces of 8 bytes (16-bit types) or 16
+// bytes, the first that splits the group into at most 32 lanes of at least
+// four elements; false (nothing launched) where none does or the rows are
+// not aligned (lean_rows_ok).
+template <typename T>
+bool launch_group_piece(const QuantArgs& a, int div_kind, cudaStream_t stream) {
+  const int gs = a.group_size;
+  if (gs <= 0 || !lean_rows_ok<T>(a, gs)) return false;
+  int bytes = 0;
+  for (int b = 8; b <= 16 && bytes == 0; b *= 2) {
+    const int e = b / static_cast<int>(sizeof(T));
+    const int lanes = e >= 4 && gs % e == 0 ? gs / e : 0;
+    if (lanes > 0 && lanes <= 32 && (lanes & (lanes - 1)) == 0) bytes = b;
+  }
+  if (bytes == 0) return false;
+  const int lanes = gs / (bytes / static_cast<int>(sizeof(T)));
+  const int groups_per_row = a.hidden / gs;
+  const int64_t total_groups = a.rows * groups_per_row;
+  const int64_t threads = total_groups * lanes;
+  const int sms = sm_count();
+  int tpb = 256;
+  while (tpb > IR_WARP_SIZE && ceil_div(threads, tpb) < sms) tpb /= 2;
+  const GroupLeanArgs p{a.x,
+                        a.x_stride,
+                        total_groups,
+                        gs,
+                        __builtin_ctz(static_cast<unsigned>(lanes)),
+                        groups_per_row,
+                        div_kind,
+                        a.scales,
+                        a.out};
+  const unsigned blocks = static_cast<unsigned>(ceil_div(threads, tpb));
+  const bool contig = a.x_stride == a.hidden;
+  if (bytes == 8) {
+    if constexpr (sizeof(T) == 2) {
+      if (contig) group_quant_piece_kernel<T, 8, true><<<blocks, tpb, 0, stream>>>(p);
+      else group_quant_piece_kernel<T, 8, false><<<blocks, tpb, 0, stream>>>(p);
+      return true;
+    }
+    return false;
+  }
+  if (contig) group_quant_piece_kernel<T, 16, true><<<blocks, tpb, 0, stream>>>(p);
+  else group_quant_piece_kernel<T, 16, false><<<blocks, tpb, 0, stream>>>(p);
   return true;
 }
 
@@ -639,6 +728,9 @@ int group_quant_lanes(int group_size, int elem_bytes, int* chunks_per_lane) {
   return group_lanes(group_size, elem_bytes, kGroupQuantMaxChunksPerLane, chunks_per_lane);
 }
 
+// See launch_per_token_group_fp8_quant (set from H100 sweep 8, session 7).
+constexpr int64_t kGroupPieceThreadsPerSm = 128;
+
 void launch_per_token_group_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
   if (a.rows == 0 || a.hidden == 0) return;
   // Group quant keeps the two-correction division by default. Its scale
@@ -665,9 +757,20 @@ void launch_per_token_group_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
   // us): 1 x 2048 1.67 vs 1.99, 1024 x 8192 7.07 vs 8.78, 4096 x 4096 17.96 vs
   // 20.61, 16384 x 2048 40.5 vs 44.9, 16384 x 8192 140.0 vs 144.4. Mode 2 was
   // 0.3 us faster at 1024-4096 rows x 2048-8192 and slower at the rest.
-  const int gq_mode = knob(Knob::kGqMode) == 0 ? 1 : knob(Knob::kGqMode);
+  //   4: the few-groups kernel (group_quant_piece_kernel: 4 or 8 elements a
+  //      lane, up to 32 lanes a group) wherever it applies.
+  // Auto: the few-groups kernel while it runs at most kGroupPieceThreadsPerSm
+  // threads an SM, else the lean kernel.
+  int gq_mode = knob(Knob::kGqMode);
+  if (gq_mode == 0) {
+    const int64_t elements = a.rows * static_cast<int64_t>(a.hidden);
+    // threads of the few-groups kernel: about one per 4 elements (16-bit types)
+    gq_mode = elements / 4 <= static_cast<int64_t>(sm_count()) * kGroupPieceThreadsPerSm ? 4 : 1;
+  }
   IR_DISPATCH_DTYPE(a.dtype, T, {
-    // (break: the lean kernel was launched; leaves the dtype switch)
+    // (break: a lean kernel was launched; leaves the dtype switch)
+    if (gq_mode == 4 && launch_group_piece<T>(a, div_kind, stream)) break;
+    if (gq_mode == 4 && launch_group_lean<T, 1>(a, div_kind, stream)) break;
     if (gq_mode == 1 && launch_group_lean<T, 1>(a, div_kind, stream)) break;
     if (gq_mode == 2 && launch_group_lean<T, 2>(a, div_kind, stream)) break;
     int k = 0;
