@@ -728,8 +728,11 @@ int group_quant_lanes(int group_size, int elem_bytes, int* chunks_per_lane) {
   return group_lanes(group_size, elem_bytes, kGroupQuantMaxChunksPerLane, chunks_per_lane);
 }
 
-// See launch_per_token_group_fp8_quant (set from H100 sweep 8, session 7).
-constexpr int64_t kGroupPieceThreadsPerSm = 128;
+// See launch_per_token_group_fp8_quant. H100 sweep 8 (session 7, bf16, group
+// 128, graph us, few-groups / lean / triton): 1 x 2048 1.56 / 1.60 / 1.51,
+// 16 x 4096 1.67 / 1.74 / 1.74, 16 x 8192 1.67 / 1.74 / 1.83, 128 x 2048
+// 1.77 / 1.77, 128 x 4096 2.04 / 1.89: up to 16 x 8192 (~250 threads an SM).
+constexpr int64_t kGroupPieceThreadsPerSm = 256;
 
 void launch_per_token_group_fp8_quant(const QuantArgs& a, cudaStream_t stream) {
   if (a.rows == 0 || a.hidden == 0) return;
