@@ -93,9 +93,11 @@ def slower_than(
     provider: str,
     refs: tuple[str, ...],
     margin: float,
+    graph_only: bool = False,
 ) -> list[tuple[tuple[str, int, int], str, float, float, float, float]]:
     """Shapes where `provider` is slower than the best of `refs` by more than `margin`, by
-    both do_bench and graph time: (shape, best ref, ours/ref eager, ours/ref graph, gap us)."""
+    both do_bench and graph time (by graph time alone with `graph_only`): (shape, best ref,
+    ours/ref eager, ours/ref graph, gap us, ours graph us)."""
     found = []
     for shape, cands in sorted(table.items()):
         ours = cands.get(provider)
@@ -108,7 +110,7 @@ def slower_than(
             continue
         best_g = min(graphed, key=lambda r: r["graph_us"])
         re, rg = ours["time_us"] / best_e["time_us"], ours["graph_us"] / best_g["graph_us"]
-        if re > 1 + margin and rg > 1 + margin:
+        if (graph_only or re > 1 + margin) and rg > 1 + margin:
             found.append(
                 (
                     shape,
@@ -156,6 +158,14 @@ def main(argv: list[str] | None = None) -> int:
             )
             big = [f for f in found if f[0][1] >= 4096]
             print(f"  of which at >= 4096 tokens: {len(big)}")
+            if margin > 0:
+                alone = slower_than(table, provider, refs, margin, graph_only=True)
+                per_op = collections.Counter(f[0][0] for f in alone)
+                print(
+                    f"  by graph time alone: {len(alone)} shapes ("
+                    + ", ".join(f"{op} {n}" for op, n in sorted(per_op.items()))
+                    + ")"
+                )
             for shape, ref, re, rg, gap, ours_g in found if args.list else big:
                 op, t, h = shape
                 print(

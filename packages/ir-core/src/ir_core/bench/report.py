@@ -193,8 +193,9 @@ def markdown(result: BenchResult) -> str:
     if graph:
         head += [
             "",
-            "graph (us): device time per call inside a CUDA graph (up to 20 back-to-back calls on "
-            "the same inputs captured once, replays timed with CUDA events, median / calls): no "
+            "graph (us): device time per call inside a CUDA graph (up to 50 back-to-back calls on "
+            "the same inputs captured once, up to 30 replays timed with CUDA events, median / "
+            "calls): no "
             "host launch overhead and no L2 flush between calls: the device time of the call's kernels, "
             "with small inputs read from L2. "
             + (
