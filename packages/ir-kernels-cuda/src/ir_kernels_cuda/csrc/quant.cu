@@ -300,6 +300,23 @@ struct GroupLeanArgs {
   uint8_t* out;          // contiguous rows: group g's bytes start at g * group_size
 };
 
+// This thread's place in the group kernels' 1-D grid: its group (past the
+// last group: the last one, valid false) and its lane of the group's lanes.
+struct GroupLane {
+  int64_t group;
+  int lane;
+  int lanes;
+  bool valid;
+};
+
+__device__ __forceinline__ GroupLane group_lane(const GroupLeanArgs& a) {
+  const int64_t gid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int lanes = 1 << a.lane_shift;
+  const int64_t group0 = gid >> a.lane_shift;
+  const bool valid = group0 < a.total_groups;
+  return {valid ? group0 : a.total_groups - 1, static_cast<int>(gid) & (lanes - 1), lanes, valid};
+}
+
 // First element of group `group` (CONTIG: rows packed back to back, else
 // one division by the groups a row).
 template <typename T, bool CONTIG>
@@ -325,12 +342,10 @@ __device__ __forceinline__ const T* group_start(const GroupLeanArgs& a, int64_t 
 template <typename T, int P, bool CONTIG>
 __global__ void __launch_bounds__(256) group_quant_lean_kernel(GroupLeanArgs a) {
   constexpr int N = Vec<T>::N;
-  const int64_t gid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int lanes = 1 << a.lane_shift;
-  const int64_t group0 = gid >> a.lane_shift;
-  const bool valid = group0 < a.total_groups;
-  const int64_t group = valid ? group0 : a.total_groups - 1;
-  const int lane = static_cast<int>(gid) & (lanes - 1);
+  const GroupLane gl = group_lane(a);
+  const int lanes = gl.lanes, lane = gl.lane;
+  const int64_t group = gl.group;
+  const bool valid = gl.valid;
   const int gs = a.group_size;
   const T* x = group_start<T, CONTIG>(a, group);
   Vec<T> v[2 * P];
@@ -369,12 +384,10 @@ template <typename T, int BYTES, bool CONTIG>
 __global__ void __launch_bounds__(256) group_quant_piece_kernel(GroupLeanArgs a) {
   using Pc = Piece<T, BYTES>;
   constexpr int E = Pc::E;
-  const int64_t gid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int lanes = 1 << a.lane_shift;
-  const int64_t group0 = gid >> a.lane_shift;
-  const bool valid = group0 < a.total_groups;
-  const int64_t group = valid ? group0 : a.total_groups - 1;
-  const int lane = static_cast<int>(gid) & (lanes - 1);
+  const GroupLane gl = group_lane(a);
+  const int lanes = gl.lanes, lane = gl.lane;
+  const int64_t group = gl.group;
+  const bool valid = gl.valid;
   const Pc v = Pc::load(group_start<T, CONTIG>(a, group) + lane * E);
   float y[E];
   float amax = 0.0f;
@@ -475,6 +488,36 @@ bool lean_rows_ok(const QuantArgs& a, int row_multiple) {
          reinterpret_cast<uintptr_t>(a.out) % (2 * N) == 0 && a.hidden % row_multiple == 0;
 }
 
+// The group kernels' launch for `lanes` lanes a group (a power of two <= 32):
+// 256 threads a block, fewer (down to one warp) while that leaves SMs idle,
+// so a few tokens spread over more SMs. Every group is computed alike in any
+// launch shape (a max is exact in any order), so the shape may follow the rows.
+struct GroupLaunch {
+  GroupLeanArgs args;
+  unsigned blocks;
+  int tpb;
+  bool contig;  // rows back to back: the kernels skip the division by groups a row
+};
+
+inline GroupLaunch group_launch(const QuantArgs& a, int lanes, int div_kind) {
+  const int groups_per_row = a.hidden / a.group_size;
+  const int64_t total_groups = a.rows * groups_per_row;
+  const int64_t threads = total_groups * lanes;
+  const int sms = sm_count();
+  int tpb = 256;
+  while (tpb > IR_WARP_SIZE && ceil_div(threads, tpb) < sms) tpb /= 2;
+  const GroupLeanArgs args{a.x,
+                           a.x_stride,
+                           total_groups,
+                           a.group_size,
+                           __builtin_ctz(static_cast<unsigned>(lanes)),
+                           groups_per_row,
+                           div_kind,
+                           a.scales,
+                           a.out};
+  return {args, static_cast<unsigned>(ceil_div(threads, tpb)), tpb, a.x_stride == a.hidden};
+}
+
 // Launches the lean group kernel with P pairs per lane; false (nothing
 // launched) where the group is not a power-of-two number (<= 32) of lanes of
 // P pairs, or the rows are not aligned.
@@ -485,21 +528,9 @@ bool launch_group_lean(const QuantArgs& a, int div_kind, cudaStream_t stream) {
   if (gs <= 0 || gs % (2 * N * P) != 0 || !lean_rows_ok<T>(a, gs)) return false;
   const int lanes = gs / (2 * N * P);
   if (lanes > 32 || (lanes & (lanes - 1)) != 0) return false;
-  const int lane_shift = __builtin_ctz(static_cast<unsigned>(lanes));
-  const int groups_per_row = a.hidden / gs;
-  const int64_t total_groups = a.rows * groups_per_row;
-  const int64_t threads = total_groups * lanes;
-  // 256 threads a block, fewer (down to one warp) while that leaves SMs idle:
-  // a few tokens spread over more SMs. Every group is computed alike in any
-  // launch shape (a max is exact in any order), so the shape may follow the rows.
-  const int sms = sm_count();
-  int tpb = 256;
-  while (tpb > IR_WARP_SIZE && ceil_div(threads, tpb) < sms) tpb /= 2;
-  const GroupLeanArgs p{a.x,          a.x_stride,     total_groups, gs,   lane_shift,
-                        groups_per_row, div_kind,   a.scales,     a.out};
-  const unsigned blocks = static_cast<unsigned>(ceil_div(threads, tpb));
-  if (a.x_stride == a.hidden) group_quant_lean_kernel<T, P, true><<<blocks, tpb, 0, stream>>>(p);
-  else group_quant_lean_kernel<T, P, false><<<blocks, tpb, 0, stream>>>(p);
+  const GroupLaunch g = group_launch(a, lanes, div_kind);
+  if (g.contig) group_quant_lean_kernel<T, P, true><<<g.blocks, g.tpb, 0, stream>>>(g.args);
+  else group_quant_lean_kernel<T, P, false><<<g.blocks, g.tpb, 0, stream>>>(g.args);
   return true;
 }
 
@@ -518,34 +549,17 @@ bool launch_group_piece(const QuantArgs& a, int div_kind, cudaStream_t stream) {
     if (lanes > 0 && lanes <= 32 && (lanes & (lanes - 1)) == 0) bytes = b;
   }
   if (bytes == 0) return false;
-  const int lanes = gs / (bytes / static_cast<int>(sizeof(T)));
-  const int groups_per_row = a.hidden / gs;
-  const int64_t total_groups = a.rows * groups_per_row;
-  const int64_t threads = total_groups * lanes;
-  const int sms = sm_count();
-  int tpb = 256;
-  while (tpb > IR_WARP_SIZE && ceil_div(threads, tpb) < sms) tpb /= 2;
-  const GroupLeanArgs p{a.x,
-                        a.x_stride,
-                        total_groups,
-                        gs,
-                        __builtin_ctz(static_cast<unsigned>(lanes)),
-                        groups_per_row,
-                        div_kind,
-                        a.scales,
-                        a.out};
-  const unsigned blocks = static_cast<unsigned>(ceil_div(threads, tpb));
-  const bool contig = a.x_stride == a.hidden;
+  const GroupLaunch g = group_launch(a, gs / (bytes / static_cast<int>(sizeof(T))), div_kind);
   if (bytes == 8) {
     if constexpr (sizeof(T) == 2) {
-      if (contig) group_quant_piece_kernel<T, 8, true><<<blocks, tpb, 0, stream>>>(p);
-      else group_quant_piece_kernel<T, 8, false><<<blocks, tpb, 0, stream>>>(p);
+      if (g.contig) group_quant_piece_kernel<T, 8, true><<<g.blocks, g.tpb, 0, stream>>>(g.args);
+      else group_quant_piece_kernel<T, 8, false><<<g.blocks, g.tpb, 0, stream>>>(g.args);
       return true;
     }
     return false;
   }
-  if (contig) group_quant_piece_kernel<T, 16, true><<<blocks, tpb, 0, stream>>>(p);
-  else group_quant_piece_kernel<T, 16, false><<<blocks, tpb, 0, stream>>>(p);
+  if (g.contig) group_quant_piece_kernel<T, 16, true><<<g.blocks, g.tpb, 0, stream>>>(g.args);
+  else group_quant_piece_kernel<T, 16, false><<<g.blocks, g.tpb, 0, stream>>>(g.args);
   return true;
 }
 
