@@ -72,9 +72,9 @@ __device__ __forceinline__ void silu_chunk_fast(float (&x)[N]) {
 //
 // bf16 and fp16 rows (knob silu_rcp). The native chain is p = RN(s * u) with
 // s = RN(x / b), b = silu_divisor(x), then out = RN_T(p). The IEEE quotient
-// (MUFU.RCP, FCHK, five FFMA, a branch to a slow path) is about ten of the
-// ~26 instructions silu issued per element, where triton's approximate silu
-// issues ~12 in all (ncu: 1720K against 1190K instructions at 128 x 14336).
+// (MUFU.RCP, FCHK, five FFMA, a branch to a slow path) was about ten of the
+// ~30 instructions the kernel issued an element, where triton's approximate
+// silu issues ~21 (ncu at 128 x 14336: 1720K against 1190K in all).
 // Here the quotient takes the hardware reciprocal: s' = RN(x * rcp(b)),
 // p' = RN(s' * u), and a test on p' proves that RN_T(p') = RN_T(p) or sends
 // the element back to the IEEE quotient. Why the test suffices:
@@ -91,8 +91,9 @@ __device__ __forceinline__ void silu_chunk_fast(float (&x)[N]) {
 //    the same fp16; rounding is monotone and the interval holds p.
 //  * |s'| < 2^-125 (x zero, tiny, NaN or -inf; b > 2^126, where the flushed
 //    reciprocal is 0) is sent back too.
-// 25 of 65536 bf16 patterns are sent back at random; the redo runs under a
-// branch that a warp takes only where one of its lanes needs it.
+// The bf16 test sends back 25 of the 65536 low-16-bit patterns, about 4 in
+// 10^4 random elements; the redo runs under a branch that a warp takes only
+// where one of its lanes needs it.
 // test_cuda_gpu.py checks every (x, u) pair of bf16 and of fp16 against the
 // IEEE form. ROCm keeps the IEEE form (no inline PTX there).
 enum class SiluDiv {
