@@ -142,6 +142,7 @@ __device__ __forceinline__ bool near_rounding_midpoint<__half>(float p) {
 // kernel runs one; capping the registers instead made ptxas spill).
 template <typename T, int E, typename V>
 __device__ __forceinline__ void silu_mul_checked(const V& g, const V& u, float (&y)[E]) {
+  static_assert(kHasCheckedRcp<T>, "the checked reciprocal is for bf16 and fp16 on CUDA");
 #ifndef USE_ROCM
   static_assert(E % 2 == 0, "pieces hold whole pairs");
 #pragma unroll

@@ -183,12 +183,20 @@ __device__ __forceinline__ void split_group(int64_t group, int64_t total_groups,
   }
 }
 
+// A group's scale from its lanes' |x| maxima: a butterfly over the group's
+// `lanes` consecutive lanes (a power of two; every lane of the warp calls it,
+// valid or not), then max(amax, 1e-10) / 448 as native forms it.
+__device__ __forceinline__ float group_scale(float amax, int lanes) {
+  for (int off = lanes / 2; off > 0; off >>= 1) amax = fmaxf(amax, IR_SHFL_XOR(amax, off));
+  return fmaxf(amax, kGroupEps) * kInvFp8Max;
+}
+
 // A group of `group_size` features is handled by L lanes of one warp (L a
 // power of two <= 32, as few as possible so that each lane keeps several
 // 16-byte loads in flight); lane l owns the group's chunks l, l + L, ... (K of
 // them, K <= KMAX), kept in registers between the max and the stores. The
 // L lanes of a group are consecutive and start at a multiple of L, so the
-// butterfly below stays inside the group; a warp covers 32 / L consecutive
+// butterfly (group_scale) stays inside the group; a warp covers 32 / L consecutive
 // groups, whose scales it writes as one contiguous run.
 template <typename T, int KMAX>
 __global__ void group_quant_kernel(QuantArgs a, int lanes, int chunks_per_lane, int div_kind) {
@@ -217,10 +225,8 @@ __global__ void group_quant_kernel(QuantArgs a, int lanes, int chunks_per_lane, 
 #pragma unroll
   for (int k = 0; k < KMAX; ++k)
     if (valid && k < chunks_per_lane) amax = chunk_amax(xs[k], amax);
-  // Every lane of the warp takes part in the shuffles (valid or not).
-  for (int off = lanes / 2; off > 0; off >>= 1) amax = fmaxf(amax, IR_SHFL_XOR(amax, off));
+  const float scale = group_scale(amax, lanes);  // every lane of the warp (valid or not)
   if (!valid) return;
-  const float scale = fmaxf(amax, kGroupEps) * kInvFp8Max;
   if (lane == 0) a.scales[row * groups_per_row + g] = scale;
   const ScaleDiv d = make_scale_div(scale, div_kind != kDivIeee);
   with_div_kind(div_kind, d, [&](auto kind) {
@@ -358,10 +364,8 @@ __global__ void __launch_bounds__(256) group_quant_lean_kernel(GroupLeanArgs a) 
   float amax = pair_amax(v[0], v[1]);
 #pragma unroll
   for (int j = 1; j < P; ++j) amax = fmaxf(amax, pair_amax(v[2 * j], v[2 * j + 1]));
-  // Every lane of the warp takes part in the shuffles (valid or not).
-  for (int off = lanes / 2; off > 0; off >>= 1) amax = fmaxf(amax, IR_SHFL_XOR(amax, off));
+  const float scale = group_scale(amax, lanes);  // every lane of the warp (valid or not)
   if (!valid) return;
-  const float scale = fmaxf(amax, kGroupEps) * kInvFp8Max;
   if (lane == 0) a.scales[group] = scale;
   const ScaleDiv d = make_scale_div(scale, a.div_kind != kDivIeee);
   uint8_t* out = a.out + group * gs;
@@ -385,10 +389,7 @@ __global__ void __launch_bounds__(256) group_quant_piece_kernel(GroupLeanArgs a)
   using Pc = Piece<T, BYTES>;
   constexpr int E = Pc::E;
   const GroupLane gl = group_lane(a);
-  const int lanes = gl.lanes, lane = gl.lane;
-  const int64_t group = gl.group;
-  const bool valid = gl.valid;
-  const Pc v = Pc::load(group_start<T, CONTIG>(a, group) + lane * E);
+  const Pc v = Pc::load(group_start<T, CONTIG>(a, gl.group) + gl.lane * E);
   float y[E];
   float amax = 0.0f;
 #pragma unroll
@@ -396,13 +397,11 @@ __global__ void __launch_bounds__(256) group_quant_piece_kernel(GroupLeanArgs a)
     y[j] = v.get(j);
     amax = chunk_absmax(amax, y[j]);
   }
-  // Every lane of the warp takes part in the shuffles (valid or not).
-  for (int off = lanes / 2; off > 0; off >>= 1) amax = fmaxf(amax, IR_SHFL_XOR(amax, off));
-  if (!valid) return;
-  const float scale = fmaxf(amax, kGroupEps) * kInvFp8Max;
-  if (lane == 0) a.scales[group] = scale;
+  const float scale = group_scale(amax, gl.lanes);  // every lane of the warp (valid or not)
+  if (!gl.valid) return;
+  if (gl.lane == 0) a.scales[gl.group] = scale;
   const ScaleDiv d = make_scale_div(scale, a.div_kind != kDivIeee);
-  Fp8Vec<E>* out = reinterpret_cast<Fp8Vec<E>*>(a.out + group * a.group_size + lane * E);
+  Fp8Vec<E>* out = reinterpret_cast<Fp8Vec<E>*>(a.out + gl.group * a.group_size + gl.lane * E);
   with_div_kind(a.div_kind, d,
                 [&](auto kind) { *out = to_fp8_values<decltype(kind)::value>(y, d); });
 }
