@@ -15,7 +15,10 @@ Session 6 adds three sweeps (3: static quant, 4: rotary): the lean kernels
 (5: gated activations at few tokens) the lean activation kernel's shape;
 (6) the activations at 4096-16384 rows, default shape only. Session 7 adds
 sweep 7: silu's checked reciprocal (silu_rcp auto) against the IEEE quotient;
-sweep 8: group quant's few-groups kernel against the lean one.
+sweep 8: group quant's few-groups kernel against the lean one. Session 8
+adds sweep 9: silu's checked forms (approximate exponential and reciprocal,
+the default; native's expf with the approximate reciprocal, silu_rcp 3; the
+IEEE quotient, silu_rcp 2) at the bench's shapes and the MLP widths.
 
 Cells: CUDA-graph us per call (<= 4096 rows), else do_bench us (L2 flushed).
 Writes $RES/knob_sweep/knob_sweep.md. About 60-90 s on an H100.
@@ -143,6 +146,15 @@ SWEEPS += (
         ("per_token_group_quant_fp8",),
         [*SMALL, (4096, 2048)],
         (("auto", {}), ("lean", {"gq_mode": 1}), ("few-groups", {"gq_mode": 4})),
+    ),
+)
+# Sweep 9 (session 8): silu's forms, bench shapes (d = hidden) and MLP widths.
+SWEEPS += (
+    (
+        ("silu_and_mul",),
+        [(t, d) for t in (1, 16, 128, 1024) for d in (2048, 4096, 8192, 14336, 28672)]
+        + [(16384, 4096), (16384, 14336)],
+        (("auto", {}), ("rcp", {"silu_rcp": 3}), ("ieee", {"silu_rcp": 2})),
     ),
 )
 if os.environ.get("KNOB_SWEEP_ONLY"):  # e.g. "1": the second sweep alone

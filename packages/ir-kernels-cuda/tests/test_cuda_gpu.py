@@ -6,7 +6,6 @@ where the arithmetic is the same."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pytest
@@ -303,6 +302,15 @@ def _bits(t: torch.Tensor) -> torch.Tensor:
     return t.view(torch.uint8) if t.dtype.itemsize == 1 else t
 
 
+def _same_bits_or_both_nan(got: torch.Tensor, exp: torch.Tensor) -> torch.Tensor:
+    """Per element: the same bit pattern, or NaN in both (payloads aside).
+    fp8 bytes compare as bytes (a NaN byte is 0x7f or 0xff)."""
+    if got.dtype.itemsize == 1:
+        return got.view(torch.uint8) == exp.view(torch.uint8)
+    word = torch.int16 if got.dtype.itemsize == 2 else torch.int32
+    return (got.view(word) == exp.view(word)) | (got.isnan() & exp.isnan())
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_quant_is_bitwise_native(dtype: torch.dtype) -> None:
     """Same IEEE division, same scale arithmetic, round-to-nearest-even fp8."""
@@ -556,9 +564,8 @@ def test_group_quant_few_groups_kernel_equals_the_lean_one(dtype: torch.dtype) -
     gq_mode 1 (16 a lane) and native, bytes and scales: group sizes that
     take 8- and 16-byte pieces (and 512, which no piece splits into 32
     lanes: the lean kernel either way), contiguous and row-strided rows,
-    few and many rows, inputs with zeros and large values; with a NaN
-    against the lean kernel only (both leave NaN out of the group's max,
-    where native's amax returns NaN)."""
+    few and many rows, inputs with zeros, large values and a NaN (whose
+    group's scale and bytes are NaN, as native's)."""
     torch.manual_seed(0)
     op = ir.ops.per_token_group_quant_fp8
     impl = op.impls["cuda"]
@@ -574,26 +581,51 @@ def test_group_quant_few_groups_kernel_equals_the_lean_one(dtype: torch.dtype) -
                 ref = op.native(rows.contiguous(), gs)
                 case = (tokens, gs, rows.is_contiguous())
                 for g, e, r in zip(got, exp, ref, strict=True):
-                    assert torch.equal(_bits(g), _bits(e)), case
-                    assert math.isnan(special) or torch.equal(_bits(g), _bits(r)), case
+                    assert bool(_same_bits_or_both_nan(g, e).all()), case
+                    assert bool(_same_bits_or_both_nan(g, r).all()), case
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_quant_maxima_propagate_nan_as_native(dtype: torch.dtype) -> None:
+    """A NaN in a row (dynamic per-token quant, with and without scale_ub)
+    or in a group makes that row's or group's scale and fp8 bytes NaN, as
+    native's amax does, and leaves the other rows and groups as native's:
+    every dynamic and group kernel, a NaN first, last or alone in a row."""
+    torch.manual_seed(0)
+    nan = float("nan")
+    x = (torch.randn(6, 4096, device=DEV) * 3).to(dtype)
+    x[1, 7] = nan
+    x[2, 4095] = -nan
+    x[3, :] = nan
+    x[4, 2048:2050] = torch.tensor([nan, float("inf")], device=DEV).to(dtype)
+    ub = torch.tensor([1.5], device=DEV)
+    dyn = ir.ops.dynamic_per_token_scaled_fp8_quant
+    grp = ir.ops.per_token_group_quant_fp8
+    cases = [(dyn, (x, None), {"dq_mode": m}) for m in (1, 2, 3)]
+    cases += [(dyn, (x, ub), {"dq_mode": m}) for m in (1, 3)]
+    cases += [(grp, (x, gs), {"gq_mode": m}) for gs in (64, 128) for m in (1, 2, 3, 4)]
+    for op, args, knobs in cases:
+        with _Knobs(**knobs):
+            got = op.impls["cuda"].fn(*args)
+        exp = op.native(*args)
+        for g, e in zip(got, exp, strict=True):
+            same = _same_bits_or_both_nan(g, e)
+            assert bool(same.all()), f"{op.name} {dtype} {knobs}: differs from native"
+        assert bool(got[1].isnan().any()), f"{op.name} {knobs}: no NaN scale"
 
 
 # ------------------------------------------------------------------ silu's checked reciprocal
 
 
-def _same_bits_or_both_nan(got: torch.Tensor, exp: torch.Tensor) -> torch.Tensor:
-    """Per element: the same bit pattern, or NaN in both (payloads aside)."""
-    word = torch.int16 if got.dtype.itemsize == 2 else torch.int32
-    return (got.view(word) == exp.view(word)) | (got.isnan() & exp.isnan())
-
-
+@pytest.mark.parametrize("form", (1, 3), ids=("exp2-rcp", "rcp"))
 @pytest.mark.parametrize("dtype", (torch.bfloat16, torch.float16))
-def test_silu_checked_reciprocal_is_exhaustively_native(dtype: torch.dtype) -> None:
+def test_silu_checked_forms_are_exhaustively_native(dtype: torch.dtype, form: int) -> None:
     """Every (x, u) pair of 16-bit patterns (2^32 for each dtype, NaNs,
-    infinities, zeros and subnormals included): silu_rcp 1 (the hardware
-    reciprocal with its rounding test, activation.cu) gives the bits of
-    silu_rcp 2 (the IEEE quotient), and both give native's (a NaN where
-    native has one). Each slab holds all 65536 gates against 256 ups."""
+    infinities, zeros and subnormals included): each checked form (knob
+    silu_rcp 1: approximate exponential and reciprocal; 3: native's expf and
+    the approximate reciprocal; activation.cu) gives the bits of silu_rcp 2
+    (the IEEE quotient), and that gives native's (a NaN where native has
+    one). Each slab holds all 65536 gates against 256 ups."""
     impl = ir.ops.silu_and_mul.impls["cuda"]
     gates = torch.arange(-32768, 32768, device=DEV, dtype=torch.int32).to(torch.int16)
     rows = 256
@@ -603,7 +635,7 @@ def test_silu_checked_reciprocal_is_exhaustively_native(dtype: torch.dtype) -> N
     for first in range(-32768, 32768, rows):
         ups = torch.arange(first, first + rows, device=DEV, dtype=torch.int32).to(torch.int16)
         x[:, 65536:] = ups.view(dtype)[:, None]
-        with _Knobs(silu_rcp=1):
+        with _Knobs(silu_rcp=form):
             got = impl(x)
         with _Knobs(silu_rcp=2):
             ieee = impl(x)
@@ -611,7 +643,7 @@ def test_silu_checked_reciprocal_is_exhaustively_native(dtype: torch.dtype) -> N
         if first % 8192 == 0:  # native on one slab in 32 (its float copies are slow)
             ok = _same_bits_or_both_nan(ieee, ir.ops.silu_and_mul.native(x))
             assert bool(ok.all()), f"{dtype} ups from {first}: IEEE form differs from native"
-    assert mismatched == 0, f"{dtype}: {mismatched} of 2^32 pairs differ from the IEEE form"
+    assert mismatched == 0, f"{dtype} form {form}: {mismatched} of 2^32 pairs differ from IEEE"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -635,10 +667,12 @@ def test_silu_forms_are_bitwise_native_under_every_kernel(dtype: torch.dtype) ->
             exp = ir.ops.silu_and_mul.native(src.contiguous())
             for knobs in (
                 {},
+                {"silu_rcp": 3},
                 {"silu_rcp": 2},
                 {"silu_rcp": 2, "act_div": 1},
                 {"silu_rcp": 2, "act_div": 2},
                 {"act_mode": 2},
+                {"act_mode": 2, "silu_rcp": 3},
                 {"act_mode": 2, "silu_rcp": 2, "act_div": 2},
                 {"ew_cpt": 2},
                 {"ew_threads": 32},

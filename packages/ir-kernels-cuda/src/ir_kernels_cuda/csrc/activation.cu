@@ -68,38 +68,53 @@ __device__ __forceinline__ void silu_chunk_fast(float (&x)[N]) {
   }
 }
 
-// ------------------------------------------------------------------ silu's checked reciprocal
+// ------------------------------------------------------------------ silu's checked forms
 //
 // bf16 and fp16 rows (knob silu_rcp). The native chain is p = RN(s * u) with
-// s = RN(x / b), b = silu_divisor(x), then out = RN_T(p). The IEEE quotient
-// (MUFU.RCP, FCHK, five FFMA, a branch to a slow path) was about ten of the
-// ~30 instructions the kernel issued an element, where triton's approximate
-// silu issues ~21 (ncu at 128 x 14336: 1720K against 1190K in all).
-// Here the quotient takes the hardware reciprocal: s' = RN(x * rcp(b)),
-// p' = RN(s' * u), and a test on p' proves that RN_T(p') = RN_T(p) or sends
-// the element back to the IEEE quotient. Why the test suffices:
-//  * rcp.approx.ftz.f32 is within 1 ulp of 1/b (PTX ISA); 2 ulp budgeted,
-//    s' is within 6 * 2^-24 of s and p' within 8.1 * 2^-24 of p (relative),
-//    while s' and s are normal (|s'| >= 2^-125). So the bit patterns of p'
-//    and p are at most 9 apart: across a binade, for subnormal products
-//    (half a unit of 2^-149 each), and at overflow (+inf is the pattern after
-//    the largest float, and both round there past the same midpoint).
+// s = RN(x / b), b = silu_divisor(x), then out = RN_T(p). Its expf (eight
+// instructions) and IEEE quotient (MUFU.RCP, FCHK, five FFMA, a branch to a
+// slow path) were about 18 of the ~30 instructions the kernel issued an
+// element, where triton's approximate silu issues ~21 (ncu at 128 x 14336:
+// 1720K against 1190K in all). The checked forms compute a p' with cheaper
+// hardware approximations and prove, by a test on p', that RN_T(p') =
+// RN_T(p), or send the element back to the native chain:
+//  * kRcp (session 7): native's b, s' = RN(x * rcp(b)), p' = RN(s' * u).
+//    rcp.approx.ftz.f32 is within 1 ulp of 1/b (PTX ISA); with 2 ulp
+//    budgeted, p' is within 8.1 * 2^-24 of p (relative), so their bit
+//    patterns are at most 9 apart. Margin 12.
+//  * kRcpExp2 (the default): also b' = RN(1 + 2^RN(x * -log2(e))) with
+//    ex2.approx.ftz.f32 (MUFU.EX2, within 2 ulp; what __expf computes), then
+//    s' = RN(x * rcp(b')). In units of u = 2^-24, relative: the rounded
+//    exponent is off by at most |x| * (1.443 + 0.33) u (the product's
+//    rounding and the constant's), which moves 2^t by |x| * 1.23 u; with
+//    MUFU's 4 u, e' is within 4 + 1.23 |x| u of e^-x, and native's expf
+//    within 4 u. This matters only where b' < 2^126 (else the flushed
+//    reciprocal is 0 and the element is sent back), i.e. x > -87.4: e' and
+//    expf differ by at most 115 u; b' and b by 117 u (two roundings of
+//    1 + e); s' and x / b by 117 + 4 + 1 u, s' and s by 123 u; p' and p by
+//    125 u. So their bit patterns are at most 125 apart. Margin 256 (2^-16
+//    relative), about twice the bound.
+// Why a margin suffices, once p' and p are at most M patterns apart (also
+// across a binade, for subnormal products and at overflow, where +inf is
+// the pattern after the largest float):
 //  * bf16: a float rounds up or down by its low 16 bits, at the midpoint
-//    0x8000 (ties to even); p' is sent back if its low 16 bits are within
-//    kRcpMargin = 12 of it, so p's 16 low bits sit on the same side.
-//  * fp16: p' is sent back unless p'(1 - 2^-20) and p'(1 + 2^-20) round to
-//    the same fp16; rounding is monotone and the interval holds p.
-//  * |s'| < 2^-125 (x zero, tiny, NaN or -inf; b > 2^126, where the flushed
+//    0x8000 (ties to even); p' is sent back if its low 16 bits are within the
+//    margin of it, so p's 16 low bits sit on the same side.
+//  * fp16: p' is sent back unless p'(1 - m) and p'(1 + m) round to the same
+//    fp16 (m = 2^-20 for kRcp, 2^-16 for kRcpExp2); rounding is monotone and
+//    the interval holds p.
+//  * |s'| < 2^-125 (x zero, tiny, NaN or -inf; b' > 2^126, where the flushed
 //    reciprocal is 0) is sent back too.
-// The bf16 test sends back 25 of the 65536 low-16-bit patterns, about 4 in
-// 10^4 random elements; the redo runs under a branch that a warp takes only
-// where one of its lanes needs it.
+// The bf16 test sends back 25 (kRcp) or 513 (kRcpExp2) of the 65536
+// low-16-bit patterns, 0.04% or 0.8% of random elements; the redo runs
+// under a branch that a warp takes only where one of its lanes needs it.
 // test_cuda_gpu.py checks every (x, u) pair of bf16 and of fp16 against the
-// IEEE form. ROCm keeps the IEEE form (no inline PTX there).
+// IEEE form under both forms. ROCm keeps the IEEE form (no inline PTX there).
 enum class SiluDiv {
-  kIeee,   // per-element __fdiv_rn (knob act_div 1)
-  kChunk,  // silu_chunk_fast (knob act_div 2)
-  kRcp,    // the checked reciprocal (bf16 and fp16; knob silu_rcp)
+  kIeee,      // per-element __fdiv_rn (knob act_div 1)
+  kChunk,     // silu_chunk_fast (knob act_div 2)
+  kRcp,       // checked reciprocal of native's divisor (knob silu_rcp 3)
+  kRcpExp2,   // checked reciprocal and exponential (bf16, fp16: the default)
 };
 
 template <typename T>
@@ -116,23 +131,34 @@ __device__ __forceinline__ float rcp_approx_ftz(float b) {
   asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(b));
   return r;
 }
+__device__ __forceinline__ float ex2_approx_ftz(float t) {
+  float r;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(t));
+  return r;
+}
 #endif
 
-constexpr uint32_t kRcpMargin = 12;
+// How far p' may be from native's p, per checked form (see above): in float
+// bit patterns (the bf16 test) and as a relative width of at least that many
+// units 2^-24 (the fp16 test).
+template <SiluDiv DIV>
+constexpr uint32_t kCheckMargin = DIV == SiluDiv::kRcpExp2 ? 256 : 12;
+template <SiluDiv DIV>
+constexpr float kCheckWidth = DIV == SiluDiv::kRcpExp2 ? 0x1p-16f : 0x1p-20f;
 
 // True where RN_T(p) might differ from RN_T of a float within the margin.
-template <typename T>
-__device__ __forceinline__ bool near_rounding_midpoint(float p);
-template <>
-__device__ __forceinline__ bool near_rounding_midpoint<__nv_bfloat16>(float p) {
-  // (low 16 bits of p) + margin - 0x8000, mod 2^16, in the high half: one IMAD.
-  const uint32_t d = __float_as_uint(p) * 65536u + (kRcpMargin - 0x8000u) * 65536u;
-  return d < (2 * kRcpMargin + 1) * 65536u;
-}
-template <>
-__device__ __forceinline__ bool near_rounding_midpoint<__half>(float p) {
-  const uint32_t h = pack2<__half>(__fmul_rn(p, 1.0f - 0x1p-20f), __fmul_rn(p, 1.0f + 0x1p-20f));
-  return h != __byte_perm(h, 0, 0x1032);  // the two halves differ
+template <typename T, SiluDiv DIV>
+__device__ __forceinline__ bool near_rounding_midpoint(float p) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    // (low 16 bits of p) + margin - 0x8000, mod 2^16, in the high half: one IMAD.
+    constexpr uint32_t m = kCheckMargin<DIV>;
+    const uint32_t d = __float_as_uint(p) * 65536u + (m - 0x8000u) * 65536u;
+    return d < (2 * m + 1) * 65536u;
+  } else {
+    constexpr float m = kCheckWidth<DIV>;
+    const uint32_t h = pack2<__half>(__fmul_rn(p, 1.0f - m), __fmul_rn(p, 1.0f + m));
+    return h != __byte_perm(h, 0, 0x1032);  // the two halves differ
+  }
 }
 
 // y[j] = silu(g_j) * u_j with native's rounding to T (see above), two
@@ -140,11 +166,13 @@ __device__ __forceinline__ bool near_rounding_midpoint<__half>(float p) {
 // a thread holds two divisors, not eight (eight took 48 registers a thread:
 // 10 of 16 blocks an SM, two waves at 128 x 14336 where triton's 30-register
 // kernel runs one; capping the registers instead made ptxas spill).
-template <typename T, int E, typename V>
+template <typename T, SiluDiv DIV, int E, typename V>
 __device__ __forceinline__ void silu_mul_checked(const V& g, const V& u, float (&y)[E]) {
-  static_assert(kHasCheckedRcp<T>, "the checked reciprocal is for bf16 and fp16 on CUDA");
+  static_assert(kHasCheckedRcp<T>, "the checked forms are for bf16 and fp16 on CUDA");
+  static_assert(DIV == SiluDiv::kRcp || DIV == SiluDiv::kRcpExp2, "a checked form");
 #ifndef USE_ROCM
   static_assert(E % 2 == 0, "pieces hold whole pairs");
+  constexpr float kNegLog2e = -1.4426950408889634f;
 #pragma unroll
   for (int j0 = 0; j0 < E; j0 += 2) {
     float b[2];
@@ -152,19 +180,40 @@ __device__ __forceinline__ void silu_mul_checked(const V& g, const V& u, float (
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       const float x = g.get(j0 + i);
-      b[i] = silu_divisor(x);
+      b[i] = DIV == SiluDiv::kRcp ? silu_divisor(x) : 1.0f + ex2_approx_ftz(x * kNegLog2e);
       const float s = __fmul_rn(x, rcp_approx_ftz(b[i]));
       y[j0 + i] = __fmul_rn(s, u.get(j0 + i));
-      redo[i] = !(fabsf(s) >= 0x1p-125f) || near_rounding_midpoint<T>(y[j0 + i]);
+      redo[i] = !(fabsf(s) >= 0x1p-125f) ||
+                near_rounding_midpoint<T, DIV>(y[j0 + i]);
     }
     if (redo[0] || redo[1]) {
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
-        if (redo[i]) y[j0 + i] = __fmul_rn(__fdiv_rn(g.get(j0 + i), b[i]), u.get(j0 + i));
+        if (redo[i]) {
+          const float x = g.get(j0 + i);
+          const float bn = DIV == SiluDiv::kRcp ? b[i] : silu_divisor(x);
+          y[j0 + i] = __fmul_rn(__fdiv_rn(x, bn), u.get(j0 + i));
+        }
       }
     }
   }
 #endif
+}
+
+// Calls f(std::integral_constant<SiluDiv, D>{}) for the form div names,
+// instantiating only the forms that ACT and T have (silu alone divides; the
+// checked forms are bf16 and fp16 on CUDA).
+template <typename T, Activation ACT, typename F>
+void with_div(SiluDiv div, F&& f) {
+  using K = SiluDiv;
+  if constexpr (ACT == Activation::kSilu) {
+    if constexpr (kHasCheckedRcp<T>) {
+      if (div == K::kRcpExp2) return f(std::integral_constant<K, K::kRcpExp2>{});
+      if (div == K::kRcp) return f(std::integral_constant<K, K::kRcp>{});
+    }
+    if (div == K::kChunk) return f(std::integral_constant<K, K::kChunk>{});
+  }
+  f(std::integral_constant<K, K::kIeee>{});
 }
 
 // out = act(gate) * up for one chunk, with the native chain's rounding.
@@ -173,8 +222,8 @@ __device__ __forceinline__ void silu_mul_checked(const V& g, const V& u, float (
 template <Activation ACT, SiluDiv DIV, int E, typename V>
 __device__ __forceinline__ V act_mul_values(const V& g, const V& u) {
   float y[E];
-  if constexpr (ACT == Activation::kSilu && DIV == SiluDiv::kRcp) {
-    silu_mul_checked<typename V::Elem>(g, u, y);
+  if constexpr (ACT == Activation::kSilu && (DIV == SiluDiv::kRcp || DIV == SiluDiv::kRcpExp2)) {
+    silu_mul_checked<typename V::Elem, DIV>(g, u, y);
   } else if constexpr (ACT == Activation::kSilu && DIV == SiluDiv::kChunk) {
 #pragma unroll
     for (int j = 0; j < E; ++j) y[j] = g.get(j);
@@ -322,19 +371,9 @@ template <typename T, Activation ACT, int BYTES, int CPT>
 void launch_lean_div(const ActArgs& a, SiluDiv div, dim3 grid, dim3 block, int npieces,
                      cudaStream_t stream) {
   const LeanEwArgs p{a.x, a.x_stride, npieces, a.d, nullptr, a.out, a.out_stride, a.rows};
-  if constexpr (ACT == Activation::kSilu) {
-    if constexpr (kHasCheckedRcp<T>) {
-      if (div == SiluDiv::kRcp) {
-        act_lean_kernel<T, ACT, BYTES, CPT, SiluDiv::kRcp><<<grid, block, 0, stream>>>(p);
-        return;
-      }
-    }
-    if (div == SiluDiv::kChunk) {
-      act_lean_kernel<T, ACT, BYTES, CPT, SiluDiv::kChunk><<<grid, block, 0, stream>>>(p);
-      return;
-    }
-  }
-  act_lean_kernel<T, ACT, BYTES, CPT, SiluDiv::kIeee><<<grid, block, 0, stream>>>(p);
+  with_div<T, ACT>(div, [&](auto form) {
+    act_lean_kernel<T, ACT, BYTES, CPT, decltype(form)::value><<<grid, block, 0, stream>>>(p);
+  });
 }
 
 // Returns false (nothing launched) where the lean kernel does not apply.
@@ -411,8 +450,9 @@ void launch_typed(const ActArgs& a, cudaStream_t stream) {
   // Only silu divides; the other activations keep one instantiation. Every
   // form of silu's quotient gives native's output, so the choice may follow
   // the dtype and the problem size:
-  //  * bf16 and fp16: the checked reciprocal (silu_mul_checked), unless knob
-  //    silu_rcp is 2;
+  //  * bf16 and fp16: a checked form (silu_mul_checked): approximate
+  //    exponential and reciprocal; knob silu_rcp 3: native's expf and the
+  //    approximate reciprocal; 2: the IEEE quotient, as below;
   //  * otherwise the IEEE quotient: the branch-free chunk form
   //    (silu_chunk_fast) up to 1024 chunks per SM, where it lets a thread's
   //    elements overlap for a few more instructions (the reciprocal
@@ -421,8 +461,9 @@ void launch_typed(const ActArgs& a, cudaStream_t stream) {
   if constexpr (ACT == Activation::kSilu) {
     const int kd = knob(Knob::kActDiv);
     const int64_t chunks = a.rows * static_cast<int64_t>(nchunks);
-    if (kHasCheckedRcp<T> && knob(Knob::kSiluRcp) != 2) {
-      div = SiluDiv::kRcp;
+    const int kr = knob(Knob::kSiluRcp);
+    if (kHasCheckedRcp<T> && kr != 2) {
+      div = kr == 3 ? SiluDiv::kRcp : SiluDiv::kRcpExp2;
     } else if (kd == 2 || (kd != 1 && chunks <= static_cast<int64_t>(sm_count()) * 1024)) {
       div = SiluDiv::kChunk;
     }
@@ -440,19 +481,9 @@ void launch_typed(const ActArgs& a, cudaStream_t stream) {
   if (knob(Knob::kActMode) != 2 && launch_lean<T, ACT>(a, div, stream)) return;
   const EwConfig c = ew_config(a.rows, nchunks);
   const dim3 grid(c.gx, c.gy), block(c.tx, c.ty);
-  if constexpr (ACT == Activation::kSilu) {
-    if constexpr (kHasCheckedRcp<T>) {
-      if (div == SiluDiv::kRcp) {
-        launch_cpt<T, ACT, SiluDiv::kRcp>(a, c.cpt, grid, block, stream);
-        return;
-      }
-    }
-    if (div == SiluDiv::kChunk) {
-      launch_cpt<T, ACT, SiluDiv::kChunk>(a, c.cpt, grid, block, stream);
-      return;
-    }
-  }
-  launch_cpt<T, ACT, SiluDiv::kIeee>(a, c.cpt, grid, block, stream);
+  with_div<T, ACT>(div, [&](auto form) {
+    launch_cpt<T, ACT, decltype(form)::value>(a, c.cpt, grid, block, stream);
+  });
 }
 
 }  // namespace

@@ -604,8 +604,32 @@ struct SumOp {
   __device__ __forceinline__ float operator()(float a, float b) const { return a + b; }
   static constexpr float kIdentity = 0.0f;
 };
-struct MaxOp {
-  __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
+// max and min that give NaN where either operand is NaN, as torch's amax,
+// minimum and clamp do (fmaxf and fminf return the other operand): a NaN in
+// a quantised row or group makes its scale and outputs NaN, as native's.
+// One instruction on sm_80 and newer (max.NaN / min.NaN, FMNMX.NAN), like
+// fmaxf; the ROCm build spells it out.
+__device__ __forceinline__ float nan_max(float a, float b) {
+#ifdef USE_ROCM
+  return (a != a || b != b) ? a + b : fmaxf(a, b);
+#else
+  float r;
+  asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+  return r;
+#endif
+}
+__device__ __forceinline__ float nan_min(float a, float b) {
+#ifdef USE_ROCM
+  return (a != a || b != b) ? a + b : fminf(a, b);
+#else
+  float r;
+  asm("min.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+  return r;
+#endif
+}
+
+struct MaxOp {  // the quant kernels' |x| max: NaN propagates (nan_max)
+  __device__ __forceinline__ float operator()(float a, float b) const { return nan_max(a, b); }
   static constexpr float kIdentity = 0.0f;  // used for |x|, so 0 is the identity
 };
 

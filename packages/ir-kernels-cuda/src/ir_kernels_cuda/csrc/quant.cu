@@ -4,7 +4,10 @@
 // Values are divided by the scale (an IEEE division, as torch does for a
 // tensor divisor), saturated to +-448 and rounded to nearest even. Scales are
 // formed exactly as ir_core.ops.quant forms them on the GPU:
-// `max(amax, eps) * (1 / 448)` where torch divides by a Python scalar.
+// `max(amax, eps) * (1 / 448)` where torch divides by a Python scalar, and
+// a NaN in a row (dynamic) or group makes its scale and its outputs NaN, as
+// native's amax does (nan_max, common.cuh; before session 8 the maxima left
+// NaN out).
 // The division goes through the scale's reciprocal (divide_by_scale in
 // common.cuh: the same fp8 bytes as the IEEE division).
 #include <algorithm>
@@ -14,7 +17,7 @@
 namespace ir_cuda {
 namespace {
 
-__device__ __forceinline__ float chunk_absmax(float acc, float v) { return fmaxf(acc, fabsf(v)); }
+__device__ __forceinline__ float chunk_absmax(float acc, float v) { return nan_max(acc, fabsf(v)); }
 
 template <typename T>
 __device__ __forceinline__ float chunk_amax(const Vec<T>& v, float acc) {
@@ -147,8 +150,8 @@ __global__ void __launch_bounds__(dq_max_threads(CPT)) dynamic_quant_kernel(Quan
     for (int c = threadIdx.x; c < nchunks; c += blockDim.x) amax = chunk_amax(load_chunk(x, c, n, vec), amax);
   }
   amax = row_allreduce(amax, MaxOp{}, smem, 0, static_cast<int>(blockDim.x) / IR_WARP_SIZE);
-  if (a.scale_ub != nullptr) amax = fminf(amax, ub);
-  const float scale = fmaxf(amax * kInvFp8Max, kMinDynamicScale);
+  if (a.scale_ub != nullptr) amax = nan_min(amax, ub);
+  const float scale = nan_max(amax * kInvFp8Max, kMinDynamicScale);
   if (threadIdx.x == 0) a.scales[row] = scale;
   const ScaleDiv d = make_scale_div(scale, div_kind != kDivIeee);
   with_div_kind(div_kind, d, [&](auto kind) {
@@ -187,8 +190,8 @@ __device__ __forceinline__ void split_group(int64_t group, int64_t total_groups,
 // `lanes` consecutive lanes (a power of two; every lane of the warp calls it,
 // valid or not), then max(amax, 1e-10) / 448 as native forms it.
 __device__ __forceinline__ float group_scale(float amax, int lanes) {
-  for (int off = lanes / 2; off > 0; off >>= 1) amax = fmaxf(amax, IR_SHFL_XOR(amax, off));
-  return fmaxf(amax, kGroupEps) * kInvFp8Max;
+  for (int off = lanes / 2; off > 0; off >>= 1) amax = nan_max(amax, IR_SHFL_XOR(amax, off));
+  return nan_max(amax, kGroupEps) * kInvFp8Max;
 }
 
 // A group of `group_size` features is handled by L lanes of one warp (L a
@@ -250,11 +253,11 @@ struct alignas(2 * N) Fp8Pair {
   uint32_t w[N / 2];
 };
 
-// max(0, |x|) over the 2N elements of a pair of chunks, NaN ignored: the value
-// chunk_amax gives (a max is exact in any order). 16-bit types take it on
-// the packed pairs (absolute value by masking the sign bits, then max of two
-// bf16x2/half2 words, which returns the other operand where one is NaN, as
-// fmaxf does; a single value converts to float exactly): about one
+// max(0, |x|) over the 2N elements of a pair of chunks, NaN if one is NaN:
+// the value chunk_amax gives (a max is exact in any order). 16-bit types
+// take it on the packed pairs (absolute value by masking the sign bits, then
+// the NaN-propagating max of two bf16x2/half2 words, as nan_max; a single
+// value converts to float exactly, NaN to NaN): about one
 // instruction for two elements where chunk_amax spends two per element
 // (widen, max). The ROCm build keeps the float form.
 template <typename T>
@@ -269,9 +272,9 @@ __device__ __forceinline__ float pair_amax(const Vec<T>& lo, const Vec<T>& hi) {
     };
     T2 m[4];
 #pragma unroll
-    for (int k = 0; k < 4; ++k) m[k] = __hmax2(abs2(lo.w[k]), abs2(hi.w[k]));
-    const T2 r = __hmax2(__hmax2(m[0], m[1]), __hmax2(m[2], m[3]));
-    return fmaxf(fmaxf(0.0f, __low2float(r)), __high2float(r));
+    for (int k = 0; k < 4; ++k) m[k] = __hmax2_nan(abs2(lo.w[k]), abs2(hi.w[k]));
+    const T2 r = __hmax2_nan(__hmax2_nan(m[0], m[1]), __hmax2_nan(m[2], m[3]));
+    return nan_max(nan_max(0.0f, __low2float(r)), __high2float(r));
   }
 #endif
   return chunk_amax(hi, chunk_amax(lo, 0.0f));
@@ -363,7 +366,7 @@ __global__ void __launch_bounds__(256) group_quant_lean_kernel(GroupLeanArgs a) 
   }
   float amax = pair_amax(v[0], v[1]);
 #pragma unroll
-  for (int j = 1; j < P; ++j) amax = fmaxf(amax, pair_amax(v[2 * j], v[2 * j + 1]));
+  for (int j = 1; j < P; ++j) amax = nan_max(amax, pair_amax(v[2 * j], v[2 * j + 1]));
   const float scale = group_scale(amax, lanes);  // every lane of the warp (valid or not)
   if (!valid) return;
   if (lane == 0) a.scales[group] = scale;
@@ -450,7 +453,7 @@ __global__ void __launch_bounds__(1024) dynamic_quant_lean_kernel(DynLeanArgs a)
 #pragma unroll
   for (int j = 0; j < P; ++j) {
     if (threadIdx.x + j * blockDim.x < npairs)
-      amax = fmaxf(amax, pair_amax(v[2 * j], v[2 * j + 1]));
+      amax = nan_max(amax, pair_amax(v[2 * j], v[2 * j + 1]));
   }
   amax = warp_reduce(amax, MaxOp{});
   const int warps = static_cast<int>(blockDim.x) / IR_WARP_SIZE;
@@ -460,10 +463,10 @@ __global__ void __launch_bounds__(1024) dynamic_quant_lean_kernel(DynLeanArgs a)
     __syncthreads();
     const int slot = lane & (warp_pow2 - 1);
     amax = slot < warps ? smem[slot] : MaxOp::kIdentity;
-    for (int off = warp_pow2 / 2; off > 0; off >>= 1) amax = fmaxf(amax, IR_SHFL_XOR(amax, off));
+    for (int off = warp_pow2 / 2; off > 0; off >>= 1) amax = nan_max(amax, IR_SHFL_XOR(amax, off));
   }
-  if (a.scale_ub != nullptr) amax = fminf(amax, ub);
-  const float scale = fmaxf(amax * kInvFp8Max, kMinDynamicScale);
+  if (a.scale_ub != nullptr) amax = nan_min(amax, ub);
+  const float scale = nan_max(amax * kInvFp8Max, kMinDynamicScale);
   if (threadIdx.x == 0) a.scales[row] = scale;
   const ScaleDiv d = make_scale_div(scale, div_kind != kDivIeee);
   uint8_t* out = a.out + row * a.hidden;

@@ -366,6 +366,13 @@ def _max_nan(a, b):
 
 
 @triton.jit
+def abs_max(v, AXIS: tl.constexpr):
+    """``max |v|`` along ``AXIS``, NaN where an element is NaN, as torch's
+    ``amax`` (``tl.max`` leaves NaN out, on the GPU and in the interpreter)."""
+    return tl.reduce(tl.abs(v), AXIS, _max_nan)
+
+
+@triton.jit
 def _bits_max(v):
     """Largest element of a 1-D float32 ``v`` as raw bits with the sign cleared,
     NaN above inf above every finite value: an int32 max (one warp-wide
@@ -480,6 +487,11 @@ def round_to_e4m3(v):
     vbits = v.to(tl.int32, bitcast=True)
     sign = (vbits >> 31) << 31  # arithmetic shift: the sign bit alone (keeps -0.0)
     out = (r * ulp).to(tl.int32, bitcast=True) | sign
+    # NaN as 0x7ff00000 (with its sign): the interpreter's float -> e4m3
+    # conversion keeps the exponent and the top three mantissa bits, so this
+    # NaN becomes the e4m3 NaN 0x7f (0xff), as torch's cast; its quiet NaN
+    # 0x7fc00000 would become 0x7c, the number 256.
+    out = tl.where(a == a, out, 0x7FF00000 | sign)
     return out.to(tl.float32, bitcast=True)
 
 

@@ -10,7 +10,9 @@ token group.
 Divisions are round-to-nearest (``div_rn``, or for the static and dynamic
 quant by default the reciprocal with one exact correction step of
 :func:`.common.div_by_scale`, which rounds the same), as torch's, so scales and
-quantised values match native bit for bit up to the e4m3 conversion.
+quantised values match native bit for bit up to the e4m3 conversion. A NaN in
+a row (dynamic) or group makes its scale and outputs NaN, as native's ``amax``
+(:func:`.common.abs_max`, NaN-propagating maxima and minima).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .common import (
     FP8_CLAMP,
     FP8_MAX,
     GROUP_PROGRAMS,
+    abs_max,
     QUANT_RCP,
     div_by_scale,
     ew_meta,
@@ -102,17 +105,18 @@ def dynamic_quant_kernel(
     if N_CHUNKS == 1:
         mask = cols < n_cols
         x = tl.load(x_row + cols, mask=mask, other=0.0).to(tl.float32)
-        amax = tl.max(tl.abs(x), axis=0)
+        amax = abs_max(x, 0)
     else:
         acc = tl.zeros([BLOCK], dtype=tl.float32)
         for c in range(N_CHUNKS):
             cc = c * BLOCK + cols
             xc = tl.load(x_row + cc, mask=cc < n_cols, other=0.0).to(tl.float32)
-            acc = tl.maximum(acc, tl.abs(xc))
-        amax = tl.max(acc, axis=0)
+            acc = tl.maximum(acc, tl.abs(xc), propagate_nan=tl.PropagateNan.ALL)
+        amax = abs_max(acc, 0)
     if HAS_UB:
-        amax = tl.minimum(amax, tl.load(ub_ptr).to(tl.float32))
-    scale = tl.maximum(tl.div_rn(amax, 448.0), min_scale)
+        ub = tl.load(ub_ptr).to(tl.float32)
+        amax = tl.minimum(amax, ub, propagate_nan=tl.PropagateNan.ALL)
+    scale = tl.maximum(tl.div_rn(amax, 448.0), min_scale, propagate_nan=tl.PropagateNan.ALL)
     tl.store(scales_ptr + row, scale)
     inv_scale = 1.0
     if RCP:
@@ -152,8 +156,8 @@ def group_quant_kernel(
     cols = groups[:, None] * group_size + inner[None, :]
     mask = (groups[:, None] < n_groups) & (inner[None, :] < group_size)
     x = tl.load(x_ptr + row * x_stride + cols, mask=mask, other=0.0).to(tl.float32)
-    amax = tl.max(tl.abs(x), axis=1)
-    scale = tl.div_rn(tl.maximum(amax, eps), 448.0)
+    amax = abs_max(x, 1)
+    scale = tl.div_rn(tl.maximum(amax, eps, propagate_nan=tl.PropagateNan.ALL), 448.0)
     tl.store(scales_ptr + row * scales_stride + groups, scale, mask=groups < n_groups)
     y = to_fp8(tl.div_rn(x, scale[:, None]), EXACT)
     tl.store(out_ptr + row * out_stride + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
