@@ -42,6 +42,43 @@ def test_wrong_values_fail(temp_impl: Any) -> None:
         testing.check_impl("rms_norm", p, **SMALL)
 
 
+def _native_group_quant(x: torch.Tensor, group_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return ir.ops.per_token_group_quant_fp8.native(x, group_size)
+
+
+def test_nonfinite_check_passes_native_behaviour(temp_impl: Any) -> None:
+    p = temp_impl(ir.ops.per_token_group_quant_fp8, _native_group_quant)
+    report = testing.check_nonfinite("per_token_group_quant_fp8", p, dtypes=(torch.bfloat16,))
+    assert report.passed and not report.failed
+
+
+def test_nonfinite_check_catches_a_max_that_drops_nan(temp_impl: Any) -> None:
+    """A group max that leaves NaN out (fmaxf, tl.max) gives finite scales and
+    bytes where native's amax gives NaN: the check must say so."""
+
+    def nan_blind(x: torch.Tensor, group_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return _native_group_quant(torch.nan_to_num(x, nan=0.0, posinf=1e4, neginf=-1e4), group_size)
+
+    p = temp_impl(ir.ops.per_token_group_quant_fp8, nan_blind)
+    with pytest.raises(AssertionError, match=r"native nan"):
+        testing.check_nonfinite("per_token_group_quant_fp8", p, dtypes=(torch.bfloat16,))
+
+
+def test_nonfinite_check_catches_a_nan_native_does_not_give(temp_impl: Any) -> None:
+    def spreads(
+        x: torch.Tensor,
+        weight: torch.Tensor | None,
+        epsilon: float,
+        variance_size: int | None = None,
+    ) -> torch.Tensor:
+        out = _native_rms(x, weight, epsilon, variance_size)
+        return torch.where(x.isinf().any(-1, keepdim=True), float("nan"), out)
+
+    p = temp_impl(ir.ops.rms_norm, spreads)
+    with pytest.raises(AssertionError, match=r"NaN where native has none|elements off"):
+        testing.check_nonfinite("rms_norm", p, dtypes=(torch.float32,))
+
+
 def test_unwritten_output_is_caught_by_poisoning(temp_impl: Any) -> None:
     def lazy(
         x: torch.Tensor,

@@ -67,6 +67,12 @@ def test_conformance_odd_sizes(op: str, provider: str) -> None:
     testing.check_impl(op, provider, device=DEV, tokens=(1, 3, 37), hidden=(3, 77, 1001, 2050))
 
 
+@pytest.mark.parametrize("op, provider", _cases())
+def test_nonfinite_inputs_as_native(op: str, provider: str) -> None:
+    """NaN and +-inf in the activations: NaN where native has NaN, nowhere else."""
+    testing.check_nonfinite(op, provider, device=DEV)
+
+
 @pytest.mark.parametrize("op, provider", _cases(batch_invariant_only=True))
 def test_batch_invariance(op: str, provider: str) -> None:
     for dtype in DTYPES:

@@ -1,6 +1,7 @@
 """The testing kit on every op of the triton provider: values against native
 (fp32, fp16, bf16; zero, one and odd token counts; odd hidden sizes;
-row-strided inputs), batch invariance of the reductions, opcheck."""
+row-strided inputs; NaN and infinities), batch invariance of the reductions,
+opcheck."""
 
 from __future__ import annotations
 
@@ -51,6 +52,15 @@ def test_conformance(op: str, provider: str, dtype: torch.dtype) -> None:
     kwargs = SMALL.get(op, {}) if INTERPRET else {}
     report = testing.check_impl(op, provider, device=DEVICE, dtypes=(dtype,), **kwargs)
     assert not report.rejected, report.summary()  # the kit's inputs are all in range
+
+
+@pytest.mark.parametrize("op, provider", CASES)
+def test_nonfinite_inputs_as_native(op: str, provider: str) -> None:
+    """NaN and +-inf in the activations: NaN where native has NaN (a NaN in a
+    quantised row or group spreads through its scale), nowhere else."""
+    dtypes = (torch.bfloat16, torch.float32) if INTERPRET else DTYPES
+    report = testing.check_nonfinite(op, provider, device=DEVICE, dtypes=dtypes)
+    assert not report.rejected, report.summary()
 
 
 @pytest.mark.parametrize("dtype", INVARIANCE_DTYPES, ids=str)

@@ -13,6 +13,8 @@ What it checks:
   (odd sizes, one token, zero tokens, row-strided activations where
   ``supports_args`` accepts them; fp32, fp16, bf16), outputs poisoned first,
   inputs left untouched (functional semantics), per-dtype tolerances;
+* :func:`check_nonfinite`: the same comparison with a NaN, +inf and -inf in
+  the activations (NaN where native has NaN, and nowhere else);
 * :func:`check_opcheck`: ``torch.library.opcheck`` of the registered torch ops;
 * :func:`check_batch_invariance`: for implementations that claim it, each
   row's output bit-identical whatever the batch size and the row's position.
@@ -28,6 +30,7 @@ from .kit import (
     CheckReport,
     check_batch_invariance,
     check_impl,
+    check_nonfinite,
     check_opcheck,
     compare_outputs,
     conformance_cases,
@@ -44,6 +47,7 @@ __all__ = [
     "CheckReport",
     "check_batch_invariance",
     "check_impl",
+    "check_nonfinite",
     "check_opcheck",
     "compare_outputs",
     "conformance_cases",

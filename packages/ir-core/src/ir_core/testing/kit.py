@@ -259,6 +259,67 @@ def check_impl(
     return report.raise_on_failure()
 
 
+def _inject_nonfinite(t: torch.Tensor) -> None:
+    """Row 1 of ``t`` gets a NaN, row 2 +inf, row 3 -inf (at the start, end and
+    middle of the row, flattened); row 0 and later rows stay finite."""
+    for row, col, value in ((1, 0.03, float("nan")), (2, 1.0, float("inf")), (3, 0.5, -float("inf"))):
+        if t.shape[0] > row:
+            flat = t[row].reshape(-1)
+            flat[min(int(col * flat.numel()), flat.numel() - 1)] = value
+            t[row] = flat.view(t[row].shape)
+
+
+def check_nonfinite(
+    op: IrOp | str,
+    provider: str,
+    *,
+    device: torch.device | str | None = None,
+    dtypes: Sequence[torch.dtype] | None = None,
+    hidden: Sequence[int] | None = None,
+    variants: Sequence[dict[str, Any]] | None = None,
+) -> CheckReport:
+    """Compare ``provider`` with native where the activations hold NaN and
+    infinities: the first activation input gets a NaN in row 1, +inf in
+    row 2 and -inf in row 3 (row 0 stays finite), and the outputs must match
+    native's as :func:`check_impl` compares them, NaN where native has NaN
+    (a NaN in a reduced row or group spreads through it in native) and
+    nowhere else. Raises AssertionError listing failures, or if no case ran."""
+    op = _as_op(op)
+    impl = _impl(op, provider)
+    dev = _device(device)
+    if op.input_generator is None:
+        raise ValueError(f"op {op.name!r} has no input generator")
+    report = CheckReport(op.name, provider)
+    first_act = op.param_names.index(op.activations[0])
+    grid = itertools.product(
+        dtypes or FLOAT_DTYPES,
+        variants or op.test_variants,
+        hidden or ((64, 200) if dev.type == "cpu" else (64, 4096, 5120)),
+    )
+    for n, (dtype, variant, h) in enumerate(grid):
+        desc = _describe(op, 5, h, dtype, variant, False) + " with NaN and +-inf"
+        torch.manual_seed(n)
+        args = list(op.input_generator(5, h, dtype, dev, **variant))
+        _inject_nonfinite(args[first_act])
+        if not impl.accepts(*args):
+            report.cases.append(CaseResult(desc, "rejected"))
+            continue
+        expected = op.native(*_clone(args))
+        try:
+            with poisoned_allocations():
+                actual = impl.functional_fn()(*args)
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+        except Exception as exc:
+            report.cases.append(CaseResult(desc, "failed", f"raised {type(exc).__name__}: {exc}"))
+            continue
+        problem = compare_outputs(op, actual, expected)
+        report.cases.append(
+            CaseResult(desc, "passed" if problem is None else "failed", problem or "")
+        )
+    return report.raise_on_failure()
+
+
 def _bits(t: torch.Tensor) -> torch.Tensor:
     return t.view(torch.uint8) if t.dtype.itemsize == 1 else t
 
