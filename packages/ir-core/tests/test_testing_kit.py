@@ -57,7 +57,9 @@ def test_nonfinite_check_catches_a_max_that_drops_nan(temp_impl: Any) -> None:
     bytes where native's amax gives NaN: the check must say so."""
 
     def nan_blind(x: torch.Tensor, group_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return _native_group_quant(torch.nan_to_num(x, nan=0.0, posinf=1e4, neginf=-1e4), group_size)
+        return _native_group_quant(
+            torch.nan_to_num(x, nan=0.0, posinf=1e4, neginf=-1e4), group_size
+        )
 
     p = temp_impl(ir.ops.per_token_group_quant_fp8, nan_blind)
     with pytest.raises(AssertionError, match=r"native nan"):

@@ -262,7 +262,11 @@ def check_impl(
 def _inject_nonfinite(t: torch.Tensor) -> None:
     """Row 1 of ``t`` gets a NaN, row 2 +inf, row 3 -inf (at the start, end and
     middle of the row, flattened); row 0 and later rows stay finite."""
-    for row, col, value in ((1, 0.03, float("nan")), (2, 1.0, float("inf")), (3, 0.5, -float("inf"))):
+    for row, col, value in (
+        (1, 0.03, float("nan")),
+        (2, 1.0, float("inf")),
+        (3, 0.5, -float("inf")),
+    ):
         if t.shape[0] > row:
             flat = t[row].reshape(-1)
             flat[min(int(col * flat.numel()), flat.numel() - 1)] = value
