@@ -77,44 +77,46 @@ __device__ __forceinline__ void silu_chunk_fast(float (&x)[N]) {
 // element, where triton's approximate silu issues ~21 (ncu at 128 x 14336:
 // 1720K against 1190K in all). The checked forms compute a p' with cheaper
 // hardware approximations and prove, by a test on p', that RN_T(p') =
-// RN_T(p), or send the element back to the native chain:
-//  * kRcp (session 7): native's b, s' = RN(x * rcp(b)), p' = RN(s' * u).
-//    rcp.approx.ftz.f32 is within 1 ulp of 1/b (PTX ISA); with 2 ulp
-//    budgeted, p' is within 8.1 * 2^-24 of p (relative), so their bit
-//    patterns are at most 9 apart. Margin 12.
-//  * kRcpExp2 (the default): also b' = RN(1 + 2^RN(x * -log2(e))) with
-//    ex2.approx.ftz.f32 (MUFU.EX2, within 2 ulp; what __expf computes), then
-//    s' = RN(x * rcp(b')). In units of u = 2^-24, relative: the rounded
-//    exponent is off by at most |x| * (1.443 + 0.33) u (the product's
-//    rounding and the constant's), which moves 2^t by |x| * 1.23 u; with
-//    MUFU's 4 u, e' is within 4 + 1.23 |x| u of e^-x, and native's expf
-//    within 4 u. This matters only where b' < 2^126 (else the flushed
-//    reciprocal is 0 and the element is sent back), i.e. x > -87.4: e' and
-//    expf differ by at most 115 u; b' and b by 117 u (two roundings of
-//    1 + e); s' and x / b by 117 + 4 + 1 u, s' and s by 123 u; p' and p by
-//    125 u. So their bit patterns are at most 125 apart. Margin 256 (2^-16
-//    relative), about twice the bound.
+// RN_T(p), or send the element back to the native chain. Errors in units of
+// u = 2^-24, relative:
+//  * kRcp (session 7; bf16 and fp16): native's b, s' = RN(x * rcp(b)),
+//    p' = RN(s' * u). rcp.approx.ftz.f32 is within 1 ulp of 1/b (PTX ISA;
+//    2 ulp, 4 u, budgeted): p' is within 8.1 u of p, so their bit patterns
+//    are at most 9 apart. Margin 12.
+//  * kRcpExp2 (bf16 only): also b' = RN(1 + 2^t), t = RN(x * -log2(e)), by
+//    ex2.approx.ftz.f32 (MUFU.EX2, within 2 ulp, 4 u: what __expf and
+//    exp2f compute), then s' = RN(x * rcp(b')). Only for x >= -8; smaller x
+//    is sent back (there t's rounding error, which grows with |x|, would need
+//    a margin of 125 patterns at x = -87; with 256 the H100 sweep ran slower
+//    than kRcp, its redo branch taken in ~40% of a warp's pairs). For
+//    x >= -8: t is off by at most 8 * (1.443 u + 0.33 u) (the product's
+//    rounding, and the constant's), which moves 2^t by 9.8 u; with MUFU's
+//    4 u, e' is within 13.8 u of e^-x and native's expf within 4 u, so e'
+//    and expf differ by 17.8 u; b' and b by 19.8 u (two roundings of 1 + e);
+//    s' and x / b by 19.8 + 4 + 1 u, s' and s by 25.8 u; p' and p by 27.8 u:
+//    bit patterns at most 28 apart. Margin 56, twice the bound (the
+//    exhaustive test also passed with 48 at every x, session 8). fp16 keeps
+//    kRcp: its interval test at this width would send back ~1% of elements.
 // Why a margin suffices, once p' and p are at most M patterns apart (also
 // across a binade, for subnormal products and at overflow, where +inf is
 // the pattern after the largest float):
 //  * bf16: a float rounds up or down by its low 16 bits, at the midpoint
 //    0x8000 (ties to even); p' is sent back if its low 16 bits are within the
 //    margin of it, so p's 16 low bits sit on the same side.
-//  * fp16: p' is sent back unless p'(1 - m) and p'(1 + m) round to the same
-//    fp16 (m = 2^-20 for kRcp, 2^-16 for kRcpExp2); rounding is monotone and
-//    the interval holds p.
+//  * fp16: p' is sent back unless p'(1 - 2^-20) and p'(1 + 2^-20) round to
+//    the same fp16; rounding is monotone and the interval holds p.
 //  * |s'| < 2^-125 (x zero, tiny, NaN or -inf; b' > 2^126, where the flushed
 //    reciprocal is 0) is sent back too.
-// The bf16 test sends back 25 (kRcp) or 513 (kRcpExp2) of the 65536
-// low-16-bit patterns, 0.04% or 0.8% of random elements; the redo runs
+// The bf16 test sends back 25 (kRcp) or 113 (kRcpExp2) of the 65536
+// low-16-bit patterns, 0.04% or 0.17% of random elements; the redo runs
 // under a branch that a warp takes only where one of its lanes needs it.
-// test_cuda_gpu.py checks every (x, u) pair of bf16 and of fp16 against the
-// IEEE form under both forms. ROCm keeps the IEEE form (no inline PTX there).
+// test_cuda_gpu.py checks every (x, u) pair of bf16 (both forms) and of
+// fp16 against the IEEE form. ROCm keeps the IEEE form (no inline PTX there).
 enum class SiluDiv {
   kIeee,      // per-element __fdiv_rn (knob act_div 1)
   kChunk,     // silu_chunk_fast (knob act_div 2)
-  kRcp,       // checked reciprocal of native's divisor (knob silu_rcp 3)
-  kRcpExp2,   // checked reciprocal and exponential (bf16, fp16: the default)
+  kRcp,       // checked reciprocal of native's divisor (fp16; knob silu_rcp 3)
+  kRcpExp2,   // checked exponential and reciprocal (bf16)
 };
 
 template <typename T>
@@ -124,6 +126,8 @@ constexpr bool kHasCheckedRcp =
 #else
     std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, __half>;
 #endif
+template <typename T>
+constexpr bool kHasCheckedExp2 = kHasCheckedRcp<T> && std::is_same_v<T, __nv_bfloat16>;
 
 #ifndef USE_ROCM
 __device__ __forceinline__ float rcp_approx_ftz(float b) {
@@ -138,25 +142,18 @@ __device__ __forceinline__ float ex2_approx_ftz(float t) {
 }
 #endif
 
-// How far p' may be from native's p, per checked form (see above): in float
-// bit patterns (the bf16 test) and as a relative width of at least that many
-// units 2^-24 (the fp16 test).
-template <SiluDiv DIV>
-constexpr uint32_t kCheckMargin = DIV == SiluDiv::kRcpExp2 ? 256 : 12;
-template <SiluDiv DIV>
-constexpr float kCheckWidth = DIV == SiluDiv::kRcpExp2 ? 0x1p-16f : 0x1p-20f;
-
-// True where RN_T(p) might differ from RN_T of a float within the margin.
+// True where RN_T(p) might differ from RN_T of a float within the form's
+// margin (in float bit patterns; see above).
 template <typename T, SiluDiv DIV>
 __device__ __forceinline__ bool near_rounding_midpoint(float p) {
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {
     // (low 16 bits of p) + margin - 0x8000, mod 2^16, in the high half: one IMAD.
-    constexpr uint32_t m = kCheckMargin<DIV>;
+    constexpr uint32_t m = DIV == SiluDiv::kRcpExp2 ? 56 : 12;
     const uint32_t d = __float_as_uint(p) * 65536u + (m - 0x8000u) * 65536u;
     return d < (2 * m + 1) * 65536u;
   } else {
-    constexpr float m = kCheckWidth<DIV>;
-    const uint32_t h = pack2<__half>(__fmul_rn(p, 1.0f - m), __fmul_rn(p, 1.0f + m));
+    static_assert(DIV == SiluDiv::kRcp, "fp16 takes the kRcp form");
+    const uint32_t h = pack2<__half>(__fmul_rn(p, 1.0f - 0x1p-20f), __fmul_rn(p, 1.0f + 0x1p-20f));
     return h != __byte_perm(h, 0, 0x1032);  // the two halves differ
   }
 }
@@ -168,8 +165,8 @@ __device__ __forceinline__ bool near_rounding_midpoint(float p) {
 // kernel runs one; capping the registers instead made ptxas spill).
 template <typename T, SiluDiv DIV, int E, typename V>
 __device__ __forceinline__ void silu_mul_checked(const V& g, const V& u, float (&y)[E]) {
-  static_assert(kHasCheckedRcp<T>, "the checked forms are for bf16 and fp16 on CUDA");
-  static_assert(DIV == SiluDiv::kRcp || DIV == SiluDiv::kRcpExp2, "a checked form");
+  static_assert(DIV == SiluDiv::kRcp ? kHasCheckedRcp<T> : kHasCheckedExp2<T>,
+                "kRcp is for bf16 and fp16, kRcpExp2 for bf16, on CUDA");
 #ifndef USE_ROCM
   static_assert(E % 2 == 0, "pieces hold whole pairs");
   constexpr float kNegLog2e = -1.4426950408889634f;
@@ -183,7 +180,7 @@ __device__ __forceinline__ void silu_mul_checked(const V& g, const V& u, float (
       b[i] = DIV == SiluDiv::kRcp ? silu_divisor(x) : 1.0f + ex2_approx_ftz(x * kNegLog2e);
       const float s = __fmul_rn(x, rcp_approx_ftz(b[i]));
       y[j0 + i] = __fmul_rn(s, u.get(j0 + i));
-      redo[i] = !(fabsf(s) >= 0x1p-125f) ||
+      redo[i] = !(fabsf(s) >= 0x1p-125f) || (DIV == SiluDiv::kRcpExp2 && x < -8.0f) ||
                 near_rounding_midpoint<T, DIV>(y[j0 + i]);
     }
     if (redo[0] || redo[1]) {
@@ -207,8 +204,10 @@ template <typename T, Activation ACT, typename F>
 void with_div(SiluDiv div, F&& f) {
   using K = SiluDiv;
   if constexpr (ACT == Activation::kSilu) {
-    if constexpr (kHasCheckedRcp<T>) {
+    if constexpr (kHasCheckedExp2<T>) {
       if (div == K::kRcpExp2) return f(std::integral_constant<K, K::kRcpExp2>{});
+    }
+    if constexpr (kHasCheckedRcp<T>) {
       if (div == K::kRcp) return f(std::integral_constant<K, K::kRcp>{});
     }
     if (div == K::kChunk) return f(std::integral_constant<K, K::kChunk>{});
@@ -450,9 +449,9 @@ void launch_typed(const ActArgs& a, cudaStream_t stream) {
   // Only silu divides; the other activations keep one instantiation. Every
   // form of silu's quotient gives native's output, so the choice may follow
   // the dtype and the problem size:
-  //  * bf16 and fp16: a checked form (silu_mul_checked): approximate
-  //    exponential and reciprocal; knob silu_rcp 3: native's expf and the
-  //    approximate reciprocal; 2: the IEEE quotient, as below;
+  //  * bf16: a checked form (silu_mul_checked) with approximate exponential
+  //    and reciprocal; fp16 (and bf16 under knob silu_rcp 3): native's expf
+  //    and the checked reciprocal; silu_rcp 2: the IEEE quotient, as below;
   //  * otherwise the IEEE quotient: the branch-free chunk form
   //    (silu_chunk_fast) up to 1024 chunks per SM, where it lets a thread's
   //    elements overlap for a few more instructions (the reciprocal
@@ -463,7 +462,7 @@ void launch_typed(const ActArgs& a, cudaStream_t stream) {
     const int64_t chunks = a.rows * static_cast<int64_t>(nchunks);
     const int kr = knob(Knob::kSiluRcp);
     if (kHasCheckedRcp<T> && kr != 2) {
-      div = kr == 3 ? SiluDiv::kRcp : SiluDiv::kRcpExp2;
+      div = kHasCheckedExp2<T> && kr != 3 ? SiluDiv::kRcpExp2 : SiluDiv::kRcp;
     } else if (kd == 2 || (kd != 1 && chunks <= static_cast<int64_t>(sm_count()) * 1024)) {
       div = SiluDiv::kChunk;
     }

@@ -178,9 +178,9 @@ int norm_chunks_per_thread();
 //   rot_mode     rotary: 1 or auto: lean kernel where it applies (aligned
 //                heads and cache rows, no tail to copy); 2: the former kernels
 //   silu_rcp     silu_and_mul on bf16 / fp16: 1 or auto: the checked hardware
-//                exponential and reciprocal (activation.cu); 3: the checked
-//                reciprocal of native's divisor (session 7); 2: the IEEE
-//                quotient (act_div)
+//                exponential and reciprocal on bf16, the checked reciprocal of
+//                native's divisor on fp16 (activation.cu); 3: the latter on
+//                both (session 7); 2: the IEEE quotient (act_div)
 namespace ir_cuda {
 
 enum class Knob : int {
