@@ -17,8 +17,10 @@ Session 6 adds three sweeps (3: static quant, 4: rotary): the lean kernels
 sweep 7: silu's checked reciprocal (silu_rcp auto) against the IEEE quotient;
 sweep 8: group quant's few-groups kernel against the lean one. Session 8
 adds sweep 9: silu's checked forms (approximate exponential and reciprocal,
-the default; native's expf with the approximate reciprocal, silu_rcp 3; the
-IEEE quotient, silu_rcp 2) at the bench's shapes and the MLP widths.
+silu_rcp 1; native's expf with the approximate reciprocal, silu_rcp 3; the
+IEEE quotient, silu_rcp 2; auto picks between the first two by size), and
+the first with two pieces or 256 threads a block, at the bench's shapes and
+the MLP widths.
 
 Cells: CUDA-graph us per call (<= 4096 rows), else do_bench us (L2 flushed).
 Writes $RES/knob_sweep/knob_sweep.md. About 60-90 s on an H100.
@@ -154,7 +156,14 @@ SWEEPS += (
         ("silu_and_mul",),
         [(t, d) for t in (1, 16, 128, 1024) for d in (2048, 4096, 8192, 14336, 28672)]
         + [(16384, 4096), (16384, 14336)],
-        (("auto", {}), ("rcp", {"silu_rcp": 3}), ("ieee", {"silu_rcp": 2})),
+        (
+            ("auto", {}),
+            ("exp2", {"silu_rcp": 1}),
+            ("rcp", {"silu_rcp": 3}),
+            ("ieee", {"silu_rcp": 2}),
+            ("exp2 cpt2", {"silu_rcp": 1, "ew_cpt": 2}),
+            ("exp2 t256", {"silu_rcp": 1, "ew_threads": 256}),
+        ),
     ),
 )
 if os.environ.get("KNOB_SWEEP_ONLY"):  # e.g. "1": the second sweep alone

@@ -631,11 +631,11 @@ def test_quant_maxima_propagate_nan_as_native(dtype: torch.dtype) -> None:
 def test_silu_checked_forms_are_exhaustively_native(dtype: torch.dtype, form: int) -> None:
     """Every (x, u) pair of 16-bit patterns (2^32 for each dtype, NaNs,
     infinities, zeros and subnormals included): each checked form (knob
-    silu_rcp 1, the default: approximate exponential and reciprocal on bf16,
-    native's expf and the approximate reciprocal on fp16; 3: the latter on
-    bf16; activation.cu) gives the bits of silu_rcp 2 (the IEEE quotient),
-    and that gives native's (a NaN where native has one). Each slab holds
-    all 65536 gates against 256 ups."""
+    silu_rcp 1: approximate exponential and reciprocal on bf16, native's expf
+    and the approximate reciprocal on fp16; 3: the latter on bf16;
+    activation.cu) gives the bits of silu_rcp 2 (the IEEE quotient), and that
+    gives native's (a NaN where native has one). Each slab holds all 65536
+    gates against 256 ups."""
     impl = ir.ops.silu_and_mul.impls["cuda"]
     gates = torch.arange(-32768, 32768, device=DEV, dtype=torch.int32).to(torch.int16)
     rows = 256
@@ -677,11 +677,13 @@ def test_silu_forms_are_bitwise_native_under_every_kernel(dtype: torch.dtype) ->
             exp = ir.ops.silu_and_mul.native(src.contiguous())
             for knobs in (
                 {},
+                {"silu_rcp": 1},
                 {"silu_rcp": 3},
                 {"silu_rcp": 2},
                 {"silu_rcp": 2, "act_div": 1},
                 {"silu_rcp": 2, "act_div": 2},
                 {"act_mode": 2},
+                {"act_mode": 2, "silu_rcp": 1},
                 {"act_mode": 2, "silu_rcp": 3},
                 {"act_mode": 2, "silu_rcp": 2, "act_div": 2},
                 {"ew_cpt": 2},

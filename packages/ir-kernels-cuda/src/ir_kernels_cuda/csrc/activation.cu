@@ -449,9 +449,16 @@ void launch_typed(const ActArgs& a, cudaStream_t stream) {
   // Only silu divides; the other activations keep one instantiation. Every
   // form of silu's quotient gives native's output, so the choice may follow
   // the dtype and the problem size:
-  //  * bf16: a checked form (silu_mul_checked) with approximate exponential
-  //    and reciprocal; fp16 (and bf16 under knob silu_rcp 3): native's expf
-  //    and the checked reciprocal; silu_rcp 2: the IEEE quotient, as below;
+  //  * bf16 and fp16: a checked form (silu_mul_checked). bf16 from 512
+  //    chunks per SM: approximate exponential and reciprocal (kRcpExp2);
+  //    otherwise native's expf and the checked reciprocal (kRcp). H100 sweep
+  //    9 (session 8, graph us, kRcpExp2 / kRcp): 128 x 8192 2.71 / 2.79,
+  //    128 x 14336 3.25 / 3.38, 1024 x 4096 5.01 / 5.33; but below, where a
+  //    call is one wave and its time that of its slowest warp, kRcpExp2's
+  //    longer and more frequent redo (expf and the division) costs more than
+  //    it saves: 128 x 4096 2.28 / 2.18, 16 x 28672 2.27 / 2.12. Knob
+  //    silu_rcp 1: kRcpExp2 (bf16) at every size; 3: kRcp; 2: the IEEE
+  //    quotient, as below;
   //  * otherwise the IEEE quotient: the branch-free chunk form
   //    (silu_chunk_fast) up to 1024 chunks per SM, where it lets a thread's
   //    elements overlap for a few more instructions (the reciprocal
@@ -461,8 +468,10 @@ void launch_typed(const ActArgs& a, cudaStream_t stream) {
     const int kd = knob(Knob::kActDiv);
     const int64_t chunks = a.rows * static_cast<int64_t>(nchunks);
     const int kr = knob(Knob::kSiluRcp);
+    const bool exp2_pays = chunks >= static_cast<int64_t>(sm_count()) * 512;
     if (kHasCheckedRcp<T> && kr != 2) {
-      div = kHasCheckedExp2<T> && kr != 3 ? SiluDiv::kRcpExp2 : SiluDiv::kRcp;
+      const bool exp2 = kr == 1 || (kr == 0 && exp2_pays);
+      div = kHasCheckedExp2<T> && exp2 ? SiluDiv::kRcpExp2 : SiluDiv::kRcp;
     } else if (kd == 2 || (kd != 1 && chunks <= static_cast<int64_t>(sm_count()) * 1024)) {
       div = SiluDiv::kChunk;
     }

@@ -177,10 +177,11 @@ int norm_chunks_per_thread();
 //                aligned 8-byte pieces; 2: the former element-wise kernel
 //   rot_mode     rotary: 1 or auto: lean kernel where it applies (aligned
 //                heads and cache rows, no tail to copy); 2: the former kernels
-//   silu_rcp     silu_and_mul on bf16 / fp16: 1 or auto: the checked hardware
-//                exponential and reciprocal on bf16, the checked reciprocal of
-//                native's divisor on fp16 (activation.cu); 3: the latter on
-//                both (session 7); 2: the IEEE quotient (act_div)
+//   silu_rcp     silu_and_mul on bf16 / fp16 (activation.cu): 1: the checked
+//                hardware exponential and reciprocal on bf16, the checked
+//                reciprocal of native's divisor on fp16; 3: the latter on both
+//                (session 7); 2: the IEEE quotient (act_div); auto: 1 on bf16
+//                from 512 chunks per SM, else 3
 namespace ir_cuda {
 
 enum class Knob : int {
