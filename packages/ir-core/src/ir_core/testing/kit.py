@@ -231,37 +231,38 @@ def check_impl(
                 _row_strided(a) if i in act_pos and isinstance(a, torch.Tensor) else a
                 for i, a in enumerate(args)
             ]
-        if not impl.accepts(*args):
-            report.cases.append(CaseResult(desc, "rejected"))
-            continue
-        expected = op.native(*_clone(args))
-        before = _clone(args)
-        try:
-            with poisoned_allocations():
-                actual = impl.functional_fn()(*args)
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
-        except Exception as exc:
-            report.cases.append(CaseResult(desc, "failed", f"raised {type(exc).__name__}: {exc}"))
-            continue
-        problem = compare_outputs(op, actual, expected)
-        if problem is None:
-            for i, (a, b) in enumerate(zip(args, before, strict=False)):
-                if isinstance(a, torch.Tensor) and not torch.equal(
-                    a.view(torch.uint8) if a.dtype.itemsize == 1 else a,
-                    b.view(torch.uint8) if b.dtype.itemsize == 1 else b,
-                ):
-                    problem = f"modified its input {op.param_names[i]!r} under the functional call"
-                    break
-        report.cases.append(
-            CaseResult(desc, "passed" if problem is None else "failed", problem or "")
-        )
+        report.cases.append(_run_case(op, impl, args, dev, desc))
     return report.raise_on_failure()
 
 
+def _run_case(op: IrOp, impl: Any, args: list[Any], dev: torch.device, desc: str) -> CaseResult:
+    """One case: rejected if ``supports_args`` declines it; else native on
+    clones, the provider's functional form with fresh allocations poisoned,
+    then its outputs against native's and its inputs against their copies."""
+    if not impl.accepts(*args):
+        return CaseResult(desc, "rejected")
+    expected = op.native(*_clone(args))
+    before = _clone(args)
+    try:
+        with poisoned_allocations():
+            actual = impl.functional_fn()(*args)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+    except Exception as exc:
+        return CaseResult(desc, "failed", f"raised {type(exc).__name__}: {exc}")
+    problem = compare_outputs(op, actual, expected)
+    if problem is None:
+        for i, (a, b) in enumerate(zip(args, before, strict=False)):
+            if isinstance(a, torch.Tensor) and not torch.equal(_bits(a), _bits(b)):
+                problem = f"modified its input {op.param_names[i]!r} under the functional call"
+                break
+    return CaseResult(desc, "passed" if problem is None else "failed", problem or "")
+
+
 def _inject_nonfinite(t: torch.Tensor) -> None:
-    """Row 1 of ``t`` gets a NaN, row 2 +inf, row 3 -inf (at the start, end and
-    middle of the row, flattened); row 0 and later rows stay finite."""
+    """Row 1 of ``t`` gets a NaN, row 2 +inf, row 3 -inf (near the start, at
+    the end and in the middle of the row, flattened); row 0 and later rows
+    stay finite."""
     for row, col, value in (
         (1, 0.03, float("nan")),
         (2, 1.0, float("inf")),
@@ -285,7 +286,7 @@ def check_nonfinite(
     """Compare ``provider`` with native where the activations hold NaN and
     infinities: the first activation input gets a NaN in row 1, +inf in
     row 2 and -inf in row 3 (row 0 stays finite), and the outputs must match
-    native's as :func:`check_impl` compares them, NaN where native has NaN
+    native's as :func:`check_impl` compares them (inputs unchanged too), NaN where native has NaN
     (a NaN in a reduced row or group spreads through it in native) and
     nowhere else. Raises AssertionError listing failures, or if no case ran."""
     op = _as_op(op)
@@ -305,27 +306,19 @@ def check_nonfinite(
         torch.manual_seed(n)
         args = list(op.input_generator(5, h, dtype, dev, **variant))
         _inject_nonfinite(args[first_act])
-        if not impl.accepts(*args):
-            report.cases.append(CaseResult(desc, "rejected"))
-            continue
-        expected = op.native(*_clone(args))
-        try:
-            with poisoned_allocations():
-                actual = impl.functional_fn()(*args)
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
-        except Exception as exc:
-            report.cases.append(CaseResult(desc, "failed", f"raised {type(exc).__name__}: {exc}"))
-            continue
-        problem = compare_outputs(op, actual, expected)
-        report.cases.append(
-            CaseResult(desc, "passed" if problem is None else "failed", problem or "")
-        )
+        report.cases.append(_run_case(op, impl, args, dev, desc))
     return report.raise_on_failure()
 
 
+_INT_OF_SIZE = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
 def _bits(t: torch.Tensor) -> torch.Tensor:
-    return t.view(torch.uint8) if t.dtype.itemsize == 1 else t
+    """Floating tensors as integers of their width, so that ``torch.equal``
+    compares bit patterns (NaN equal to the same NaN; fp8 has no ``eq``)."""
+    if t.is_floating_point() and t.dtype.itemsize in _INT_OF_SIZE:
+        return t.view(_INT_OF_SIZE[t.dtype.itemsize])
+    return t
 
 
 def check_batch_invariance(
