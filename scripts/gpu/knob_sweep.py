@@ -159,10 +159,10 @@ SWEEPS += (
         (
             ("auto", {}),
             ("exp2", {"silu_rcp": 1}),
-            ("exp2w", {"silu_rcp": 4}),
             ("rcp", {"silu_rcp": 3}),
             ("ieee", {"silu_rcp": 2}),
-            ("exp2w t256", {"silu_rcp": 4, "ew_threads": 256}),
+            ("exp2 cpt2", {"silu_rcp": 1, "ew_cpt": 2}),
+            ("exp2 t256", {"silu_rcp": 1, "ew_threads": 256}),
         ),
     ),
 )

@@ -117,7 +117,6 @@ enum class SiluDiv {
   kChunk,     // silu_chunk_fast (knob act_div 2)
   kRcp,       // checked reciprocal of native's divisor (fp16; knob silu_rcp 3)
   kRcpExp2,   // checked exponential and reciprocal (bf16)
-  kRcpExp2W,  // the same, the piece's fast path first, then one redo branch (knob silu_rcp 4)
 };
 
 template <typename T>
@@ -171,52 +170,26 @@ __device__ __forceinline__ void silu_mul_checked(const V& g, const V& u, float (
 #ifndef USE_ROCM
   static_assert(E % 2 == 0, "pieces hold whole pairs");
   constexpr float kNegLog2e = -1.4426950408889634f;
-  if constexpr (DIV == SiluDiv::kRcpExp2W) {
-    constexpr int G = E < 4 ? E : 4;  // elements a branch
 #pragma unroll
-    for (int j0 = 0; j0 < E; j0 += G) {
-      uint32_t redo = 0;
+  for (int j0 = 0; j0 < E; j0 += 2) {
+    float b[2];
+    bool redo[2];
 #pragma unroll
-      for (int j = j0; j < j0 + G; ++j) {
-        const float x = g.get(j);
-        const float s = __fmul_rn(x, rcp_approx_ftz(1.0f + ex2_approx_ftz(x * kNegLog2e)));
-        y[j] = __fmul_rn(s, u.get(j));
-        const bool r = !(fabsf(s) >= 0x1p-125f) || x < -8.0f ||
-                       near_rounding_midpoint<T, SiluDiv::kRcpExp2>(y[j]);
-        redo |= static_cast<uint32_t>(r) << (j - j0);
-      }
-      if (redo != 0) {
-#pragma unroll
-        for (int j = j0; j < j0 + G; ++j) {
-          if ((redo >> (j - j0)) & 1u) {
-            const float x = g.get(j);
-            y[j] = __fmul_rn(__fdiv_rn(x, silu_divisor(x)), u.get(j));
-          }
-        }
-      }
+    for (int i = 0; i < 2; ++i) {
+      const float x = g.get(j0 + i);
+      b[i] = DIV == SiluDiv::kRcp ? silu_divisor(x) : 1.0f + ex2_approx_ftz(x * kNegLog2e);
+      const float s = __fmul_rn(x, rcp_approx_ftz(b[i]));
+      y[j0 + i] = __fmul_rn(s, u.get(j0 + i));
+      redo[i] = !(fabsf(s) >= 0x1p-125f) || (DIV == SiluDiv::kRcpExp2 && x < -8.0f) ||
+                near_rounding_midpoint<T, DIV>(y[j0 + i]);
     }
-  } else {
-#pragma unroll
-    for (int j0 = 0; j0 < E; j0 += 2) {
-      float b[2];
-      bool redo[2];
+    if (redo[0] || redo[1]) {
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
-        const float x = g.get(j0 + i);
-        b[i] = DIV == SiluDiv::kRcp ? silu_divisor(x) : 1.0f + ex2_approx_ftz(x * kNegLog2e);
-        const float s = __fmul_rn(x, rcp_approx_ftz(b[i]));
-        y[j0 + i] = __fmul_rn(s, u.get(j0 + i));
-        redo[i] = !(fabsf(s) >= 0x1p-125f) || (DIV == SiluDiv::kRcpExp2 && x < -8.0f) ||
-                  near_rounding_midpoint<T, DIV>(y[j0 + i]);
-      }
-      if (redo[0] || redo[1]) {
-#pragma unroll
-        for (int i = 0; i < 2; ++i) {
-          if (redo[i]) {
-            const float x = g.get(j0 + i);
-            const float bn = DIV == SiluDiv::kRcp ? b[i] : silu_divisor(x);
-            y[j0 + i] = __fmul_rn(__fdiv_rn(x, bn), u.get(j0 + i));
-          }
+        if (redo[i]) {
+          const float x = g.get(j0 + i);
+          const float bn = DIV == SiluDiv::kRcp ? b[i] : silu_divisor(x);
+          y[j0 + i] = __fmul_rn(__fdiv_rn(x, bn), u.get(j0 + i));
         }
       }
     }
@@ -233,7 +206,6 @@ void with_div(SiluDiv div, F&& f) {
   if constexpr (ACT == Activation::kSilu) {
     if constexpr (kHasCheckedExp2<T>) {
       if (div == K::kRcpExp2) return f(std::integral_constant<K, K::kRcpExp2>{});
-      if (div == K::kRcpExp2W) return f(std::integral_constant<K, K::kRcpExp2W>{});
     }
     if constexpr (kHasCheckedRcp<T>) {
       if (div == K::kRcp) return f(std::integral_constant<K, K::kRcp>{});
@@ -249,7 +221,7 @@ void with_div(SiluDiv div, F&& f) {
 template <Activation ACT, SiluDiv DIV, int E, typename V>
 __device__ __forceinline__ V act_mul_values(const V& g, const V& u) {
   float y[E];
-  if constexpr (ACT == Activation::kSilu && DIV != SiluDiv::kIeee && DIV != SiluDiv::kChunk) {
+  if constexpr (ACT == Activation::kSilu && (DIV == SiluDiv::kRcp || DIV == SiluDiv::kRcpExp2)) {
     silu_mul_checked<typename V::Elem, DIV>(g, u, y);
   } else if constexpr (ACT == Activation::kSilu && DIV == SiluDiv::kChunk) {
 #pragma unroll
@@ -352,7 +324,7 @@ __device__ __forceinline__ Piece<T, BYTES> act_mul_piece(const Piece<T, BYTES>& 
 // over y). a.npieces = d / E, a.extra = d; every row half is a whole number
 // of aligned pieces (checked by the launcher).
 template <typename T, Activation ACT, int BYTES, int CPT, SiluDiv DIV>
-__device__ __forceinline__ void act_lean_body(const LeanEwArgs& a) {
+__global__ void act_lean_kernel(LeanEwArgs a) {
   using P = Piece<T, BYTES>;
   constexpr int E = P::E;
   const int nt = static_cast<int>(blockDim.x);
@@ -380,19 +352,6 @@ __device__ __forceinline__ void act_lean_body(const LeanEwArgs& a) {
   });
 }
 
-template <typename T, Activation ACT, int BYTES, int CPT, SiluDiv DIV>
-__global__ void act_lean_kernel(LeanEwArgs a) {
-  act_lean_body<T, ACT, BYTES, CPT, DIV>(a);
-}
-
-// kRcpExp2W interleaves four elements' chains (36 registers a thread left
-// free): capped at 32 so that 16 blocks of 128 threads fit an SM, as the
-// other forms do (no spill: sm_90 SASS has no local loads or stores).
-template <typename T, Activation ACT, int BYTES, int CPT>
-__global__ void __launch_bounds__(1024, 2) act_lean_kernel_w(LeanEwArgs a) {
-  act_lean_body<T, ACT, BYTES, CPT, SiluDiv::kRcpExp2W>(a);
-}
-
 // Largest piece width (16, 8, 4 bytes; at least two elements) that every
 // row start, both halves and the output rows are aligned to; 0: none.
 template <typename T>
@@ -412,12 +371,7 @@ void launch_lean_div(const ActArgs& a, SiluDiv div, dim3 grid, dim3 block, int n
                      cudaStream_t stream) {
   const LeanEwArgs p{a.x, a.x_stride, npieces, a.d, nullptr, a.out, a.out_stride, a.rows};
   with_div<T, ACT>(div, [&](auto form) {
-    constexpr SiluDiv D = decltype(form)::value;
-    if constexpr (D == SiluDiv::kRcpExp2W) {
-      act_lean_kernel_w<T, ACT, BYTES, CPT><<<grid, block, 0, stream>>>(p);
-    } else {
-      act_lean_kernel<T, ACT, BYTES, CPT, D><<<grid, block, 0, stream>>>(p);
-    }
+    act_lean_kernel<T, ACT, BYTES, CPT, decltype(form)::value><<<grid, block, 0, stream>>>(p);
   });
 }
 
@@ -516,10 +470,8 @@ void launch_typed(const ActArgs& a, cudaStream_t stream) {
     const int kr = knob(Knob::kSiluRcp);
     const bool exp2_pays = chunks >= static_cast<int64_t>(sm_count()) * 512;
     if (kHasCheckedRcp<T> && kr != 2) {
-      const bool exp2 = kr == 1 || kr == 4 || (kr == 0 && exp2_pays);
-      div = !(kHasCheckedExp2<T> && exp2) ? SiluDiv::kRcp
-            : kr == 4                     ? SiluDiv::kRcpExp2W
-                                          : SiluDiv::kRcpExp2;
+      const bool exp2 = kr == 1 || (kr == 0 && exp2_pays);
+      div = kHasCheckedExp2<T> && exp2 ? SiluDiv::kRcpExp2 : SiluDiv::kRcp;
     } else if (kd == 2 || (kd != 1 && chunks <= static_cast<int64_t>(sm_count()) * 1024)) {
       div = SiluDiv::kChunk;
     }
