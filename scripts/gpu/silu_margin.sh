@@ -1,22 +1,41 @@
 #!/usr/bin/env bash
-# Can the exhaustive silu test fail? (session 8) Rebuilds the installed
-# extension with smaller bf16 margins for the default checked form
-# (approximate exponential and reciprocal, margin 56 patterns) and runs its
-# exhaustive test; a margin below what the hardware's error needs must fail it. Each rebuild goes to its own cache,
-# so the shipped build is untouched. The installed source is edited in
-# place and restored at the end.
-# Usage: SILU_MARGINS="0:0x1p-24f 16:0x1p-20f 64:0x1p-18f" bash scripts/gpu/silu_margin.sh
+# Can the exhaustive silu tests fail? (session 8) Rebuilds the installed
+# extension with a smaller bf16 margin for the checked exponential form
+# (SILU_MARGINS, patterns; 56 ships) or a narrower fp16 interval for the
+# checked reciprocal (SILU_FP16_WIDTHS; p'(1 -/+ 2^-20) ships) and runs the
+# matching exhaustive test; a margin below what the hardware's error needs
+# must fail it. Each rebuild goes to its own cache, so the shipped build is
+# untouched; the installed source is edited in place and restored at the end.
+# Usage: SILU_MARGINS="0 16" SILU_FP16_WIDTHS="0x1p-24f" bash scripts/gpu/silu_margin.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 src=$(python3 -c 'from ir_kernels_cuda import build; print(build.source_dir() / "activation.cu")')
 cp "$src" /tmp/activation.cu.orig
-for m in ${SILU_MARGINS:-0 16}; do
+for m in ${SILU_MARGINS:-}; do
+  for w in ${SILU_FP16_WIDTHS:-}; do
   cp /tmp/activation.cu.orig "$src"
+  sed -i "s/__fmul_rn(p, 1.0f - 0x1p-20f), __fmul_rn(p, 1.0f + 0x1p-20f)/__fmul_rn(p, 1.0f - $w), __fmul_rn(p, 1.0f + $w)/" "$src"
+  echo "== fp16 width $w: $(diff /tmp/activation.cu.orig "$src" | grep -c '^>') line(s) changed"
+  IR_CUDA_CACHE="/tmp/cc-width-$w" python3 -m ir_kernels_cuda build > "/tmp/build-width-$w.log" 2>&1
+  echo "build rc=$?"
+  IR_CUDA_CACHE="/tmp/cc-width-$w" python3 -m pytest packages/ir-kernels-cuda/tests/test_cuda_gpu.py \
+    -m cuda -q -p no:cacheprovider -k "exhaustively and fp16-rcp" 2>&1 | grep -E "^E .*differ|passed|failed"
+done
+cp /tmp/activation.cu.orig "$src"
   sed -i "s/uint32_t m = DIV == SiluDiv::kRcpExp2 ? 56 : 12;/uint32_t m = DIV == SiluDiv::kRcpExp2 ? $m : 12;/" "$src"
   echo "== bf16 margin $m: $(diff /tmp/activation.cu.orig "$src" | grep -c '^>') line(s) changed"
   IR_CUDA_CACHE="/tmp/cc-margin-$m" python3 -m ir_kernels_cuda build > "/tmp/build-margin-$m.log" 2>&1
   echo "build rc=$?"
   IR_CUDA_CACHE="/tmp/cc-margin-$m" python3 -m pytest packages/ir-kernels-cuda/tests/test_cuda_gpu.py \
     -m cuda -q -p no:cacheprovider -k "exhaustively and bf16-exp2" 2>&1 | grep -E "^E .*differ|passed|failed"
+done
+for w in ${SILU_FP16_WIDTHS:-}; do
+  cp /tmp/activation.cu.orig "$src"
+  sed -i "s/__fmul_rn(p, 1.0f - 0x1p-20f), __fmul_rn(p, 1.0f + 0x1p-20f)/__fmul_rn(p, 1.0f - $w), __fmul_rn(p, 1.0f + $w)/" "$src"
+  echo "== fp16 width $w: $(diff /tmp/activation.cu.orig "$src" | grep -c '^>') line(s) changed"
+  IR_CUDA_CACHE="/tmp/cc-width-$w" python3 -m ir_kernels_cuda build > "/tmp/build-width-$w.log" 2>&1
+  echo "build rc=$?"
+  IR_CUDA_CACHE="/tmp/cc-width-$w" python3 -m pytest packages/ir-kernels-cuda/tests/test_cuda_gpu.py \
+    -m cuda -q -p no:cacheprovider -k "exhaustively and fp16-rcp" 2>&1 | grep -E "^E .*differ|passed|failed"
 done
 cp /tmp/activation.cu.orig "$src"
