@@ -284,11 +284,15 @@ def check_nonfinite(
     variants: Sequence[dict[str, Any]] | None = None,
 ) -> CheckReport:
     """Compare ``provider`` with native where the activations hold NaN and
-    infinities: the first activation input gets a NaN in row 1, +inf in
-    row 2 and -inf in row 3 (row 0 stays finite), and the outputs must match
-    native's as :func:`check_impl` compares them (inputs unchanged too), NaN where native has NaN
-    (a NaN in a reduced row or group spreads through it in native) and
-    nowhere else. Raises AssertionError listing failures, or if no case ran."""
+    infinities.
+
+    The first activation input gets a NaN in row 1, +inf in row 2 and -inf in
+    row 3 (row 0 stays finite); the outputs must match native's as
+    :func:`check_impl` compares them, NaN where native has NaN (a NaN in a
+    reduced row or group spreads through it in native) and nowhere else, and
+    the inputs must come back unchanged. Raises AssertionError listing
+    failures, or if no case ran.
+    """
     op = _as_op(op)
     impl = _impl(op, provider)
     dev = _device(device)
