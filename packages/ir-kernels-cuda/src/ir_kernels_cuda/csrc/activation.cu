@@ -468,10 +468,11 @@ void launch_typed(const ActArgs& a, cudaStream_t stream) {
     const int kd = knob(Knob::kActDiv);
     const int64_t chunks = a.rows * static_cast<int64_t>(nchunks);
     const int kr = knob(Knob::kSiluRcp);
-    const bool exp2_pays = chunks >= static_cast<int64_t>(sm_count()) * 512;
     if (kHasCheckedRcp<T> && kr != 2) {
-      const bool exp2 = kr == 1 || (kr == 0 && exp2_pays);
-      div = kHasCheckedExp2<T> && exp2 ? SiluDiv::kRcpExp2 : SiluDiv::kRcp;
+      // sm_count() only where it decides (bf16 under auto): a launch-path call
+      const bool exp2 = kHasCheckedExp2<T> &&
+                        (kr == 1 || (kr == 0 && chunks >= static_cast<int64_t>(sm_count()) * 512));
+      div = exp2 ? SiluDiv::kRcpExp2 : SiluDiv::kRcp;
     } else if (kd == 2 || (kd != 1 && chunks <= static_cast<int64_t>(sm_count()) * 1024)) {
       div = SiluDiv::kChunk;
     }
